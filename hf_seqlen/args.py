@@ -1,0 +1,191 @@
+"""Arguments of run_pretrain.py, as `HfArgumentParser` dataclasses (command line, JSON or YAML).
+
+Names follow the transformers example scripts wherever a meaning exists there.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+HUB_CONFIGS = Path(__file__).resolve().parent.parent / "hub_configs"
+
+
+class UsageError(ValueError):
+    """A mistake in the arguments: reported in one line before any heavy work starts."""
+
+
+@dataclass
+class ModelArguments:
+    config_name: str = field(
+        default="wav2vec2-tiny",
+        metadata={
+            "help": "Model config to pre-train from scratch: a name in hub_configs/ (wav2vec2-tiny, -small, "
+            "-base, -large), a local folder holding config.json, or a Hub id."
+        },
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Continue pre-training these weights (local folder or Hub id)."}
+    )
+    feature_extractor_name: str | None = field(
+        default=None, metadata={"help": "Feature extractor; default: the one beside the config."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
+    max_gumbel_temperature: float = field(default=2.0, metadata={"help": "Gumbel-softmax temperature at step 0."})
+    min_gumbel_temperature: float = field(default=0.5, metadata={"help": "Floor of the gumbel temperature."})
+    gumbel_temperature_decay: float = field(
+        default=0.999995, metadata={"help": "Temperature factor per update: max(max * decay**step, min)."}
+    )
+    mask_time_prob: float | None = field(default=None, metadata={"help": "Override the config's mask_time_prob."})
+    mask_time_length: int | None = field(default=None, metadata={"help": "Override the config's mask_time_length."})
+
+    def resolve_config_path(self) -> str:
+        """A bare name of a hub_configs/ folder maps to that folder; anything else is used as is."""
+        bundled = HUB_CONFIGS / self.config_name
+        return str(bundled) if bundled.is_dir() else self.config_name
+
+
+@dataclass
+class DataArguments:
+    max_duration: float = field(
+        default=2.0,
+        metadata={"help": "Longest training sequence in seconds: longer utterances are cropped to this."},
+    )
+    crop_mode: str = field(
+        default="random",
+        metadata={
+            "help": "random: one window of max_duration per utterance, at a new offset every epoch. "
+            "chunk: every consecutive max_duration segment is a sample (no audio is thrown away).",
+            "choices": ["random", "chunk"],
+        },
+    )
+    min_duration: float = field(
+        default=0.5, metadata={"help": "Utterances (and last chunks) shorter than this many seconds are dropped."}
+    )
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. librispeech_asr."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. clean."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Local audio folder (audiofolder layout, metadata.csv optional). Default: the demo corpus."},
+    )
+    train_split_name: list[str] = field(
+        default_factory=lambda: ["train"], metadata={"help": "One or more training splits, concatenated."}
+    )
+    validation_split_name: str | None = field(
+        default=None,
+        metadata={"help": "Validation split; default: 'validation' when the source has one, else a held-out share."},
+    )
+    validation_split_percentage: float = field(
+        default=5.0, metadata={"help": "Share of training files held out when there is no validation split."}
+    )
+    audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
+    on_bad_audio: str = field(
+        default="skip",
+        metadata={
+            "help": "skip: log each unreadable, empty, truncated or non-finite file once and count it. "
+            "error: stop at the first one, naming it.",
+            "choices": ["skip", "error"],
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes that read audio headers."}
+    )
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers that decode crops."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on validation files."})
+
+
+@dataclass
+class PretrainingArguments:
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where checkpoints and the model go; default outputs/wav2vec2-pretrain-<d>s."}
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Train into a non-empty output_dir."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Crops per batch and process."})
+    per_device_eval_batch_size: int = field(default=8, metadata={"help": "Crops per validation batch."})
+    max_batch_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Batch by total padded audio seconds per process instead of a count of crops."},
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer update."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    adam_beta1: float = field(default=0.9)
+    adam_beta2: float = field(default=0.98)
+    adam_epsilon: float = field(default=1e-6)
+    max_grad_norm: float = field(default=10.0, metadata={"help": "Gradient clipping norm (0: off)."})
+    lr_scheduler_type: str = field(default="linear", metadata={"help": "Schedule after warm-up (transformers names)."})
+    warmup_ratio: float = field(default=0.08, metadata={"help": "Share of updates spent warming up."})
+    warmup_steps: int | None = field(default=None, metadata={"help": "Warm-up updates; overrides warmup_ratio."})
+    max_train_steps: int | None = field(default=None, metadata={"help": "Updates to run; overrides num_train_epochs."})
+    num_train_epochs: float = field(default=10.0, metadata={"help": "Passes over the training files."})
+    logging_steps: int = field(default=10, metadata={"help": "Log every N updates."})
+    eval_steps: int | None = field(default=None, metadata={"help": "Validate every N updates (default: at the end)."})
+    save_steps: int | None = field(default=None, metadata={"help": "Checkpoint every N updates (default: at the end)."})
+    save_total_limit: int | None = field(default=None, metadata={"help": "Keep only the newest N checkpoints."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest complete one in output_dir."}
+    )
+    max_consecutive_nonfinite: int = field(
+        default=20, metadata={"help": "Stop after this many updates in a row with a non-finite loss or gradient."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seeds initialisation, crops, masks and negatives."})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={"help": "no, fp16 or bf16; default: what `accelerate launch` or its config says.",
+                  "choices": [None, "no", "fp16", "bf16"]},
+    )
+    report_to: str = field(
+        default="none", metadata={"help": "Trackers: none, all, tensorboard, wandb, ... (comma-separated)."}
+    )
+
+    def resolved_output_dir(self, max_duration: float) -> Path:
+        return Path(self.output_dir or f"outputs/wav2vec2-pretrain-{max_duration:g}s")
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, PretrainingArguments)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, PretrainingArguments]:
+    """From the command line, or from one .json / .yaml file given as the only argument."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(argv[0])
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def validate(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> None:
+    """Catch argument mistakes in seconds, before data or models load."""
+    if data.max_duration <= 0:
+        raise UsageError(f"--max_duration must be > 0 seconds (got {data.max_duration}).")
+    if data.min_duration < 0.05:
+        raise UsageError(f"--min_duration must be >= 0.05 s: shorter audio makes fewer than 2 frames (got {data.min_duration}).")
+    if data.min_duration > data.max_duration:
+        raise UsageError(
+            f"--min_duration ({data.min_duration}) is longer than --max_duration ({data.max_duration}): "
+            "no crop could be kept. Lower --min_duration."
+        )
+    if train.max_batch_seconds is not None and train.max_batch_seconds < data.max_duration:
+        raise UsageError(
+            f"--max_batch_seconds ({train.max_batch_seconds}) is below --max_duration ({data.max_duration}): "
+            "a full-length crop would not fit in a batch. Raise it to at least the max duration."
+        )
+    if data.dataset_name and data.data_dir:
+        raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
+    if data.data_dir and not Path(data.data_dir).is_dir():
+        raise UsageError(f"--data_dir {data.data_dir}: no such directory.")
+    config_path = Path(model.resolve_config_path())
+    looks_local = model.config_name.startswith((".", "/", "~")) or config_path.exists()
+    if looks_local and not (config_path / "config.json").is_file():
+        raise UsageError(
+            f"--config_name {model.config_name}: no config.json there. Use one of "
+            f"{', '.join(sorted(p.name for p in HUB_CONFIGS.iterdir() if p.is_dir()))}, a folder with "
+            "config.json, or a Hub id."
+        )
+    if train.gradient_accumulation_steps < 1 or train.per_device_train_batch_size < 1:
+        raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")

@@ -1,0 +1,132 @@
+"""Audio at the sample level: read headers, decode only a range, down-mix, resample, normalise,
+and plan which range of an utterance a training sample is.
+
+An `AudioRef` is what `datasets.Audio(decode=False)` stores: a dict with a `path` and/or `bytes`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+AudioRef = Mapping[str, Any]
+
+
+class BadAudioError(ValueError):
+    """An audio file that cannot be used: unreadable, empty, or holding non-finite samples."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def audio_name(ref: AudioRef) -> str:
+    return ref.get("path") or "<in-memory audio>"
+
+
+def _open(ref: AudioRef) -> sf.SoundFile:
+    # Embedded bytes (Hub parquet) win over the path: the path may only be a name.
+    source = io.BytesIO(ref["bytes"]) if ref.get("bytes") else ref.get("path")
+    if source is None:
+        raise BadAudioError(audio_name(ref), "neither a path nor bytes")
+    try:
+        return sf.SoundFile(source)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise BadAudioError(audio_name(ref), f"cannot be read ({error})") from None
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    frames: int
+    sampling_rate: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sampling_rate
+
+
+def read_info(ref: AudioRef) -> AudioInfo:
+    """Duration, rate and channels from the file header, without decoding."""
+    with _open(ref) as f:
+        info = AudioInfo(frames=f.frames, sampling_rate=f.samplerate, channels=f.channels)
+    if info.frames <= 0:
+        raise BadAudioError(audio_name(ref), "holds no samples")
+    return info
+
+
+def decode_range(
+    ref: AudioRef, start: float, duration: float | None, target_rate: int
+) -> np.ndarray:
+    """Decode `duration` seconds from `start` (None: to the end), mono float32 at `target_rate`.
+
+    Only the requested frames are read: a 2 s crop of a 20 s file costs a seek and 2 s of decoding.
+    """
+    with _open(ref) as f:
+        rate = f.samplerate
+        first = min(int(round(start * rate)), f.frames)
+        count = f.frames - first if duration is None else int(round(duration * rate))
+        try:
+            f.seek(first)
+            samples = f.read(count, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise BadAudioError(audio_name(ref), f"decoding failed ({error})") from None
+    if samples.shape[0] == 0 or (duration is not None and samples.shape[0] < count - 1):
+        raise BadAudioError(
+            audio_name(ref), f"truncated: {samples.shape[0]} of {count} samples from {first} could be read"
+        )
+    mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    if not np.isfinite(mono).all():
+        raise BadAudioError(audio_name(ref), "holds NaN or infinite samples")
+    if rate != target_rate:
+        mono = soxr.resample(mono, rate, target_rate, quality="HQ").astype(np.float32)
+    return mono
+
+
+def normalize(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance per utterance, as `Wav2Vec2FeatureExtractor(do_normalize=True)`."""
+    return (values - values.mean()) / np.sqrt(values.var() + 1e-7)
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One training sample: `length` seconds from `start` of utterance `index`."""
+
+    index: int
+    start: float
+    length: float
+
+
+def random_crop(index: int, duration: float, max_duration: float, seed: int, epoch: int) -> Crop:
+    """A window of min(duration, max_duration) seconds at a uniform random offset.
+
+    The offset depends only on (seed, epoch, index): every epoch sees another window, a rerun
+    or a resumed run sees the same one, whatever the worker or process that decodes it.
+    """
+    length = min(duration, max_duration)
+    slack = duration - length
+    if slack <= 0:
+        return Crop(index, 0.0, length)
+    rng = np.random.default_rng([seed, epoch, index])
+    return Crop(index, float(rng.uniform(0.0, slack)), length)
+
+
+def chunk_crops(
+    index: int, duration: float, max_duration: float, min_duration: float = 0.0
+) -> Iterator[Crop]:
+    """Every consecutive max_duration segment of the utterance; the remainder is kept as a
+    shorter last segment unless it is below min_duration."""
+    count = max(1, math.ceil(duration / max_duration - 1e-9))
+    for k in range(count):
+        start = k * max_duration
+        length = min(max_duration, duration - start)
+        if k > 0 and length < min_duration:
+            return
+        yield Crop(index, start, length)

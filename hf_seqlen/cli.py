@@ -1,0 +1,50 @@
+"""Entry points: run_pretrain.py and the `hf-seqlen` command. User mistakes end in one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from .args import UsageError
+from .audio import BadAudioError
+from .data import DataSourceError
+
+# Errors a user can cause and fix; anything else is a bug and keeps its traceback.
+USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError)
+
+
+def run_reporting_user_errors(job: Callable[[], object]) -> int:
+    try:
+        job()
+    except USER_ERRORS as error:
+        kind = "bad audio" if isinstance(error, BadAudioError) else "error"
+        print(f"hf_seqlen {kind}: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UsageError) else 1
+    return 0
+
+
+def pretrain_main(argv: list[str] | None = None) -> int:
+    from .args import parse_args
+    from .pretrain import pretrain
+
+    def job():
+        model_args, data_args, train_args = parse_args(argv)
+        pretrain(model_args, data_args, train_args)
+
+    return run_reporting_user_errors(job)
+
+
+COMMANDS = {"pretrain": pretrain_main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="hf-seqlen", description="Sequence-length-aware wav2vec 2.0 pre-training.")
+    parser.add_argument("command", choices=sorted(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options")
+    known, rest = parser.parse_known_args(argv[:1])
+    return COMMANDS[known.command](rest + argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

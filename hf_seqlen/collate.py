@@ -1,0 +1,108 @@
+"""Batches for pre-training: padded audio, the time mask, and the negatives of the contrastive task.
+
+Masks and negatives are drawn here, on the CPU and inside DataLoader workers, from a seed fixed by
+the batch's content, so a resumed run draws the same ones as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from transformers import Wav2Vec2Config
+from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+
+def feature_frames(num_samples: int, config: Wav2Vec2Config) -> int:
+    """Frames the convolutional feature encoder makes of `num_samples` (20 ms each at 16 kHz)."""
+    length = num_samples
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+        length = (length - kernel) // stride + 1
+    return max(length, 0)
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed_material: Sequence[int]) -> Iterator[None]:
+    """transformers' mask helpers draw from numpy's global generator: seed it, then put it back."""
+    saved = np.random.get_state()
+    np.random.seed(np.random.SeedSequence(list(seed_material)).generate_state(1)[0])
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def pad_audio(values: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad with zeros; the attention mask marks real samples."""
+    longest = max(len(v) for v in values)
+    batch = torch.zeros(len(values), longest)
+    attention_mask = torch.zeros(len(values), longest, dtype=torch.long)
+    for i, v in enumerate(values):
+        batch[i, : len(v)] = torch.from_numpy(v)
+        attention_mask[i, : len(v)] = 1
+    return batch, attention_mask
+
+
+@dataclass
+class PretrainingCollator:
+    """Turns decoded crops into the inputs of `Wav2Vec2ForPreTraining`.
+
+    Masked spans and negatives only ever fall on real frames of their own utterance, never on
+    padding. `return_attention_mask` follows the feature extractor: group-norm encoders (BASE) are
+    trained without one, as published.
+    """
+
+    config: Wav2Vec2Config
+    sampling_rate: int
+    return_attention_mask: bool = True
+    seed: int = 0
+    mask_time_prob: float | None = None
+    mask_time_length: int | None = None
+
+    def __call__(self, samples: Sequence[dict]) -> dict:
+        bad_audio = [s["bad_audio"] for s in samples if "bad_audio" in s]
+        good = [s for s in samples if "bad_audio" not in s]
+        batch: dict = {"bad_audio": bad_audio, "num_samples": len(good)}
+        if not good:
+            return batch
+        input_values, attention_mask = pad_audio([s["input_values"] for s in good])
+        frames = [feature_frames(len(s["input_values"]), self.config) for s in good]
+        frame_mask = np.zeros((len(good), feature_frames(input_values.shape[1], self.config)), dtype=bool)
+        for i, n in enumerate(frames):
+            frame_mask[i, :n] = True
+
+        crops = [s["crop"] for s in good]
+        seed_material = [self.seed, good[0]["epoch"]] + [c.index for c in crops] + [int(c.start * 1000) for c in crops]
+        with seeded_numpy(seed_material):
+            mask_time_indices = _compute_mask_indices(
+                frame_mask.shape,
+                mask_prob=self.mask_time_prob if self.mask_time_prob is not None else self.config.mask_time_prob,
+                mask_length=self.mask_time_length or self.config.mask_time_length,
+                attention_mask=torch.from_numpy(frame_mask).long(),
+                min_masks=2,
+            )
+            negatives = _sample_negative_indices(
+                frame_mask.shape, self.config.num_negatives, mask_time_indices=frame_mask
+            )
+        batch.update(
+            input_values=input_values,
+            mask_time_indices=torch.from_numpy(mask_time_indices & frame_mask),
+            sampled_negative_indices=torch.from_numpy(negatives).long(),
+            audio_seconds=sum(c.length for c in crops),
+            longest_seconds=input_values.shape[1] / self.sampling_rate,
+            frames=sum(frames),
+        )
+        if self.return_attention_mask:
+            batch["attention_mask"] = attention_mask
+        return batch
+
+
+MODEL_INPUTS = ("input_values", "attention_mask", "mask_time_indices", "sampled_negative_indices")
+
+
+def model_inputs(batch: dict, device: torch.device) -> dict:
+    """The tensors the model takes, on its device; the rest of the batch is bookkeeping."""
+    return {k: batch[k].to(device, non_blocking=True) for k in MODEL_INPUTS if k in batch}

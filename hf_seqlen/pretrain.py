@@ -1,0 +1,366 @@
+"""wav2vec 2.0 pre-training on cropped sequences: the whole loop, on Accelerate.
+
+A batch goes: CropBatchSampler (which crops) -> CroppedAudio (decode only that range) ->
+PretrainingCollator (pad, mask, negatives) -> Wav2Vec2ForPreTraining -> loss summed over masked
+frames, divided by the masked frames of every process -> AdamW update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
+
+from .args import DataArguments, ModelArguments, PretrainingArguments, UsageError, validate
+from .audio import BadAudioError
+from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .collate import PretrainingCollator, model_inputs
+from .costs import CostMeter, cost_report, write_costs
+from .data import (
+    CropBatchSampler,
+    CroppedAudio,
+    SelectionReport,
+    describe_source,
+    load_audio_splits,
+    select_usable,
+    split_names,
+    with_durations,
+)
+from .hub import pretraining_card
+
+logger = logging.getLogger("hf_seqlen.pretrain")
+
+# Warn when fewer codevectors than this share of the codebook are in use.
+PERPLEXITY_COLLAPSE_SHARE = 0.05
+
+
+@dataclass
+class Split:
+    dataset: Dataset
+    selection: SelectionReport
+
+
+def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2Vec2FeatureExtractor]:
+    config_path = model_args.resolve_config_path()
+    extractor_path = model_args.feature_extractor_name or model_args.model_name_or_path or config_path
+    feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(extractor_path, cache_dir=model_args.cache_dir)
+    if model_args.model_name_or_path:
+        model = Wav2Vec2ForPreTraining.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    else:
+        model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(config_path, cache_dir=model_args.cache_dir))
+    return model, feature_extractor
+
+
+def load_splits(data_args: DataArguments, seed: int) -> tuple[Split, Split]:
+    """Train and validation files with durations; a share of train is held out if no validation split."""
+    source = dict(
+        dataset_name=data_args.dataset_name,
+        dataset_config_name=data_args.dataset_config_name,
+        data_dir=data_args.data_dir,
+        audio_column=data_args.audio_column_name,
+    )
+    train = with_durations(load_audio_splits(data_args.train_split_name, **source),
+                           data_args.audio_column_name, data_args.preprocessing_num_workers)
+    validation_name = data_args.validation_split_name
+    if validation_name is None and "validation" in split_names(
+        data_args.dataset_name, data_args.dataset_config_name, data_args.data_dir
+    ):
+        validation_name = "validation"
+    if validation_name:
+        validation = with_durations(load_audio_splits([validation_name], **source),
+                                    data_args.audio_column_name, data_args.preprocessing_num_workers)
+    else:
+        held_out = train.train_test_split(test_size=data_args.validation_split_percentage / 100, seed=seed)
+        train, validation = held_out["train"], held_out["test"]
+    if data_args.max_eval_samples is not None:
+        validation = validation.select(range(min(data_args.max_eval_samples, len(validation))))
+
+    def usable(dataset: Dataset) -> Split:
+        selection = select_usable(dataset, data_args.min_duration, data_args.on_bad_audio, data_args.audio_column_name)
+        return Split(dataset, selection)
+
+    return usable(train), usable(validation)
+
+
+def make_loader(split: Split, data_args, batch_size, max_batch_seconds, collator, accelerator, seed, crop_mode):
+    sampler = CropBatchSampler(
+        split.selection.kept_rows,
+        split.selection.kept_durations,
+        max_duration=data_args.max_duration,
+        crop_mode=crop_mode,
+        seed=seed,
+        min_duration=data_args.min_duration,
+        batch_size=batch_size,
+        max_batch_seconds=max_batch_seconds,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+    )
+    loader = torch.utils.data.DataLoader(
+        CroppedAudio(split.dataset, collator.sampling_rate, data_args.audio_column_name),
+        batch_sampler=sampler,
+        collate_fn=collator,
+        num_workers=data_args.dataloader_num_workers,
+        pin_memory=accelerator.device.type == "cuda",
+        # Workers seed from this generator, not the global one, so resuming does not shift dropout.
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return loader, sampler
+
+
+def contrastive_accuracy(outputs, batch: dict, temperature: float) -> tuple[int, int]:
+    """Masked frames whose true quantized target scores above every distractor: (correct, total)."""
+    quantized = outputs.projected_quantized_states
+    batch_size, frames, dim = quantized.shape
+    negatives = quantized.reshape(-1, dim)[batch["sampled_negative_indices"].to(quantized.device).reshape(-1)]
+    negatives = negatives.reshape(batch_size, frames, -1, dim).permute(2, 0, 1, 3)
+    logits = Wav2Vec2ForPreTraining.compute_contrastive_logits(
+        quantized[None], negatives, outputs.projected_states, temperature
+    )
+    # A distractor identical to the target is no distractor (the model masks it the same way).
+    logits[1:][(quantized[None] == negatives).all(-1)] = float("-inf")
+    mask = batch["mask_time_indices"].to(logits.device)
+    correct = (logits.argmax(0) == 0) & mask
+    return int(correct.sum()), int(mask.sum())
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator, temperature: float) -> dict:
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=accelerator.device)  # loss, contrastive, correct, masked
+    for batch in loader:
+        if batch["num_samples"] == 0:
+            continue
+        outputs = model(**model_inputs(batch, accelerator.device))
+        correct, masked = contrastive_accuracy(outputs, batch, temperature)
+        sums += torch.tensor([outputs.loss.item(), outputs.contrastive_loss.item(), correct, masked],
+                             dtype=torch.float64, device=accelerator.device)
+    model.train()
+    loss, contrastive, correct, masked = accelerator.reduce(sums, reduction="sum").tolist()
+    masked = max(masked, 1)
+    return {"eval_loss": loss / masked, "eval_contrastive_loss": contrastive / masked, "eval_accuracy": correct / masked}
+
+
+def prepare_output_dir(output_dir: Path, args: PretrainingArguments) -> None:
+    if args.resume_from_checkpoint or args.overwrite_output_dir or not output_dir.exists():
+        return
+    if any(output_dir.iterdir()):
+        raise UsageError(
+            f"--output_dir {output_dir} is not empty. Resume with --resume_from_checkpoint latest, "
+            "pass --overwrite_output_dir, or choose another folder."
+        )
+
+
+def pretrain(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> Path:
+    validate(model_args, data_args, args)
+    output_dir = args.resolved_output_dir(data_args.max_duration)
+    prepare_output_dir(output_dir, args)
+    trackers = [t for t in args.report_to.split(",") if t and t != "none"]
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir))
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    if not accelerator.is_main_process:
+        logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
+    set_seed(args.seed)
+
+    model, feature_extractor = load_model(model_args)
+    config = model.config
+    rate = feature_extractor.sampling_rate
+    with accelerator.main_process_first():  # headers are read once, then the others hit the cache
+        train_split, eval_split = load_splits(data_args, args.seed)
+    logger.info("train: %s", train_split.selection.summary())
+    logger.info("validation: %s", eval_split.selection.summary())
+    if len(train_split.selection.kept_rows) == 0:
+        raise UsageError(f"no usable training audio in {describe_source(data_args.dataset_name, data_args.data_dir)}: "
+                         f"{train_split.selection.summary()}.")
+
+    collator = PretrainingCollator(
+        config, rate, feature_extractor.return_attention_mask, args.seed,
+        model_args.mask_time_prob, model_args.mask_time_length,
+    )
+    train_loader, train_sampler = make_loader(train_split, data_args, args.per_device_train_batch_size,
+                                              args.max_batch_seconds, collator, accelerator, args.seed, data_args.crop_mode)
+    # Validation crops are the same at every evaluation (epoch 0), so its losses are comparable.
+    eval_loader, _ = make_loader(eval_split, data_args, args.per_device_eval_batch_size, None, collator,
+                                 accelerator, args.seed + 1, "random")
+
+    updates_per_epoch = math.ceil(train_sampler.batches_in_epoch / args.gradient_accumulation_steps)
+    total_steps = args.max_train_steps or math.ceil(args.num_train_epochs * updates_per_epoch)
+    warmup_steps = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_ratio * total_steps)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon, weight_decay=args.weight_decay,
+    )
+    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+
+    run_config = {**dataclasses.asdict(model_args), **dataclasses.asdict(data_args), **dataclasses.asdict(args),
+                  "output_dir": str(output_dir), "total_steps": total_steps, "num_processes": accelerator.num_processes}
+    meter = CostMeter()
+    progress = {"step": 0, "epoch": 0, "batches_done": 0, "nonfinite_skipped": 0, "bad_audio": {}}
+    if args.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
+        progress = load_checkpoint(accelerator, checkpoint)
+        meter.load_state_dict(progress.pop("costs"), accelerator)
+        logger.info("resumed from %s at step %d (epoch %d, batch %d)",
+                    checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
+    bad_audio: dict[str, str] = {**{n: r for n, r in train_split.selection.bad_audio}, **progress["bad_audio"]}
+    accelerator.init_trackers("hf_seqlen_pretrain", config={k: v for k, v in run_config.items()
+                                                            if isinstance(v, (int, float, str, bool))})
+
+    def checkpoint_now() -> None:
+        state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict(accelerator)}
+        path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
+        logger.info("checkpoint: %s", path)
+
+    logger.info("pre-training %d updates of %s crops <= %gs (%d per epoch, %d processes) into %s",
+                total_steps, data_args.crop_mode, data_args.max_duration, updates_per_epoch,
+                accelerator.num_processes, output_dir)
+    bar = tqdm(total=total_steps, initial=progress["step"], disable=not accelerator.is_local_main_process,
+               desc="pre-training")
+    codebook_size = config.num_codevector_groups * config.num_codevectors_per_group
+    # Summed between two log lines: loss, contrastive, diversity, perplexity, masked frames, audio s, batches.
+    logged = torch.zeros(7, dtype=torch.float64, device=accelerator.device)
+    window: list[dict] = []
+    consecutive_nonfinite = 0
+    collapse_warned = False
+    interval_start_wall = meter.totals(accelerator).wall_clock_seconds
+
+    while progress["step"] < total_steps:
+        train_sampler.set_epoch(progress["epoch"], skip_batches=progress["batches_done"])
+        for batch in train_loader:
+            progress["batches_done"] += 1
+            for name, reason in batch["bad_audio"]:
+                if data_args.on_bad_audio == "error":
+                    raise BadAudioError(name, reason)
+                if name not in bad_audio:
+                    logger.warning("skipping bad audio %s: %s", name, reason)
+                    bad_audio[name] = reason
+            if batch["num_samples"]:
+                window.append(batch)
+            end_of_epoch = progress["batches_done"] == train_sampler.batches_in_epoch
+            if len(window) < args.gradient_accumulation_steps and not end_of_epoch:
+                continue
+            if not window:
+                continue
+
+            # One update. The model's loss is a sum over masked frames; dividing by the masked frames
+            # of every micro-batch on every process (times the processes, which DDP averages over)
+            # makes the gradient a mean over all masked frames, however the audio was split.
+            masked = sum(b["mask_time_indices"].sum() for b in window).to(accelerator.device, torch.float64)
+            scale = accelerator.num_processes / accelerator.reduce(masked, reduction="sum").item()
+            temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** progress["step"],
+                              model_args.min_gumbel_temperature)
+            unwrapped.set_gumbel_temperature(temperature)
+            update_stats = torch.zeros_like(logged)
+            for i, micro_batch in enumerate(window):
+                syncing = i == len(window) - 1
+                with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
+                    outputs = model(**model_inputs(micro_batch, accelerator.device))
+                    accelerator.backward(outputs.loss * scale)
+                update_stats += torch.tensor(
+                    [outputs.loss.item(), outputs.contrastive_loss.item(), outputs.diversity_loss.item(),
+                     outputs.codevector_perplexity.item(), micro_batch["mask_time_indices"].sum().item(),
+                     micro_batch["audio_seconds"], 1.0], dtype=torch.float64, device=accelerator.device)
+                meter.add_batch(micro_batch)
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or float("inf"))
+            window = []
+
+            if not torch.isfinite(grad_norm):
+                # Same decision on every process: the norm is of the all-reduced gradient.
+                optimizer.zero_grad(set_to_none=True)
+                progress["nonfinite_skipped"] += 1
+                consecutive_nonfinite += 1
+                if accelerator.scaler is not None:  # fp16: back off the loss scale as the scaler would
+                    accelerator.scaler.update(accelerator.scaler.get_scale() / 2)
+                logger.warning("non-finite gradient at step %d: update skipped (%d in a row)",
+                               progress["step"], consecutive_nonfinite)
+                if consecutive_nonfinite >= args.max_consecutive_nonfinite:
+                    raise FloatingPointError(
+                        f"{consecutive_nonfinite} updates in a row had a non-finite loss or gradient (step "
+                        f"{progress['step']}). The last checkpoint in {output_dir} is intact. Try a lower "
+                        "--learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 instead of fp16."
+                    )
+                continue
+            consecutive_nonfinite = 0
+            logged += update_stats
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress["step"] += 1
+            meter.add_step()
+            bar.update(1)
+
+            step = progress["step"]
+            if step % args.logging_steps == 0 or step == total_steps:
+                loss, contrastive, diversity, perplexity, frames, audio, micro_batches = accelerator.reduce(
+                    logged, "sum").tolist()
+                wall = meter.totals(accelerator).wall_clock_seconds
+                metrics = {
+                    "loss": loss / frames,
+                    "contrastive_loss": contrastive / frames,
+                    "diversity_loss": diversity / frames,
+                    "codevector_perplexity": perplexity / micro_batches,
+                    "gumbel_temperature": temperature,
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "grad_norm": grad_norm.item(),
+                    "audio_seconds_per_second": audio / max(wall - interval_start_wall, 1e-9),
+                    "epoch": progress["epoch"],
+                }
+                accelerator.log(metrics, step=step)
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", ppl=f"{metrics['codevector_perplexity']:.1f}",
+                                lr=f"{metrics['learning_rate']:.2e}")
+                logger.info("step %d: %s", step, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+                if (not collapse_warned and step > warmup_steps
+                        and metrics["codevector_perplexity"] < PERPLEXITY_COLLAPSE_SHARE * codebook_size):
+                    collapse_warned = True
+                    logger.warning(
+                        "codevector perplexity %.1f of %d codevectors: the codebook is collapsing. Try a larger "
+                        "--diversity_loss_weight in the config, a lower --learning_rate or a slower gumbel decay.",
+                        metrics["codevector_perplexity"], codebook_size)
+                logged.zero_()
+                interval_start_wall = wall
+            if args.eval_steps and step % args.eval_steps == 0 and step < total_steps:
+                metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature)
+                accelerator.log(metrics, step=step)
+                logger.info("step %d: %s", step, metrics)
+            if args.save_steps and step % args.save_steps == 0 and step < total_steps:
+                checkpoint_now()
+            if step >= total_steps:
+                break
+        else:
+            progress["epoch"] += 1
+            progress["batches_done"] = 0
+
+    bar.close()
+    eval_metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature)
+    accelerator.log(eval_metrics, step=progress["step"])
+    logger.info("validation: %s", eval_metrics)
+    checkpoint_now()
+    costs = {**cost_report(meter.totals(accelerator)), "bad_audio_files": len(bad_audio),
+             "nonfinite_updates_skipped": progress["nonfinite_skipped"]}
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(output_dir)
+        feature_extractor.save_pretrained(output_dir)
+        write_costs(costs, output_dir)
+        (output_dir / "pretraining_args.json").write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+        (output_dir / "eval_results.json").write_text(json.dumps(eval_metrics, indent=2) + "\n")
+        pretraining_card(output_dir, run_config, costs, data_args.dataset_name,
+                         describe_source(data_args.dataset_name, data_args.data_dir)).save(output_dir / "README.md")
+        logger.info("done: model, feature extractor, costs.json and model card in %s", output_dir.resolve())
+        if bad_audio:
+            logger.info("%d bad audio files were skipped (listed in the log above)", len(bad_audio))
+    accelerator.end_training()
+    return output_dir
