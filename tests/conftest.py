@@ -1,0 +1,54 @@
+"""Shared fixtures: real audio files on disk, and a real tiny checkpoint pre-trained once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
+
+
+def write_tone(path: Path, seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A speech-like test signal (modulated tones plus noise), written with soundfile."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    mono = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) * np.sin(2 * np.pi * 3 * t)
+    mono += 0.05 * rng.standard_normal(len(t))
+    samples = np.stack([mono * (1 + 0.1 * c) for c in range(channels)], axis=1) if channels > 1 else mono
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples.astype(np.float32), rate)
+    return samples.astype(np.float32)
+
+
+@pytest.fixture
+def audio_dir(tmp_path: Path) -> Path:
+    """A flat folder of 12 FLAC files of 1-12 s, no metadata."""
+    for i in range(12):
+        write_tone(tmp_path / "audio" / f"utt{i:02d}.flac", seconds=1.0 + i, seed=i)
+    return tmp_path / "audio"
+
+
+def run_accelerate(args: list[str], cwd: Path = REPO, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
+    """`accelerate launch --num_processes 1 --cpu run_pretrain.py ARGS`, as a user runs it."""
+    command = [ACCELERATE, "launch", "--num_processes", "1", "--cpu", str(REPO / "run_pretrain.py"), *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def pretrained_checkpoint(tmp_path_factory) -> Path:
+    """wav2vec2-tiny pre-trained for 30 updates on 2 s crops of the demo corpus (real subprocess)."""
+    output_dir = tmp_path_factory.mktemp("pretrained") / "w2v2-tiny-2s"
+    result = run_accelerate(
+        ["--max_duration", "2", "--output_dir", str(output_dir), "--max_train_steps", "30", "--logging_steps", "5",
+         "--save_steps", "10"]
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return output_dir
