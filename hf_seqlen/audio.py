@@ -17,6 +17,9 @@ import soxr
 
 AudioRef = Mapping[str, Any]
 
+# Containers whose seek is not sample-exact in libsndfile (its Vorbis/Opus and MPEG decoders).
+INEXACT_SEEK_FORMATS = {"OGG", "MPEG"}
+
 
 class BadAudioError(ValueError):
     """An audio file that cannot be used: unreadable, empty, or holding non-finite samples."""
@@ -68,14 +71,17 @@ def decode_range(
     """Decode `duration` seconds from `start` (None: to the end), mono float32 at `target_rate`.
 
     Only the requested frames are read: a 2 s crop of a 20 s file costs a seek and 2 s of decoding.
+    Ogg and MP3 are the exception: libsndfile's seek in them can land on the wrong samples, so
+    they are decoded from the start up to the end of the range.
     """
     with _open(ref) as f:
         rate = f.samplerate
         first = min(int(round(start * rate)), f.frames)
         count = f.frames - first if duration is None else int(round(duration * rate))
+        skip = first if f.format in INEXACT_SEEK_FORMATS else 0
         try:
-            f.seek(first)
-            samples = f.read(count, dtype="float32", always_2d=True)
+            f.seek(first - skip)
+            samples = f.read(count + skip, dtype="float32", always_2d=True)[skip:]
         except (sf.LibsndfileError, RuntimeError) as error:
             raise BadAudioError(audio_name(ref), f"decoding failed ({error})") from None
     if samples.shape[0] == 0 or (duration is not None and samples.shape[0] < count - 1):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,4 +53,14 @@ def pretrained_checkpoint(tmp_path_factory) -> Path:
          "--save_steps", "10"]
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    (output_dir.parent / "train.log").write_text(result.stderr)
     return output_dir
+
+
+def logged_steps(log: str) -> dict[int, dict]:
+    """The metrics of each `step N: {...}` log line of a run."""
+    steps = {}
+    for line in log.splitlines():
+        if match := re.search(r"step (\d+): (\{\".*\})$", line):  # JSON training lines, not eval dicts
+            steps[int(match.group(1))] = json.loads(match.group(2))
+    return steps

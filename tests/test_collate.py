@@ -1,0 +1,92 @@
+"""Masks and negatives of the contrastive task."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+
+from hf_seqlen.args import HUB_CONFIGS
+from hf_seqlen.audio import Crop
+from hf_seqlen.collate import PretrainingCollator, feature_frames, model_inputs
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def config():
+    return Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny")
+
+
+def samples(seconds, epoch=0):
+    rng = np.random.default_rng(0)
+    return [
+        {"crop": Crop(i, 0.5 * i, s), "epoch": epoch, "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32)}
+        for i, s in enumerate(seconds)
+    ]
+
+
+def test_feature_frames_match_the_model(config):
+    model = Wav2Vec2ForPreTraining(config)
+    for n in (400, 16000, 31999, 32000):
+        assert feature_frames(n, config) == int(model._get_feat_extract_output_lengths(n))
+
+
+def test_shapes(config):
+    batch = PretrainingCollator(config, RATE)(samples([2.0, 1.3, 0.7]))
+    frames = feature_frames(32000, config)
+    assert batch["input_values"].shape == (3, 32000)
+    assert batch["attention_mask"].shape == (3, 32000)
+    assert batch["mask_time_indices"].shape == (3, frames)
+    assert batch["sampled_negative_indices"].shape == (3, frames, config.num_negatives)
+    assert batch["audio_seconds"] == pytest.approx(4.0)
+    assert batch["longest_seconds"] == pytest.approx(2.0)
+
+
+def test_masks_and_negatives_never_point_into_padding(config):
+    lengths = [2.0, 1.3, 0.7]
+    batch = PretrainingCollator(config, RATE)(samples(lengths))
+    frames_total = batch["mask_time_indices"].shape[1]
+    for row, seconds in enumerate(lengths):
+        real = feature_frames(int(seconds * RATE), config)
+        mask = batch["mask_time_indices"][row]
+        assert mask[:real].any() and not mask[real:].any()
+        negatives = batch["sampled_negative_indices"][row][:real] - row * frames_total
+        assert negatives.min() >= 0 and negatives.max() < real  # own utterance, real frames only
+
+
+def test_negatives_never_are_the_positive_frame(config):
+    batch = PretrainingCollator(config, RATE)(samples([2.0]))
+    real = feature_frames(32000, config)
+    negatives = batch["sampled_negative_indices"][0][:real]
+    positions = torch.arange(real)[:, None]
+    assert not (negatives == positions).any()
+
+
+def test_masks_repeat_for_the_same_batch_and_differ_across_epochs(config):
+    collator = PretrainingCollator(config, RATE, seed=5)
+    first = collator(samples([2.0, 2.0]))["mask_time_indices"]
+    again = collator(samples([2.0, 2.0]))["mask_time_indices"]
+    other_epoch = collator(samples([2.0, 2.0], epoch=1))["mask_time_indices"]
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other_epoch)
+
+
+def test_global_numpy_state_is_left_alone(config):
+    np.random.seed(0)
+    expected = np.random.rand()
+    np.random.seed(0)
+    PretrainingCollator(config, RATE)(samples([1.0]))
+    assert np.random.rand() == expected
+
+
+def test_bad_audio_is_reported_not_collated(config):
+    items = samples([1.0]) + [{"crop": Crop(9, 0.0, 1.0), "epoch": 0, "bad_audio": ("x.wav", "holds no samples")}]
+    batch = PretrainingCollator(config, RATE)(items)
+    assert batch["num_samples"] == 1 and batch["bad_audio"] == [("x.wav", "holds no samples")]
+    assert batch["input_values"].shape[0] == 1
+
+
+def test_model_accepts_the_batch_and_its_loss_is_finite(config):
+    batch = PretrainingCollator(config, RATE)(samples([2.0, 1.5]))
+    outputs = Wav2Vec2ForPreTraining(config)(**model_inputs(batch, torch.device("cpu")))
+    assert torch.isfinite(outputs.loss)
