@@ -35,7 +35,17 @@ def pretrain_main(argv: list[str] | None = None) -> int:
     return run_reporting_user_errors(job)
 
 
-COMMANDS = {"pretrain": pretrain_main}
+def downstream_main(argv: list[str] | None = None) -> int:
+    from .downstream import downstream, parse_args
+
+    def job():
+        args, training_args = parse_args(argv)
+        downstream(args, training_args)
+
+    return run_reporting_user_errors(job)
+
+
+COMMANDS = {"pretrain": pretrain_main, "downstream": downstream_main}
 
 
 def main(argv: list[str] | None = None) -> int:
