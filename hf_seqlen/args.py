@@ -140,6 +140,33 @@ class PretrainingArguments:
     report_to: str = field(
         default="none", metadata={"help": "Trackers: none, all, tensorboard, wandb, ... (comma-separated)."}
     )
+    country_iso_code: str = field(
+        default="USA",
+        metadata={"help": "3-letter ISO code of the country whose grid powers the run: sets the carbon intensity of "
+                  "the CO2 estimate (codecarbon, offline)."},
+    )
+    energy_tracking_mode: str = field(
+        default="machine",
+        metadata={"help": "machine: one codecarbon tracker per machine measures all of it (dedicated machines). "
+                  "process: each process measures only itself (shared machines).", "choices": ["machine", "process"]},
+    )
+    flops_counted_steps: int = field(
+        default=3, metadata={"help": "Count FLOPs (FlopCounterMode) on the first N updates; the total is extrapolated."}
+    )
+    flops_count_interval: int = field(
+        default=1000, metadata={"help": "Also count FLOPs on every N-th update, so the estimate follows the data."}
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Publish the model, costs.json and card to the Hub."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Repo to push to (user/name or name); default: the output_dir's name."}
+    )
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the repo private."})
+    hub_token: str | None = field(default=None, metadata={"help": "Token to push with; default: HF_TOKEN or the stored login."})
+    hub_strategy: str = field(
+        default="every_save",
+        metadata={"help": "end: push when training ends. every_save: also at each checkpoint. checkpoint: also the "
+                  "newest checkpoint as last-checkpoint/.", "choices": ["end", "every_save", "checkpoint"]},
+    )
 
     def resolved_output_dir(self, max_duration: float) -> Path:
         return Path(self.output_dir or f"outputs/wav2vec2-pretrain-{max_duration:g}s")
@@ -189,3 +216,9 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         )
     if train.gradient_accumulation_steps < 1 or train.per_device_train_batch_size < 1:
         raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")
+    from .costs import country_problem  # codecarbon's country table, loaded only when checking
+
+    if problem := country_problem(train.country_iso_code):
+        raise UsageError(problem)
+    if train.flops_counted_steps < 1 or train.flops_count_interval < 1:
+        raise UsageError("--flops_counted_steps and --flops_count_interval must be >= 1: FLOPs are counted, not guessed.")

@@ -9,9 +9,10 @@ from typing import Callable
 from .args import UsageError
 from .audio import BadAudioError
 from .data import DataSourceError
+from .push import PushError
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError)
+USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError)
 
 
 def run_reporting_user_errors(job: Callable[[], object]) -> int:
@@ -45,7 +46,13 @@ def downstream_main(argv: list[str] | None = None) -> int:
     return run_reporting_user_errors(job)
 
 
-COMMANDS = {"pretrain": pretrain_main, "downstream": downstream_main}
+def push_main(argv: list[str] | None = None) -> int:
+    from .push import push_command
+
+    return run_reporting_user_errors(lambda: push_command(argv))
+
+
+COMMANDS = {"pretrain": pretrain_main, "downstream": downstream_main, "push": push_main}
 
 
 def main(argv: list[str] | None = None) -> int:

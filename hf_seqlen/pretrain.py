@@ -27,7 +27,7 @@ from .args import DataArguments, ModelArguments, PretrainingArguments, UsageErro
 from .audio import BadAudioError
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, model_inputs
-from .costs import CostMeter, cost_report, write_costs
+from .costs import CostMeter, cost_table_text
 from .data import (
     CropBatchSampler,
     CroppedAudio,
@@ -38,7 +38,8 @@ from .data import (
     split_names,
     with_durations,
 )
-from .hub import pretraining_card
+from .hub import save_release, without_secrets
+from .push import HubPublisher
 
 logger = logging.getLogger("hf_seqlen.pretrain")
 
@@ -172,6 +173,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
     set_seed(args.seed)
+    # Before any heavy work: a missing token or an unusable repo name fails now, not after training.
+    publisher = HubPublisher(args, output_dir, accelerator.is_main_process) if args.push_to_hub else None
 
     model, feature_extractor = load_model(model_args)
     config = model.config
@@ -206,24 +209,36 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     accelerator.register_for_checkpointing(scheduler)
     unwrapped = accelerator.unwrap_model(model)
 
-    run_config = {**dataclasses.asdict(model_args), **dataclasses.asdict(data_args), **dataclasses.asdict(args),
-                  "output_dir": str(output_dir), "total_steps": total_steps, "num_processes": accelerator.num_processes}
-    meter = CostMeter()
+    run_config = without_secrets({**dataclasses.asdict(model_args), **dataclasses.asdict(data_args),
+                                  **dataclasses.asdict(args), "output_dir": str(output_dir), "total_steps": total_steps,
+                                  "num_processes": accelerator.num_processes})
+    meter = CostMeter(accelerator, args.country_iso_code, args.energy_tracking_mode, args.flops_counted_steps,
+                      args.flops_count_interval).start()
     progress = {"step": 0, "epoch": 0, "batches_done": 0, "nonfinite_skipped": 0, "bad_audio": {}}
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
         progress = load_checkpoint(accelerator, checkpoint)
-        meter.load_state_dict(progress.pop("costs"), accelerator)
+        meter.load_state_dict(progress.pop("costs"))
         logger.info("resumed from %s at step %d (epoch %d, batch %d)",
                     checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
     bad_audio: dict[str, str] = {**{n: r for n, r in train_split.selection.bad_audio}, **progress["bad_audio"]}
     accelerator.init_trackers("hf_seqlen_pretrain", config={k: v for k, v in run_config.items()
                                                             if isinstance(v, (int, float, str, bool))})
 
-    def checkpoint_now() -> None:
-        state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict(accelerator)}
+    def checkpoint_now() -> Path:
+        state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
         path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
         logger.info("checkpoint: %s", path)
+        return path
+
+    def write_release(eval_metrics: dict | None = None, final: bool = False) -> dict:
+        """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
+        costs = {**(meter.finish() if final else meter.report()), "bad_audio_files": len(bad_audio),
+                 "nonfinite_updates_skipped": progress["nonfinite_skipped"]}
+        if accelerator.is_main_process:
+            model_id = publisher.repo_id if publisher else str(output_dir)
+            save_release(output_dir, unwrapped, feature_extractor, run_config, costs, model_id, eval_metrics)
+        return costs
 
     logger.info("pre-training %d updates of %s crops <= %gs (%d per epoch, %d processes) into %s",
                 total_steps, data_args.crop_mode, data_args.max_duration, updates_per_epoch,
@@ -236,7 +251,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     window: list[dict] = []
     consecutive_nonfinite = 0
     collapse_warned = False
-    interval_start_wall = meter.totals(accelerator).wall_clock_seconds
+    interval_start_wall = meter.wall_clock_seconds()
 
     while progress["step"] < total_steps:
         train_sampler.set_epoch(progress["epoch"], skip_batches=progress["batches_done"])
@@ -268,8 +283,9 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             for i, micro_batch in enumerate(window):
                 syncing = i == len(window) - 1
                 with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
-                    outputs = model(**model_inputs(micro_batch, accelerator.device))
-                    accelerator.backward(outputs.loss * scale)
+                    with meter.counting_flops(progress["step"], micro_batch["audio_seconds"]):
+                        outputs = model(**model_inputs(micro_batch, accelerator.device))
+                        accelerator.backward(outputs.loss * scale)
                 update_stats += torch.tensor(
                     [outputs.loss.item(), outputs.contrastive_loss.item(), outputs.diversity_loss.item(),
                      outputs.codevector_perplexity.item(), micro_batch["mask_time_indices"].sum().item(),
@@ -307,7 +323,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             if step % args.logging_steps == 0 or step == total_steps:
                 loss, contrastive, diversity, perplexity, frames, audio, micro_batches = accelerator.reduce(
                     logged, "sum").tolist()
-                wall = meter.totals(accelerator).wall_clock_seconds
+                wall = meter.wall_clock_seconds()
                 metrics = {
                     "loss": loss / frames,
                     "contrastive_loss": contrastive / frames,
@@ -337,7 +353,10 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 accelerator.log(metrics, step=step)
                 logger.info("step %d: %s", step, metrics)
             if args.save_steps and step % args.save_steps == 0 and step < total_steps:
-                checkpoint_now()
+                checkpoint = checkpoint_now()
+                if publisher and publisher.pushes_every_save:
+                    write_release()
+                    publisher.push(checkpoint, final=False)
             if step >= total_steps:
                 break
         else:
@@ -348,19 +367,14 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     eval_metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature)
     accelerator.log(eval_metrics, step=progress["step"])
     logger.info("validation: %s", eval_metrics)
-    checkpoint_now()
-    costs = {**cost_report(meter.totals(accelerator)), "bad_audio_files": len(bad_audio),
-             "nonfinite_updates_skipped": progress["nonfinite_skipped"]}
+    checkpoint = checkpoint_now()
+    costs = write_release(eval_metrics, final=True)
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(output_dir)
-        feature_extractor.save_pretrained(output_dir)
-        write_costs(costs, output_dir)
-        (output_dir / "pretraining_args.json").write_text(json.dumps(run_config, indent=2, default=str) + "\n")
-        (output_dir / "eval_results.json").write_text(json.dumps(eval_metrics, indent=2) + "\n")
-        pretraining_card(output_dir, run_config, costs, data_args.dataset_name,
-                         describe_source(data_args.dataset_name, data_args.data_dir)).save(output_dir / "README.md")
+        logger.info("cost of this run (costs.json):\n%s", cost_table_text(costs))
         logger.info("done: model, feature extractor, costs.json and model card in %s", output_dir.resolve())
         if bad_audio:
             logger.info("%d bad audio files were skipped (listed in the log above)", len(bad_audio))
     accelerator.end_training()
+    if publisher:
+        publisher.push(checkpoint, final=True)
     return output_dir

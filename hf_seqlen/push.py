@@ -1,0 +1,141 @@
+"""Publishing an output folder to the Hugging Face Hub: during training (--push_to_hub) or `hf-seqlen push`.
+
+--hub_strategy has the meanings transformers' Trainer gives it:
+  end         push the model, costs.json and card once, when training ends;
+  every_save  push them at every checkpoint (--save_steps) and at the end;
+  checkpoint  like every_save, and the newest checkpoint goes to `last-checkpoint/` too, to resume from.
+A failed push keeps every local file and says how to push again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+from pathlib import Path
+
+from huggingface_hub import HfApi, get_token, is_offline_mode
+
+from .args import UsageError
+from .checkpoints import complete_checkpoints
+from .hub import RUN_CONFIG_FILE, refresh_card
+
+HUB_STRATEGIES = ("end", "every_save", "checkpoint")
+LAST_CHECKPOINT = "last-checkpoint"
+NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*"]
+
+logger = logging.getLogger("hf_seqlen.push")
+
+
+class PushError(RuntimeError):
+    """Talking to the Hub failed; the message says what failed and how to try again."""
+
+
+def hub_token(explicit: str | None) -> str:
+    """The token to write with: --hub_token, else HF_TOKEN or the stored login. Checked before any work."""
+    if is_offline_mode():
+        raise UsageError(
+            "pushing to the Hub needs the network, but HF_HUB_OFFLINE is set. Unset it, or run without "
+            "--push_to_hub and push the finished folder later with `hf-seqlen push OUTPUT_DIR`."
+        )
+    token = explicit or get_token()
+    if not token:
+        raise UsageError("no Hugging Face token to push with: pass --hub_token, set HF_TOKEN, "
+                         "or log in once with `hf auth login`.")
+    return token
+
+
+def create_repo(model_id: str, token: str, private: bool | None) -> str:
+    """Make the repo (or find it) and return its full id, namespace included."""
+    try:
+        return HfApi(token=token).create_repo(model_id, private=private, exist_ok=True).repo_id
+    except Exception as error:  # any failure here means nothing can be pushed; say which and why
+        raise PushError(
+            f"could not create or reach the Hub repo {model_id!r} ({type(error).__name__}: {error}). "
+            "Check the name, the token's write access and the network (HF_ENDPOINT if you use a mirror)."
+        ) from error
+
+
+def push_again_command(output_dir: Path, repo_id: str, with_checkpoint: bool) -> str:
+    words = ["hf-seqlen", "push", str(output_dir), "--hub_model_id", repo_id]
+    return shlex.join(words + (["--with_last_checkpoint"] if with_checkpoint else []))
+
+
+def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, checkpoint: Path | None = None) -> None:
+    """Upload the published files of output_dir (checkpoints excluded), and `checkpoint` as last-checkpoint/."""
+    api = HfApi(token=token)
+    try:
+        api.upload_folder(repo_id=repo_id, folder_path=output_dir, ignore_patterns=NOT_PUBLISHED,
+                          commit_message=message)
+        if checkpoint is not None:
+            api.upload_folder(repo_id=repo_id, folder_path=checkpoint, path_in_repo=LAST_CHECKPOINT,
+                              commit_message=f"{message}: {checkpoint.name} as {LAST_CHECKPOINT}")
+    except Exception as error:  # network, permissions, quota...: keep the files, say how to retry
+        raise PushError(
+            f"pushing {output_dir} to the Hub repo {repo_id} failed ({type(error).__name__}: {error}). "
+            f"Every local file is kept; push again with: {push_again_command(output_dir, repo_id, checkpoint is not None)}"
+        ) from error
+    logger.info("pushed %s to %s%s", output_dir, repo_id, f" (with {checkpoint.name})" if checkpoint else "")
+
+
+class HubPublisher:
+    """--push_to_hub in the training loop. The repo is made before training, so a bad token or name fails fast."""
+
+    def __init__(self, args, output_dir: Path, is_main_process: bool) -> None:
+        self.strategy = args.hub_strategy
+        self.output_dir = output_dir
+        self.token = hub_token(args.hub_token)
+        model_id = args.hub_model_id or output_dir.absolute().name
+        self.is_main_process = is_main_process
+        self.repo_id = create_repo(model_id, self.token, args.hub_private_repo) if is_main_process else model_id
+
+    @property
+    def pushes_every_save(self) -> bool:
+        return self.strategy in ("every_save", "checkpoint")
+
+    def push(self, checkpoint: Path, final: bool) -> None:
+        """Main process only. A failure mid-run is logged and training goes on; at the end it is raised."""
+        if not self.is_main_process:
+            return
+        step = checkpoint.name.removeprefix("checkpoint-")
+        try:
+            push_output_dir(self.output_dir, self.repo_id, self.token,
+                            f"{'End of training' if final else 'Training in progress'}, step {step}",
+                            checkpoint if self.strategy == "checkpoint" else None)
+        except PushError as error:
+            if final:
+                raise
+            logger.warning("%s Training goes on; the next push sends everything again.", error)
+
+
+def push_command(argv: list[str] | None = None) -> None:
+    """`hf-seqlen push OUTPUT_DIR`: publish a finished run (or retry a failed push)."""
+    parser = argparse.ArgumentParser(
+        prog="hf-seqlen push",
+        description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
+    )
+    parser.add_argument("output_dir", type=Path, help="the --output_dir of a finished run")
+    parser.add_argument("--hub_model_id", help="user/name or name; default: the run's --hub_model_id, else the folder name")
+    parser.add_argument("--hub_private_repo", action="store_true", default=None, help="create the repo private")
+    parser.add_argument("--hub_token", help="default: HF_TOKEN or the stored login")
+    parser.add_argument("--with_last_checkpoint", action="store_true",
+                        help=f"also push the newest checkpoint-<step>/ as {LAST_CHECKPOINT}/ (to resume from)")
+    args = parser.parse_args(argv)
+    output_dir: Path = args.output_dir
+    run_config_path = output_dir / RUN_CONFIG_FILE
+    if not run_config_path.is_file():
+        raise FileNotFoundError(f"{output_dir} holds no {RUN_CONFIG_FILE}: it is not the output folder of a finished "
+                                "run. Give the --output_dir of run_pretrain.py.")
+    token = hub_token(args.hub_token)
+    model_id = args.hub_model_id or json.loads(run_config_path.read_text()).get("hub_model_id") or output_dir.absolute().name
+    checkpoint = None
+    if args.with_last_checkpoint:
+        found = complete_checkpoints(output_dir)
+        if not found:
+            raise FileNotFoundError(f"--with_last_checkpoint: no complete checkpoint in {output_dir}.")
+        checkpoint = found[-1]
+    repo_id = create_repo(model_id, token, args.hub_private_repo)
+    refresh_card(output_dir, repo_id)
+    push_output_dir(output_dir, repo_id, token, "Upload with hf-seqlen push", checkpoint)
+    print(f"pushed {output_dir} to {repo_id}")
