@@ -52,7 +52,25 @@ def push_main(argv: list[str] | None = None) -> int:
     return run_reporting_user_errors(lambda: push_command(argv))
 
 
-COMMANDS = {"pretrain": pretrain_main, "downstream": downstream_main, "push": push_main}
+def sweep_main(argv: list[str] | None = None) -> int:
+    from .sweep import main as sweep
+
+    return sweep(argv)
+
+
+def recommend_main(argv: list[str] | None = None) -> int:
+    from .recommend import main as recommend
+
+    return recommend(argv)
+
+
+COMMANDS = {
+    "pretrain": pretrain_main,
+    "downstream": downstream_main,
+    "push": push_main,
+    "sweep": sweep_main,
+    "recommend": recommend_main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
