@@ -40,6 +40,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
+        self.refuse_commits = False  # set to answer every commit 403, as a Hub without write access would
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -107,6 +108,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, json_body={"files": [
                     {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
                 ]})
+            if hub.refuse_commits:
+                return self._error(403, "Forbidden", "this token has no write access to the repo")
             return self._commit(match["repo"], self._body())
 
         def _create_repo(self, payload: dict) -> None:
