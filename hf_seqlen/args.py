@@ -186,6 +186,30 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def check_hub_ids_offline(model: ModelArguments, data: DataArguments) -> None:
+    """With HF_HUB_OFFLINE=1 a Hub id works only from the local cache: find out now, not after loading."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE:
+        return
+    hint = "it is not in the local cache and HF_HUB_OFFLINE=1 forbids downloading it. Run once online to cache it, "
+    for option, repo_id in (("--config_name", model.resolve_config_path()), ("--model_name_or_path", model.model_name_or_path)):
+        if repo_id and not Path(repo_id).is_dir():
+            from transformers.utils import cached_file
+
+            try:
+                cached_file(repo_id, "config.json", cache_dir=model.cache_dir, local_files_only=True)
+            except OSError:
+                raise UsageError(f"{option} {repo_id}: {hint}or give a local folder.") from None
+    if data.dataset_name and not Path(data.dataset_name).exists():
+        import datasets
+
+        try:
+            datasets.load_dataset_builder(data.dataset_name, data.dataset_config_name, cache_dir=model.cache_dir)
+        except (ConnectionError, OSError, ValueError):
+            raise UsageError(f"--dataset_name {data.dataset_name}: {hint}or use --data_dir with a local folder.") from None
+
+
 def validate(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> None:
     """Catch argument mistakes in seconds, before data or models load."""
     if data.max_duration <= 0:
@@ -216,6 +240,9 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         )
     if train.gradient_accumulation_steps < 1 or train.per_device_train_batch_size < 1:
         raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")
+    if train.max_consecutive_nonfinite < 1:
+        raise UsageError("--max_consecutive_nonfinite must be >= 1.")
+    check_hub_ids_offline(model, data)
     from .costs import country_problem  # codecarbon's country table, loaded only when checking
 
     if problem := country_problem(train.country_iso_code):

@@ -101,7 +101,7 @@ def load_audio_folder(folder: Path, split: str, cache_dir: str | None = None) ->
         if "file_name" not in table.column_names:
             raise DataSourceError(f"{metadata[0]} has no 'file_name' column (columns: {', '.join(table.column_names)}).")
         paths = [str(root / name) for name in table["file_name"]]
-        table = table.remove_columns("file_name").add_column("audio", paths)
+        table = table.add_column("audio", paths).remove_columns("file_name")  # file_name may be its only column
     else:
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:

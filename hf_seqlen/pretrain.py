@@ -12,20 +12,22 @@ import dataclasses
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
 
 from .args import DataArguments, ModelArguments, PretrainingArguments, UsageError, validate
-from .audio import BadAudioError
-from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .audio import BadAudioError, Crop
+from .checkpoints import complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, model_inputs
 from .costs import CostMeter, cost_table_text
 from .data import (
@@ -137,10 +139,11 @@ def contrastive_accuracy(outputs, batch: dict, temperature: float) -> tuple[int,
 
 
 @torch.no_grad()
-def evaluate(model, loader, accelerator, temperature: float) -> dict:
+def evaluate(model, loader, accelerator, temperature: float, note_bad_audio: Callable[[dict], None]) -> dict:
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=accelerator.device)  # loss, contrastive, correct, masked
     for batch in loader:
+        note_bad_audio(batch)
         if batch["num_samples"] == 0:
             continue
         outputs = model(**model_inputs(batch, accelerator.device))
@@ -163,12 +166,31 @@ def prepare_output_dir(output_dir: Path, args: PretrainingArguments) -> None:
         )
 
 
+def check_processes_joined(accelerator: Accelerator) -> None:
+    """Processes launched together that each train alone would all write the same outputs."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise UsageError(
+            f"launched as {launched} processes, but Accelerate joined {accelerator.num_processes}. On a machine "
+            "without GPUs set ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 "
+            "run_pretrain.py ...`."
+        )
+
+
+def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:
+    """Quiet noise for a process whose batches all held bad audio: it trains on this with weight 0,
+    so it still joins the gradient all-reduce of the other processes."""
+    noise = 0.01 * np.random.default_rng(0).standard_normal(int(seconds * collator.sampling_rate))
+    return collator([{"crop": Crop(0, 0.0, seconds), "epoch": 0, "input_values": noise.astype(np.float32)}])
+
+
 def pretrain(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> Path:
     validate(model_args, data_args, args)
     output_dir = args.resolved_output_dir(data_args.max_duration)
     prepare_output_dir(output_dir, args)
     trackers = [t for t in args.report_to.split(",") if t and t != "none"]
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir))
+    check_processes_joined(accelerator)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
@@ -214,18 +236,35 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                                   "num_processes": accelerator.num_processes})
     meter = CostMeter(accelerator, args.country_iso_code, args.energy_tracking_mode, args.flops_counted_steps,
                       args.flops_count_interval).start()
-    progress = {"step": 0, "epoch": 0, "batches_done": 0, "nonfinite_skipped": 0, "bad_audio": {}}
-    if args.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
+    progress = {"step": 0, "epoch": 0, "batches_done": 0, "nonfinite_skipped": 0, "bad_audio": {},
+                "num_processes": accelerator.num_processes}
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
+    if checkpoint:
         progress = load_checkpoint(accelerator, checkpoint)
         meter.load_state_dict(progress.pop("costs"))
         logger.info("resumed from %s at step %d (epoch %d, batch %d)",
                     checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
-    bad_audio: dict[str, str] = {**{n: r for n, r in train_split.selection.bad_audio}, **progress["bad_audio"]}
+    bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio), **dict(eval_split.selection.bad_audio),
+                                 **progress["bad_audio"]}
+
+    def note_bad_audio(batch: dict) -> None:
+        """Files found bad when decoding: stop, or log each once and count it (--on_bad_audio)."""
+        for name, reason in batch["bad_audio"]:
+            if data_args.on_bad_audio == "error":
+                raise BadAudioError(name, reason)
+            if name not in bad_audio:
+                logger.warning("skipping bad audio %s: %s", name, reason)
+                bad_audio[name] = reason
     accelerator.init_trackers("hf_seqlen_pretrain", config={k: v for k, v in run_config.items()
                                                             if isinstance(v, (int, float, str, bool))})
 
+    def merge_bad_audio() -> None:
+        """Each process meets the bad files among its own crops; every process learns them all."""
+        for found in gather_object([bad_audio]):
+            bad_audio.update(found)
+
     def checkpoint_now() -> Path:
+        merge_bad_audio()
         state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
         path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
         logger.info("checkpoint: %s", path)
@@ -233,6 +272,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
 
     def write_release(eval_metrics: dict | None = None, final: bool = False) -> dict:
         """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
+        merge_bad_audio()
         costs = {**(meter.finish() if final else meter.report()), "bad_audio_files": len(bad_audio),
                  "nonfinite_updates_skipped": progress["nonfinite_skipped"]}
         if accelerator.is_main_process:
@@ -257,42 +297,44 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         train_sampler.set_epoch(progress["epoch"], skip_batches=progress["batches_done"])
         for batch in train_loader:
             progress["batches_done"] += 1
-            for name, reason in batch["bad_audio"]:
-                if data_args.on_bad_audio == "error":
-                    raise BadAudioError(name, reason)
-                if name not in bad_audio:
-                    logger.warning("skipping bad audio %s: %s", name, reason)
-                    bad_audio[name] = reason
-            if batch["num_samples"]:
-                window.append(batch)
+            note_bad_audio(batch)
+            # Every process holds the same count of batches: counting batches, not good samples, keeps
+            # the processes updating together even when a batch held only bad audio.
+            window.append(batch)
             end_of_epoch = progress["batches_done"] == train_sampler.batches_in_epoch
             if len(window) < args.gradient_accumulation_steps and not end_of_epoch:
                 continue
-            if not window:
-                continue
+            good = [b for b in window if b["num_samples"]]
+            window = []
 
             # One update. The model's loss is a sum over masked frames; dividing by the masked frames
             # of every micro-batch on every process (times the processes, which DDP averages over)
             # makes the gradient a mean over all masked frames, however the audio was split.
-            masked = sum(b["mask_time_indices"].sum() for b in window).to(accelerator.device, torch.float64)
-            scale = accelerator.num_processes / accelerator.reduce(masked, reduction="sum").item()
+            masked = torch.tensor(float(sum(b["mask_time_indices"].sum() for b in good)), dtype=torch.float64,
+                                  device=accelerator.device)
+            total_masked = accelerator.reduce(masked, reduction="sum").item()
+            if total_masked == 0:  # every batch of every process held only bad audio
+                continue
+            scale = accelerator.num_processes / total_masked
             temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** progress["step"],
                               model_args.min_gumbel_temperature)
             unwrapped.set_gumbel_temperature(temperature)
             update_stats = torch.zeros_like(logged)
-            for i, micro_batch in enumerate(window):
-                syncing = i == len(window) - 1
+            passes = good or [stand_in_batch(collator, data_args.min_duration)]
+            for i, micro_batch in enumerate(passes):
+                syncing = i == len(passes) - 1
                 with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
                     with meter.counting_flops(progress["step"], micro_batch["audio_seconds"]):
                         outputs = model(**model_inputs(micro_batch, accelerator.device))
-                        accelerator.backward(outputs.loss * scale)
+                        accelerator.backward(outputs.loss * (scale if good else 0.0))
+                if not good:
+                    continue
                 update_stats += torch.tensor(
                     [outputs.loss.item(), outputs.contrastive_loss.item(), outputs.diversity_loss.item(),
                      outputs.codevector_perplexity.item(), micro_batch["mask_time_indices"].sum().item(),
                      micro_batch["audio_seconds"], 1.0], dtype=torch.float64, device=accelerator.device)
                 meter.add_batch(micro_batch)
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or float("inf"))
-            window = []
 
             if not torch.isfinite(grad_norm):
                 # Same decision on every process: the norm is of the all-reduced gradient.
@@ -304,10 +346,13 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 logger.warning("non-finite gradient at step %d: update skipped (%d in a row)",
                                progress["step"], consecutive_nonfinite)
                 if consecutive_nonfinite >= args.max_consecutive_nonfinite:
+                    last = complete_checkpoints(output_dir)
+                    resume_hint = (f"The last checkpoint, {last[-1]}, is intact: resume from it with "
+                                   "--resume_from_checkpoint latest" if last else "No checkpoint was written yet")
                     raise FloatingPointError(
                         f"{consecutive_nonfinite} updates in a row had a non-finite loss or gradient (step "
-                        f"{progress['step']}). The last checkpoint in {output_dir} is intact. Try a lower "
-                        "--learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 instead of fp16."
+                        f"{progress['step']}). {resume_hint}. Try a lower --learning_rate, a smaller "
+                        "--max_grad_norm, or --mixed_precision bf16 instead of fp16."
                     )
                 continue
             consecutive_nonfinite = 0
@@ -349,7 +394,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 logged.zero_()
                 interval_start_wall = wall
             if args.eval_steps and step % args.eval_steps == 0 and step < total_steps:
-                metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature)
+                metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
                 accelerator.log(metrics, step=step)
                 logger.info("step %d: %s", step, metrics)
             if args.save_steps and step % args.save_steps == 0 and step < total_steps:
@@ -364,7 +409,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             progress["batches_done"] = 0
 
     bar.close()
-    eval_metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature)
+    eval_metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
     accelerator.log(eval_metrics, step=progress["step"])
     logger.info("validation: %s", eval_metrics)
     checkpoint = checkpoint_now()
