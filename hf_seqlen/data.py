@@ -259,14 +259,15 @@ def shard_batches(batches: list[list[Crop]], rank: int, world_size: int) -> list
     """This process's batches: every crop on exactly one process, every process the same count.
 
     The last batches that do not divide evenly are pooled and dealt out one crop at a time, so
-    no crop is dropped or repeated (a process may get a smaller last batch).
+    no crop is dropped or repeated (a process may get a smaller last batch, or an empty one when
+    crops are fewer than processes: the training loop lets it join the update with weight 0).
     """
     if world_size == 1:
         return batches
     even = len(batches) - len(batches) % world_size
     mine = batches[rank:even:world_size]
     tail = [crop for batch in batches[even:] for crop in batch]
-    if len(tail) >= world_size:
+    if tail:
         mine.append(tail[rank::world_size])
     return mine
 

@@ -1,0 +1,59 @@
+"""Two processes over gloo on the CPU: every crop on exactly one process per epoch, outputs written
+once, and a resume that continues where both processes were."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from hf_seqlen.audio import Crop
+from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
+from test_reliability_support import launch
+
+
+@pytest.mark.parametrize("world_size", [3, 4])
+def test_a_tail_of_fewer_crops_than_processes_is_still_dealt_out(world_size):
+    all_crops = [Crop(i, 0.0, 1.0) for i in range(3 * world_size + 2)]
+    batches = [all_crops[i:i + 3] for i in range(0, len(all_crops), 3)]  # 2 crops left over
+    shards = [shard_batches(batches, rank, world_size) for rank in range(world_size)]
+    seen = Counter(crop for shard in shards for batch in shard for crop in batch)
+    assert set(seen) == set(all_crops) and set(seen.values()) == {1}
+    assert len({len(shard) for shard in shards}) == 1  # an empty last batch keeps the processes in step
+
+
+def test_samplers_of_all_processes_cover_the_epoch_plan_once():
+    rows, durations = np.arange(37), np.linspace(0.6, 9.0, 37)
+    plan = plan_crops(rows, durations, 2.0, "random", seed=3, epoch=1)
+    samplers = [CropBatchSampler(rows, durations, 2.0, seed=3, batch_size=4, rank=r, world_size=2) for r in (0, 1)]
+    for sampler in samplers:
+        sampler.set_epoch(1)
+    seen = Counter(crop for sampler in samplers for batch in sampler for crop, _ in batch)
+    assert set(seen) == set(plan) and set(seen.values()) == {1}
+    assert len(group_into_batches(plan, 3, 1, batch_size=4)) == sum(len(s) for s in samplers)
+
+
+def test_two_processes_train_write_once_and_resume(tmp_path):
+    output_dir = tmp_path / "run"
+    # 16 crops per process and batch: one epoch of the demo corpus is a handful of updates.
+    args = ["--output_dir", str(output_dir), "--max_duration", "1", "--per_device_train_batch_size", "16",
+            "--save_steps", "2", "--save_total_limit", "2", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
+    first = launch([*args, "--num_train_epochs", "1"], processes=2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    kept = int(re.search(r"train: (\d+) of \d+ files kept", first.stderr).group(1))
+    costs = json.loads((output_dir / "costs.json").read_text())
+    assert costs["samples"] == kept  # one crop per file in an epoch, summed over both processes
+    assert "2 processes" in first.stderr and first.stderr.count("done: model") == 1
+    assert (output_dir / "README.md").is_file() and (output_dir / "model.safetensors").is_file()
+    checkpoints = sorted(p.name for p in output_dir.glob("checkpoint-*"))
+    assert len(checkpoints) == 2  # --save_total_limit
+    final = output_dir / checkpoints[-1]
+    assert (final / "random_states_0.pkl").is_file() and (final / "random_states_1.pkl").is_file()
+
+    second = launch([*args, "--num_train_epochs", "2", "--resume_from_checkpoint", "latest"], processes=2)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resumed from {final}" in second.stderr
+    assert json.loads((output_dir / "costs.json").read_text())["samples"] == 2 * kept
