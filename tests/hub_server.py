@@ -5,6 +5,7 @@ huggingface_hub client at this server through HF_ENDPOINT. It implements only wh
 `create_repo`, `upload_folder` and `from_pretrained` use:
 
     POST /api/repos/create                         create a model repo (409 with its url if it exists)
+    POST /api/validate-yaml                        check a README.md's metadata before it is committed
     POST /api/models/{repo_id}/preupload/{rev}     every file is uploaded "regular" (inline, no LFS)
     POST /api/models/{repo_id}/commit/{rev}        ndjson header + file / deletedFile operations
     HEAD|GET /{repo_id}/resolve/{rev}/{path}       file bytes with X-Repo-Commit and ETag headers
@@ -21,6 +22,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
 
 USER = "test-user"
 EMPTY_COMMIT = "0" * 40
@@ -100,6 +103,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             if path == "/api/repos/create":
                 return self._create_repo(json.loads(self._body()))
+            if path == "/api/validate-yaml":
+                return self._validate_card(json.loads(self._body())["content"])
             match = API_REPO.match(path)
             if not match or match["repo"] not in hub.repos:
                 return self._error(404, "RepoNotFound", f"no route or repo for {path}")
@@ -120,6 +125,21 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     return self._send(409, json_body={"error": "You already created this model repo", "url": url})
                 hub.repos[repo_id] = Repo(private=bool(payload.get("private")))
             self._send(200, json_body={"url": url})
+
+        def _validate_card(self, readme: str) -> None:
+            """The Hub's check, in its two essentials: the metadata is a YAML mapping, and
+            co2_eq_emissions.emissions (grams) is a number."""
+            errors = []
+            try:
+                metadata = yaml.safe_load(readme.split("---")[1]) if readme.startswith("---") else {}
+            except yaml.YAMLError as error:
+                metadata, errors = None, [f"metadata is not YAML: {error}"]
+            if not errors and not isinstance(metadata, dict):
+                errors.append("metadata must be a mapping")
+            emissions = (metadata or {}).get("co2_eq_emissions")
+            if isinstance(emissions, dict) and not isinstance(emissions.get("emissions"), (int, float)):
+                errors.append("co2_eq_emissions.emissions must be a number of grams")
+            self._send(400 if errors else 200, json_body={"errors": [{"message": e} for e in errors], "warnings": []})
 
         def _commit(self, repo_id: str, body: bytes) -> None:
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
