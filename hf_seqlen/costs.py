@@ -17,12 +17,12 @@ import json
 import logging
 import math
 import platform
-import resource
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import codecarbon
+import psutil
 import torch
 from codecarbon import OfflineEmissionsTracker
 from codecarbon.input import DataSource
@@ -32,12 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 SCHEMA_VERSION = 2
 DEFAULT_COUNTRY_ISO_CODE = "USA"
-ENERGY_TRACKING_MODES = ("machine", "process")
 GIB = 2**30
 # Figures are kept to the precision the log, costs.json and the model card all show.
 SIGNIFICANT_DIGITS = 6
-
-logger = logging.getLogger("hf_seqlen.costs")
 
 
 def _counter(over: str, zero: int | float = 0.0, unmeasured: bool = False):
@@ -97,11 +94,12 @@ def country_problem(code: str) -> str | None:
 
 
 def peak_host_memory_bytes() -> int | None:
-    """Peak resident memory of this process (getrusage reports KiB on Linux, bytes on macOS)."""
+    """Peak resident memory of this process: getrusage on POSIX (KiB on Linux, bytes on macOS), psutil on Windows."""
     try:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    except (AttributeError, OSError):
-        return None
+        import resource
+    except ImportError:
+        return getattr(psutil.Process().memory_info(), "peak_wset", None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if platform.system() == "Darwin" else peak * 1024
 
 
@@ -208,7 +206,8 @@ class CostMeter:
     def start(self) -> CostMeter:
         self.started = time.perf_counter()
         if self.track_energy and self._tracks_energy_here():
-            gpu_ids = [self.device.index or 0] if self.device.type == "cuda" and self.energy_tracking_mode == "process" else None
+            per_process_gpu = self.device.type == "cuda" and self.energy_tracking_mode == "process"
+            gpu_ids = [self.device.index or 0] if per_process_gpu else None
             self.energy = EnergyTracker(self.country_iso_code, self.energy_tracking_mode, gpu_ids)
         return self
 
@@ -271,7 +270,8 @@ class CostMeter:
         elapsed = time.perf_counter() - self.started
         c.wall_clock_seconds += elapsed
         c.device_seconds += elapsed * self.num_processes
-        c.peak_accelerator_memory_bytes = _max(c.peak_accelerator_memory_bytes, peak_accelerator_memory_bytes(self.device))
+        c.peak_accelerator_memory_bytes = _max(c.peak_accelerator_memory_bytes,
+                                               peak_accelerator_memory_bytes(self.device))
         c.peak_host_memory_bytes = _max(c.peak_host_memory_bytes, peak_host_memory_bytes())
         if self.energy is not None:
             kwh, kg = self.energy.kwh_and_kg()

@@ -57,7 +57,8 @@ def pretraining_card(run_config: dict, costs: dict, model_id: str, eval_metrics:
     validation = ""
     if eval_metrics:
         rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in eval_metrics.items())
-        validation = f"\n## Validation (contrastive task, at the end of training)\n\n| metric | value |\n|---|---|\n{rows}\n"
+        validation = ("\n## Validation (contrastive task, at the end of training)\n\n"
+                      f"| metric | value |\n|---|---|\n{rows}\n")
     content = f"""---
 {data.to_yaml()}
 ---

@@ -74,7 +74,8 @@ def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, ch
     except Exception as error:  # network, permissions, quota...: keep the files, say how to retry
         raise PushError(
             f"pushing {output_dir} to the Hub repo {repo_id} failed ({type(error).__name__}: {error}). "
-            f"Every local file is kept; push again with: {push_again_command(output_dir, repo_id, checkpoint is not None)}"
+            "Every local file is kept; push again with: "
+            f"{push_again_command(output_dir, repo_id, with_checkpoint=checkpoint is not None)}"
         ) from error
     logger.info("pushed %s to %s%s", output_dir, repo_id, f" (with {checkpoint.name})" if checkpoint else "")
 
@@ -116,7 +117,8 @@ def push_command(argv: list[str] | None = None) -> None:
         description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
     )
     parser.add_argument("output_dir", type=Path, help="the --output_dir of a finished run")
-    parser.add_argument("--hub_model_id", help="user/name or name; default: the run's --hub_model_id, else the folder name")
+    parser.add_argument("--hub_model_id",
+                        help="user/name or name; default: the run's --hub_model_id, else the folder name")
     parser.add_argument("--hub_private_repo", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--hub_token", help="default: HF_TOKEN or the stored login")
     parser.add_argument("--with_last_checkpoint", action="store_true",
@@ -128,7 +130,8 @@ def push_command(argv: list[str] | None = None) -> None:
         raise FileNotFoundError(f"{output_dir} holds no {RUN_CONFIG_FILE}: it is not the output folder of a finished "
                                 "run. Give the --output_dir of run_pretrain.py.")
     token = hub_token(args.hub_token)
-    model_id = args.hub_model_id or json.loads(run_config_path.read_text()).get("hub_model_id") or output_dir.absolute().name
+    run_model_id = json.loads(run_config_path.read_text()).get("hub_model_id")
+    model_id = args.hub_model_id or run_model_id or output_dir.absolute().name
     checkpoint = None
     if args.with_last_checkpoint:
         found = complete_checkpoints(output_dir)

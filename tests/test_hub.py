@@ -75,7 +75,8 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     checksum, rate = loaded.stdout.split()
     local = Wav2Vec2Model.from_pretrained(pretrained_checkpoint)  # a local path loads offline
-    assert float(checksum) == pytest.approx(sum(float(p.detach().double().sum()) for p in local.parameters()), rel=1e-12)
+    local_checksum = sum(float(p.detach().double().sum()) for p in local.parameters())
+    assert float(checksum) == pytest.approx(local_checksum, rel=1e-12)
     assert int(rate) == 16000
     assert ("GET", "/test-user/tiny-2s/resolve/main/model.safetensors") in hub.requests
     assert any(fresh_cache.rglob("model.safetensors"))
