@@ -38,8 +38,9 @@ def test_samplers_of_all_processes_cover_the_epoch_plan_once():
 
 def test_two_processes_train_write_once_and_resume(tmp_path):
     output_dir = tmp_path / "run"
-    # 16 crops per process and batch: one epoch of the demo corpus is a handful of updates.
-    args = ["--output_dir", str(output_dir), "--max_duration", "1", "--per_device_train_batch_size", "16",
+    # One epoch of the demo corpus (217 files) in batches of 18 is 7 updates; the 217th crop is dealt
+    # to the first process, and the second joins that last update with an empty batch.
+    args = ["--output_dir", str(output_dir), "--max_duration", "1", "--per_device_train_batch_size", "18",
             "--save_steps", "2", "--save_total_limit", "2", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
     first = launch([*args, "--num_train_epochs", "1"], processes=2)
     assert first.returncode == 0, first.stderr[-3000:]
