@@ -1,0 +1,149 @@
+"""Arguments of run_downstream.py: our dataclass plus transformers' `TrainingArguments`, parsed together.
+
+Training defaults (learning rate, steps, batch size, ...) depend on the task; a value given on the
+command line always wins. They are set in TASK_TRAINING_DEFAULTS, measured on the demo corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..args import UsageError
+
+CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
+TASKS = ("asr", *CLASSIFICATION_TASKS)
+
+# The label column each classification task reads unless --label_column names another.
+DEFAULT_LABEL_COLUMN = {"kws": "keyword", "sid": "speaker", "er": "emotion", "audio-classification": "label"}
+
+# Classification: training clips are randomly cropped to this many seconds (keyword clips are
+# about 1 s). ASR: training utterances longer than this are dropped, since a crop would cut
+# its transcript.
+DEFAULT_MAX_DURATION = {"asr": 20.0, "kws": 1.0, "sid": 3.0, "er": 6.0, "audio-classification": 6.0}
+
+COMMON_TRAINING_DEFAULTS = {
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 8,
+    "max_steps": 200,
+    "warmup_steps": 0.1,
+    "logging_steps": 10,
+    "save_strategy": "no",
+    "report_to": "none",
+    "remove_unused_columns": False,
+}
+CLASSIFICATION_TRAINING_DEFAULTS = {"learning_rate": 3e-3}
+TASK_TRAINING_DEFAULTS = {
+    # One utterance per evaluation batch: no padded frames, so greedy decoding equals the pipeline's.
+    "asr": {"learning_rate": 1e-3, "per_device_eval_batch_size": 1},
+    **{task: CLASSIFICATION_TRAINING_DEFAULTS for task in CLASSIFICATION_TASKS},
+}
+
+
+@dataclass
+class DownstreamArguments:
+    task: str = field(
+        metadata={
+            "help": "asr (CTC, WER/CER), kws (keywords), sid (speakers), er (emotions, also UAR) or "
+            "audio-classification (any label column); the classification tasks report accuracy and macro-F1.",
+            "choices": list(TASKS),
+        }
+    )
+    model_name_or_path: str = field(
+        metadata={"help": "Upstream checkpoint: a run_pretrain.py output folder, any local folder, or a Hub id."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
+    freeze_upstream: bool = field(
+        default=False,
+        metadata={
+            "help": "Probing (SUPERB): keep every upstream weight frozen and train only the head on a learnable "
+            "softmax-weighted sum of all hidden layers. Default: fine-tune the whole upstream."
+        },
+    )
+    freeze_feature_encoder: bool = field(
+        default=True,
+        metadata={"help": "When fine-tuning, keep the convolutional feature encoder frozen (the wav2vec 2.0 recipe)."},
+    )
+    mask_time_prob: float = field(
+        default=0.05,
+        metadata={"help": "SpecAugment time masking while fine-tuning (0 under --freeze_upstream)."},
+    )
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. superb."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. ks."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Local audio folder (audiofolder layout with metadata.csv, or class sub-folders). "
+                          "Default: the embedded demo corpus (asr, kws and sid only)."},
+    )
+    train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split_name: str | None = field(
+        default="validation", metadata={"help": "Split evaluated as 'eval' (empty string: none)."}
+    )
+    test_split_name: str | None = field(
+        default="test", metadata={"help": "Split evaluated as 'test' (empty string: none)."}
+    )
+    audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
+    text_column_name: str = field(
+        default="text", metadata={"help": "asr: column of transcripts.", "aliases": ["--text_column"]}
+    )
+    label_column_name: str | None = field(
+        default=None,
+        metadata={"help": "Classification: column of labels (default: keyword for kws, speaker for sid, "
+                          "emotion for er, label for audio-classification).", "aliases": ["--label_column"]},
+    )
+    max_duration: float | None = field(
+        default=None,
+        metadata={"help": "Classification: training clips are randomly cropped to this many seconds; asr: longer "
+                          "training utterances are dropped. Evaluation always uses whole utterances. Default "
+                          "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."},
+    )
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
+
+    def __post_init__(self):
+        self.eval_split_name = self.eval_split_name or None
+        self.test_split_name = self.test_split_name or None
+        if self.max_duration is None:
+            self.max_duration = DEFAULT_MAX_DURATION[self.task]
+        if self.label_column_name is None and self.task in CLASSIFICATION_TASKS:
+            self.label_column_name = DEFAULT_LABEL_COLUMN[self.task]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task in CLASSIFICATION_TASKS
+
+
+def _task_of(argv: list[str]) -> str | None:
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--task", choices=TASKS)
+    return peek.parse_known_args(argv)[0].task
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[DownstreamArguments, TrainingArguments]:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser((DownstreamArguments, TrainingArguments))
+    task = _task_of(argv)
+    parser.set_defaults(**{**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(task, {})})
+    args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    validate(args, training_args)
+    return args, training_args
+
+
+def validate(args: DownstreamArguments, training_args: TrainingArguments) -> None:
+    """Catch argument mistakes before data or models load."""
+    if args.dataset_name and args.data_dir:
+        raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
+    if args.task == "er" and not (args.dataset_name or args.data_dir):
+        raise UsageError("--task er needs a dataset with an emotion label: the demo corpus has none. "
+                         "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion').")
+    if args.max_duration <= 0:
+        raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
+    if training_args.output_dir is None:
+        raise UsageError("--output_dir is required: where the fine-tuned model, results.json and card go.")
+    if training_args.remove_unused_columns:
+        raise UsageError("--remove_unused_columns must stay False: the audio is decoded from its column per batch.")

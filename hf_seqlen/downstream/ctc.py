@@ -1,0 +1,92 @@
+"""ASR with CTC: a character vocabulary from the training transcripts, Wav2Vec2ForCTC, greedy decoding, WER and CER."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from datasets import Dataset
+from transformers import (
+    EvalPrediction,
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForCTC,
+    Wav2Vec2Processor,
+)
+
+from .. import metrics
+from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
+
+WORD_DELIMITER, PAD, UNK = "|", "[PAD]", "[UNK]"
+
+
+def normalize_transcript(text: str) -> str:
+    """Lower case, single spaces: the vocabulary and the error rates both see this form."""
+    return " ".join(str(text).lower().split())
+
+
+def build_processor(
+    train: Dataset, text_column: str, feature_extractor: Wav2Vec2FeatureExtractor, output_dir: Path
+) -> Wav2Vec2Processor:
+    """Every character of the training transcripts, space written as `|`, plus [UNK] and [PAD]."""
+    characters = sorted({char for text in train[text_column] for char in normalize_transcript(text)} - {" "})
+    vocab = {char: i for i, char in enumerate([WORD_DELIMITER, *characters, UNK, PAD])}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    vocab_file = output_dir / "vocab.json"
+    vocab_file.write_text(json.dumps(vocab, indent=1) + "\n")
+    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), unk_token=UNK, pad_token=PAD, word_delimiter_token=WORD_DELIMITER)
+    return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+
+
+def encoder(processor: Wav2Vec2Processor, text_column: str) -> Callable[[Dataset], list[list[int]]]:
+    def encode(dataset: Dataset) -> list[list[int]]:
+        return [processor.tokenizer(normalize_transcript(t)).input_ids for t in dataset[text_column]]
+
+    return encode
+
+
+def load_model(
+    upstream: str, processor: Wav2Vec2Processor, probing: bool, cache_dir: str | None, **config_overrides
+) -> Wav2Vec2ForCTC:
+    """A fresh CTC head on the upstream; when probing, the head reads the weighted sum of all layers."""
+    head = {
+        "vocab_size": len(processor.tokenizer),
+        "pad_token_id": processor.tokenizer.pad_token_id,
+        "ctc_loss_reduction": "mean",
+        "ctc_zero_infinity": True,  # an utterance with more characters than frames must not make the loss inf
+        **config_overrides,
+    }
+    if not probing:
+        return Wav2Vec2ForCTC.from_pretrained(upstream, cache_dir=cache_dir, **head)
+    config = Wav2Vec2LayerSumConfig.from_pretrained(upstream, cache_dir=cache_dir, use_weighted_layer_sum=True, **head)
+    # Saved with its code (auto_map), so the folder loads with trust_remote_code=True.
+    Wav2Vec2LayerSumConfig.register_for_auto_class()
+    Wav2Vec2ForCTCWithLayerSum.register_for_auto_class("AutoModelForCTC")
+    return Wav2Vec2ForCTCWithLayerSum.from_pretrained(upstream, config=config, cache_dir=cache_dir)
+
+
+def metrics_computer(processor: Wav2Vec2Processor) -> Callable[[EvalPrediction], dict]:
+    """Greedy CTC decoding of the logits, then WER and CER against the normalised references."""
+    wer, cer = metrics.load("wer"), metrics.load("cer")
+    tokenizer = processor.tokenizer
+
+    def compute(prediction: EvalPrediction) -> dict:
+        predicted_ids = prediction.predictions
+        # Trainer pads the frames of shorter batches with -100: read them as blanks.
+        predicted_ids = np.where(predicted_ids == -100, tokenizer.pad_token_id, predicted_ids)
+        label_ids = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
+        hypotheses = tokenizer.batch_decode(predicted_ids)
+        references = tokenizer.batch_decode(label_ids, group_tokens=False)  # labels are not CTC paths
+        return {
+            **wer.compute(predictions=hypotheses, references=references),
+            **cer.compute(predictions=hypotheses, references=references),
+        }
+
+    return compute
+
+
+def greedy_ids(logits, labels):
+    """Trainer's preprocess_logits_for_metrics: keep the best token per frame, not every logit."""
+    return logits.argmax(dim=-1)

@@ -1,0 +1,178 @@
+"""Labelled splits for a downstream task, a Dataset that decodes them, and the collator.
+
+Sources are those of pre-training (Hub dataset, local audio folder, the demo corpus). On the demo
+corpus: kws reads the keyword clips (label `keyword`), asr the sentences (`text`), sid the
+sentences (label `speaker`). The demo's splits hold out voices, which suits kws and asr but not
+speaker identification, whose test speakers must be seen in training: for sid the training
+voices' sentences are split per voice, in file order, position % 5 == 3 to eval and == 4 to test.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from datasets import ClassLabel, Dataset
+
+from ..audio import decode_range, normalize, random_crop
+from ..data import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
+from .args import DownstreamArguments
+
+logger = logging.getLogger(__name__)
+
+DEMO_KIND = {"asr": "sentence", "kws": "keyword", "sid": "sentence"}
+SID_DEMO_FOLDS = 5
+SID_DEMO_POSITION = {"eval": 3, "test": 4}
+# Clips shorter than this make fewer frames than the feature encoder needs; they are dropped.
+MIN_SECONDS = 0.1
+
+
+def _uses_demo(args: DownstreamArguments) -> bool:
+    return not (args.dataset_name or args.data_dir)
+
+
+def _load(args: DownstreamArguments, split: str) -> Dataset:
+    return load_audio_split(
+        split, args.dataset_name, args.dataset_config_name, args.data_dir, args.audio_column_name, args.cache_dir
+    )
+
+
+def _sid_demo_part(train: Dataset, part: str, speaker_column: str) -> Dataset:
+    position_in_voice = []
+    seen: dict[str, int] = {}
+    for speaker in train[speaker_column]:
+        position_in_voice.append(seen.get(speaker, 0))
+        seen[speaker] = position_in_voice[-1] + 1
+    folds = np.asarray(position_in_voice) % SID_DEMO_FOLDS
+    held_out = set(SID_DEMO_POSITION.values())
+    keep = np.isin(folds, list(held_out), invert=True) if part == "train" else folds == SID_DEMO_POSITION[part]
+    return train.select(np.flatnonzero(keep))
+
+
+def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
+    """{"train": ..., "eval": ..., "test": ...} (eval/test only when named), with the target column checked."""
+    names = {"train": args.train_split_name, "eval": args.eval_split_name, "test": args.test_split_name}
+    names = {part: name for part, name in names.items() if name}
+    if _uses_demo(args):
+        if args.task not in DEMO_KIND:
+            raise DataSourceError(f"the demo corpus has no data for --task {args.task}; give --data_dir or --dataset_name.")
+        if args.task == "sid":
+            train = _load(args, args.train_split_name).filter(lambda kind: kind == "sentence", input_columns="kind")
+            splits = {part: _sid_demo_part(train, part, args.label_column_name) for part in names}
+        else:
+            kind = DEMO_KIND[args.task]
+            splits = {part: _load(args, name).filter(lambda k: k == kind, input_columns="kind") for part, name in names.items()}
+    else:
+        splits = {part: _load(args, name) for part, name in names.items()}
+    target = args.label_column_name if args.is_classification else args.text_column_name
+    for part, dataset in splits.items():
+        if target not in dataset.column_names:
+            option = "--label_column" if args.is_classification else "--text_column"
+            raise DataSourceError(
+                f"{describe_source(args.dataset_name, args.data_dir)} split '{names[part]}' has no column "
+                f"'{target}' (columns: {', '.join(dataset.column_names)}); name the right one with {option}."
+            )
+    return {part: _usable(dataset, part, args) for part, dataset in splits.items()}
+
+
+def _usable(dataset: Dataset, part: str, args: DownstreamArguments) -> Dataset:
+    """Readable files with durations; for asr training, those short enough not to need a crop."""
+    dataset = with_durations(dataset, args.audio_column_name)
+    report = select_usable(dataset, MIN_SECONDS, on_bad_audio="skip", audio_column=args.audio_column_name)
+    rows = report.kept_rows
+    if part == "train" and not args.is_classification:
+        too_long = report.kept_durations > args.max_duration
+        if too_long.any():
+            logger.info("asr: %d training utterances longer than --max_duration %g s dropped", too_long.sum(), args.max_duration)
+        rows = rows[~too_long]
+    if part != "train" and args.max_eval_samples is not None:
+        rows = rows[: args.max_eval_samples]
+    logger.info("%s: %s", part, report.summary())
+    if len(rows) == 0:
+        raise DataSourceError(f"the {part} split holds no usable audio ({report.summary()}).")
+    return dataset.select(rows)
+
+
+def label_names(dataset: Dataset, column: str) -> list[str]:
+    """The labels of a column as strings, whether it holds names or ClassLabel ids."""
+    feature = dataset.features[column]
+    if isinstance(feature, ClassLabel):
+        return [feature.int2str(int(value)) for value in dataset[column]]
+    return [str(value) for value in dataset[column]]
+
+
+class LabelledAudio(torch.utils.data.Dataset):
+    """Decodes utterance i with its target. Training: a random `crop_seconds` window (a new one each
+    time the utterance is drawn, seeded through torch, so DataLoader workers differ); else whole."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        targets: list[Any],
+        sampling_rate: int,
+        audio_column: str = "audio",
+        crop_seconds: float | None = None,
+        do_normalize: bool = True,
+        seed: int = 0,
+    ):
+        self.audio = dataset[audio_column]
+        self.durations = dataset["duration"]
+        self.targets = targets
+        self.sampling_rate, self.crop_seconds, self.do_normalize, self.seed = sampling_rate, crop_seconds, do_normalize, seed
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> dict:
+        start, length = 0.0, None
+        if self.crop_seconds is not None:
+            draw = int(torch.randint(2**31 - 1, ()))
+            crop = random_crop(index, self.durations[index], self.crop_seconds, self.seed, draw)
+            start, length = crop.start, crop.length
+        values = decode_range(self.audio[index], start, length, self.sampling_rate)
+        if self.do_normalize:
+            values = normalize(values)
+        return {"input_values": values, "labels": self.targets[index]}
+
+
+@dataclass
+class AudioCollator:
+    """Pads audio with zeros (and an attention mask when the feature extractor wants one); class ids
+    become a tensor, token sequences are padded with -100 (ignored by the CTC loss)."""
+
+    return_attention_mask: bool = True
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = [len(f["input_values"]) for f in features]
+        values = np.zeros((len(features), max(lengths)), dtype=np.float32)
+        for row, (feature, length) in enumerate(zip(features, lengths)):
+            values[row, :length] = feature["input_values"]
+        batch = {"input_values": torch.from_numpy(values)}
+        if self.return_attention_mask:
+            batch["attention_mask"] = torch.from_numpy(np.arange(values.shape[1])[None, :] < np.asarray(lengths)[:, None]).long()
+        labels = [f["labels"] for f in features]
+        batch["labels"] = _pad_sequences(labels) if isinstance(labels[0], list) else torch.tensor(labels)
+        return batch
+
+
+def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tensor:
+    padded = torch.full((len(sequences), max(len(s) for s in sequences)), value, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return padded
+
+
+def task_datasets(
+    splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], args: DownstreamArguments,
+    sampling_rate: int, do_normalize: bool, seed: int,
+) -> dict[str, LabelledAudio]:
+    """Each split as a decoding Dataset; only training is cropped, and only for classification."""
+    crop = args.max_duration if args.is_classification else None
+    return {
+        part: LabelledAudio(dataset, encode(dataset), sampling_rate, args.audio_column_name,
+                            crop if part == "train" else None, do_normalize, seed)
+        for part, dataset in splits.items()
+    }

@@ -1,0 +1,126 @@
+"""What a downstream run reports: results.json (read by sweeps) and a model card with model-index results.
+
+results.json:
+    {"task": "kws", "protocol": "fine-tune" | "probe",
+     "upstream": {"model_name_or_path": ..., "max_duration": 2.0 | null, "costs": {...} | null},
+     "metrics": {"eval": {"accuracy": ..., ...}, "test": {...}},
+     "train": {"steps": ..., "loss": ..., "runtime_seconds": ...}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+logger = logging.getLogger(__name__)
+
+TASK_TYPES = {"asr": "automatic-speech-recognition"}
+TASK_NAMES = {
+    "asr": "Speech recognition",
+    "kws": "Keyword spotting",
+    "sid": "Speaker identification",
+    "er": "Emotion recognition",
+    "audio-classification": "Audio classification",
+}
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        logger.warning("cannot read %s (%s); it is left out of the results", path, error)
+        return None
+
+
+def upstream_info(model_name_or_path: str) -> dict:
+    """The upstream checkpoint, its pre-training crop length and costs, as far as its folder tells.
+
+    costs.json may gain fields over time: it is passed on whole, never assumed to hold a key.
+    A Hub id (no local folder) gives nulls.
+    """
+    folder = Path(model_name_or_path)
+    pretraining_args = _read_json(folder / "pretraining_args.json") or {}
+    return {
+        "model_name_or_path": str(folder.resolve()) if folder.is_dir() else model_name_or_path,
+        "max_duration": pretraining_args.get("max_duration"),
+        "crop_mode": pretraining_args.get("crop_mode"),
+        "costs": _read_json(folder / "costs.json"),
+    }
+
+
+def strip_prefix(metrics: dict, prefix: str) -> dict:
+    """Trainer names metrics `eval_accuracy`, `test_wer`: keep the bare names."""
+    return {key[len(prefix) + 1:]: value for key, value in metrics.items() if key.startswith(prefix + "_")}
+
+
+def write_results(output_dir: Path, results: dict) -> Path:
+    path = output_dir / "results.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
+
+
+def _cost_rows(costs: dict | None) -> str:
+    if not costs:
+        return "No costs.json beside the upstream checkpoint."
+    rows = [
+        f"| {name} | {value:.6g} |" if isinstance(value, float) else f"| {name} | {json.dumps(value, default=str)} |"
+        for name, value in costs.items()
+    ]
+    return "| figure | value |\n|---|---|\n" + "\n".join(rows)
+
+
+def downstream_card(results: dict, dataset_name: str, model_name: str) -> ModelCard:
+    """A card whose model-index holds every measured metric, linking the upstream and its costs."""
+    task, upstream = results["task"], results["upstream"]
+    task_type = TASK_TYPES.get(task, "audio-classification")
+    eval_results = [
+        EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_name, dataset_name=dataset_name,
+                   dataset_split=split, metric_type=metric, metric_value=value)
+        for split, values in results["metrics"].items()
+        for metric, value in values.items()
+        if metric in ("accuracy", "f1", "uar", "wer", "cer")
+    ]
+    upstream_path = upstream["model_name_or_path"]
+    is_hub_id = not Path(upstream_path).is_absolute()
+    data = ModelCardData(
+        model_name=model_name, library_name="transformers", tags=["wav2vec2", "audio", "hf-seqlen", task],
+        base_model=upstream_path if is_hub_id else None, eval_results=eval_results or None,
+    )
+    crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
+    metric_rows = "\n".join(
+        f"| {split} | {metric} | {value:.4f} |"
+        for split, values in results["metrics"].items()
+        for metric, value in values.items()
+        if isinstance(value, float)
+    )
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {model_name}
+
+{TASK_NAMES[task]} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
+`{upstream_path}`, pre-trained on {crop}.
+
+## Results (measured)
+
+| split | metric | value |
+|---|---|---|
+{metric_rows}
+
+## Upstream pre-training cost (from its costs.json)
+
+{_cost_rows(upstream.get("costs"))}
+
+## Run
+
+```json
+{json.dumps(results, indent=2, default=str)}
+```
+"""
+    return ModelCard(content)

@@ -1,0 +1,95 @@
+"""The downstream recipe: upstream checkpoint -> task head -> transformers.Trainer -> metrics, results.json, card.
+
+A batch goes: LabelledAudio (decode with soundfile; training clips cropped at random) ->
+AudioCollator (pad, attention mask, labels) -> Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
+
+from ..args import UsageError
+from . import classification, ctc
+from .args import DownstreamArguments
+from .data import AudioCollator, load_task_splits, task_datasets
+from .probing import apply_protocol, config_overrides, trainable_parameter_names
+from .results import downstream_card, strip_prefix, upstream_info, write_results
+
+logger = logging.getLogger("hf_seqlen.downstream")
+
+
+def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
+    try:
+        return Wav2Vec2FeatureExtractor.from_pretrained(args.model_name_or_path, cache_dir=args.cache_dir)
+    except OSError as error:
+        raise UsageError(
+            f"--model_name_or_path {args.model_name_or_path}: no feature extractor found ({error}). Give a "
+            "run_pretrain.py output folder, a folder with preprocessor_config.json, or a cached Hub id."
+        ) from None
+
+
+def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> dict:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+    feature_extractor = _feature_extractor(args)
+    splits = load_task_splits(args)
+    overrides = config_overrides(args)
+    probing = args.freeze_upstream
+
+    if args.task == "asr":
+        processor = ctc.build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
+        encode = ctc.encoder(processor, args.text_column_name)
+        model = ctc.load_model(args.model_name_or_path, processor, probing, args.cache_dir, **overrides)
+        compute_metrics, keep_from_logits = ctc.metrics_computer(processor), ctc.greedy_ids
+    else:
+        labels = classification.label_set(splits["train"], args.label_column_name)
+        encode = classification.encoder(labels, args.label_column_name)
+        model = classification.load_model(args.model_name_or_path, labels, probing, args.cache_dir, **overrides)
+        processor, compute_metrics, keep_from_logits = feature_extractor, classification.metrics_computer(args.task), None
+    apply_protocol(model, args)
+    logger.info("%s: %s, %d trainable tensors", args.task, "probing" if probing else "fine-tuning",
+                len(trainable_parameter_names(model)))
+
+    datasets = task_datasets(
+        splits, encode, args, feature_extractor.sampling_rate, feature_extractor.do_normalize, training_args.seed
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("eval"),
+        data_collator=AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=keep_from_logits,
+        processing_class=processor,
+    )
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model()  # the model and its processor / feature extractor
+
+    metrics = {
+        part: strip_prefix(trainer.evaluate(datasets[part], metric_key_prefix=part), part)
+        for part in ("eval", "test")
+        if part in datasets
+    }
+    results = {
+        "task": args.task,
+        "protocol": "probe" if probing else "fine-tune",
+        "upstream": upstream_info(args.model_name_or_path),
+        "metrics": metrics,
+        "train": {
+            "steps": train_result.global_step,
+            "loss": train_result.training_loss,
+            "runtime_seconds": train_result.metrics.get("train_runtime"),
+            "max_duration": args.max_duration,
+        },
+    }
+    if trainer.is_world_process_zero():
+        write_results(output_dir, results)
+        dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
+        downstream_card(results, dataset, output_dir.name).save(output_dir / "README.md")
+        logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())
+    return results
