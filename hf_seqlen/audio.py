@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
@@ -17,8 +18,13 @@ import soxr
 
 AudioRef = Mapping[str, Any]
 
-# Containers whose seek is not sample-exact in libsndfile (its Vorbis/Opus and MPEG decoders).
-INEXACT_SEEK_FORMATS = {"OGG", "MPEG"}
+# Frames decoded before the range in containers whose seek is not sample-exact in libsndfile
+# (None: from the start). From libsndfile 1.1 on, its Ogg seek errs only in the first lapped block
+# it decodes (libsndfile issue #885; a Vorbis block is at most 8192 frames), so two blocks of
+# lead-in, dropped, make it exact at a fraction of the cost of decoding from the start. Older
+# versions could land off by more (libsndfile issue #643). MPEG decodes from the start.
+_LIBSNDFILE_VERSION = tuple(int(part) for part in re.findall(r"\d+", sf.__libsndfile_version__)[:2])
+SEEK_LEAD_IN = {"OGG": 16384 if _LIBSNDFILE_VERSION >= (1, 1) else None, "MPEG": None}
 
 
 class BadAudioError(ValueError):
@@ -72,13 +78,14 @@ def decode_range(
 
     Only the requested frames are read: a 2 s crop of a 20 s file costs a seek and 2 s of decoding.
     Ogg and MP3 are the exception: libsndfile's seek in them can land on the wrong samples, so
-    they are decoded from the start up to the end of the range.
+    Ogg is decoded from two blocks before the range and MP3 from the start.
     """
     with _open(ref) as f:
         rate = f.samplerate
         first = min(int(round(start * rate)), f.frames)
         count = f.frames - first if duration is None else int(round(duration * rate))
-        skip = first if f.format in INEXACT_SEEK_FORMATS else 0
+        lead_in = SEEK_LEAD_IN.get(f.format, 0)
+        skip = first if lead_in is None else min(first, lead_in)
         try:
             f.seek(first - skip)
             samples = f.read(count + skip, dtype="float32", always_2d=True)[skip:]
