@@ -1,0 +1,81 @@
+"""python -m benchmarks [--quick | --smoke] [--only NAME ...] [--output_dir DIR]
+
+Runs the measurements, writes one JSON per measurement into DIR/results/, the cost-curve plot
+DIR/results/scaling.png, and DIR/RESULTS.md naming the machine. With --only, the other sections
+of RESULTS.md come from the JSON files already in DIR/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import data_pipeline, gpu, machine, overhead, reference, report, scaling
+from .common import write_json
+from .profiles import FULL, PROFILES, QUICK, SMOKE
+
+MEASUREMENTS = {
+    "data_pipeline": data_pipeline.run,
+    "scaling": scaling.run,
+    "overhead": overhead.run,
+    "reference": reference.run,
+    "gpu": gpu.run,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", dest="profile", const=QUICK.name,
+                      help="a few minutes on two CPU cores: the tiny model, fewer points and repeats")
+    size.add_argument("--smoke", action="store_const", dest="profile", const=SMOKE.name,
+                      help="checks that the harness runs and writes its files; its numbers mean nothing")
+    parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), default=list(MEASUREMENTS),
+                        help="run only these measurements")
+    parser.add_argument("--output_dir", type=Path, default=Path(__file__).resolve().parent,
+                        help="where RESULTS.md and results/ go (default: the benchmarks folder)")
+    parser.set_defaults(profile=FULL.name)
+    return parser.parse_args(argv)
+
+
+def load_previous(results_dir: Path, skip: list[str]) -> dict:
+    found = {}
+    for name in MEASUREMENTS:
+        path = results_dir / f"{name}.json"
+        if name not in skip and path.is_file():
+            found[name] = json.loads(path.read_text())["results"]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = PROFILES[args.profile]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    results_dir = args.output_dir / "results"
+    about = machine.describe()
+    results = load_previous(results_dir, skip=args.only)
+    with tempfile.TemporaryDirectory(prefix="hf_seqlen_bench_") as workdir:
+        for name in args.only:
+            print(f"[benchmarks] {name} ({profile.name}) ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            results[name] = MEASUREMENTS[name](profile, Path(workdir))
+            seconds = time.perf_counter() - started
+            write_json(results_dir, name, {"profile": profile.name, "machine": about, "measured_at":
+                                           time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
+                                           "results": results[name]})
+            print(f"[benchmarks] {name} done in {seconds:.0f} s", file=sys.stderr, flush=True)
+    if "scaling" in results:
+        scaling.plot(results["scaling"], results_dir / report.PLOT_NAME)
+    command = "python -m benchmarks" + ("" if profile is FULL else f" --{profile.name}")
+    path = report.write(args.output_dir / "RESULTS.md", results, about, profile.name, command)
+    print(f"[benchmarks] wrote {path} and {results_dir}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""How much each measurement runs: `full` (the committed results), `quick` (a few minutes on two
+cores) and `smoke` (seconds; checks that the harness works, its numbers mean nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    config_name: str
+    samples_per_batch: int
+    batch_seconds: float
+    steps: int = 2  # measured steps per point, after the profile's warm-up steps
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    warmup_rounds: int = 1  # untimed rounds of every arm before the timed ones
+    # data pipeline
+    source_seconds: float = 15.0
+    source_files: int = 8
+    crop_seconds: tuple[float, ...] = (1.0, 2.0, 4.0)
+    decode_repeats: int = 7
+    loader_workers: tuple[int, ...] = (0, 1, 2)
+    loader_batches: int = 20
+    loader_repeats: int = 3
+    # scaling (one fresh process per point)
+    scaling_models: tuple[ScalingModel, ...] = ()
+    scaling_durations: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    scaling_warmup_steps: int = 1
+    # overhead: the real loop against bare steps (tiny model, the default run's settings)
+    overhead_config: str = "wav2vec2-tiny"
+    overhead_logging_steps: int = 10
+    overhead_steps: int = 100  # a multiple of overhead_logging_steps
+    overhead_repeats: int = 2  # runs of the loop; every logging interval is one paired round
+    # ours against the usual approach (one fresh process per run)
+    reference_configs: tuple[str, ...] = ("wav2vec2-tiny",)
+    reference_max_duration: float = 2.0
+    reference_batch_size: int = 8
+    reference_warmup_steps: int = 3
+    reference_steps: int = 20
+    reference_repeats: int = 3
+    # GPU (only where CUDA is present)
+    gpu_config: str = "wav2vec2-base"
+    gpu_batch_size: int = 16
+    gpu_steps: int = 10
+    gpu_compile: bool = True
+
+
+FULL = Profile(
+    name="full",
+    scaling_models=(
+        ScalingModel("wav2vec2-tiny", samples_per_batch=8, batch_seconds=32.0, steps=3),
+        # BASE on a CPU takes seconds per audio-second: small batches, one measured step.
+        ScalingModel("wav2vec2-base", samples_per_batch=1, batch_seconds=8.0, steps=1),
+    ),
+    reference_configs=("wav2vec2-tiny", "wav2vec2-small"),
+    reference_warmup_steps=2,
+    reference_steps=15,
+)
+
+QUICK = Profile(
+    name="quick",
+    source_files=4,
+    decode_repeats=5,
+    loader_batches=10,
+    loader_repeats=2,
+    scaling_models=(ScalingModel("wav2vec2-tiny", samples_per_batch=4, batch_seconds=8.0),),
+    scaling_durations=(1.0, 2.0, 4.0),
+    overhead_steps=40,
+    overhead_repeats=1,
+    reference_steps=10,
+    reference_repeats=2,
+    gpu_batch_size=8,
+    gpu_steps=5,
+    gpu_compile=False,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    warmup_rounds=0,
+    source_seconds=4.0,
+    source_files=1,
+    crop_seconds=(2.0,),
+    decode_repeats=1,
+    loader_workers=(0,),
+    loader_batches=2,
+    loader_repeats=1,
+    scaling_models=(ScalingModel("wav2vec2-tiny", samples_per_batch=1, batch_seconds=1.0, steps=1),),
+    scaling_durations=(1.0,),
+    scaling_warmup_steps=0,
+    overhead_logging_steps=1,
+    overhead_steps=2,
+    overhead_repeats=1,
+    reference_max_duration=1.0,
+    reference_batch_size=2,
+    reference_warmup_steps=0,
+    reference_steps=1,
+    reference_repeats=1,
+    gpu_config="wav2vec2-tiny",
+    gpu_batch_size=2,
+    gpu_steps=1,
+    gpu_compile=False,
+)
+
+PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}
