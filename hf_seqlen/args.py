@@ -54,6 +54,11 @@ class DataArguments:
         default=2.0,
         metadata={"help": "Longest training sequence in seconds: longer utterances are cropped to this."},
     )
+    duration_schedule: str | None = field(
+        default=None,
+        metadata={"help": "A length curriculum instead of one max_duration: 'seconds:share,...' with shares of "
+                          "the updates, e.g. '1:0.5,2:0.3,8:0.2' (1 s crops for the first half, ...)."},
+    )
     crop_mode: str = field(
         default="random",
         metadata={
@@ -110,7 +115,7 @@ class PretrainingArguments:
         metadata={"help": "Batch by total padded audio seconds per process instead of a count of crops."},
     )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer update."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (the BASE recipe uses 5e-4)."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     adam_beta1: float = field(default=0.9)
     adam_beta2: float = field(default=0.98)
@@ -120,6 +125,12 @@ class PretrainingArguments:
     warmup_ratio: float = field(default=0.08, metadata={"help": "Share of updates spent warming up."})
     warmup_steps: int | None = field(default=None, metadata={"help": "Warm-up updates; overrides warmup_ratio."})
     max_train_steps: int | None = field(default=None, metadata={"help": "Updates to run; overrides num_train_epochs."})
+    max_train_audio_hours: float | None = field(
+        default=None, metadata={"help": "Budget in hours of (cropped) audio fed; converted to updates before training."}
+    )
+    max_train_flops: float | None = field(
+        default=None, metadata={"help": "Budget in training FLOPs (e.g. 1e15); converted to updates before training."}
+    )
     num_train_epochs: float = field(default=10.0, metadata={"help": "Passes over the training files."})
     logging_steps: int = field(default=10, metadata={"help": "Log every N updates."})
     eval_steps: int | None = field(default=None, metadata={"help": "Validate every N updates (default: at the end)."})
@@ -211,9 +222,23 @@ def check_hub_ids_offline(model: ModelArguments, data: DataArguments) -> None:
 
 
 def validate(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> None:
-    """Catch argument mistakes in seconds, before data or models load."""
+    """Catch argument mistakes in seconds, before data or models load. A --duration_schedule sets
+    max_duration to its longest length."""
+    if data.duration_schedule:
+        from .schedule import DurationSchedule  # it reports through UsageError, defined here
+
+        schedule = DurationSchedule.parse(data.duration_schedule)
+        if data.min_duration > min(schedule.durations):
+            raise UsageError(f"--min_duration ({data.min_duration}) is longer than the shortest length of "
+                             f"--duration_schedule ({min(schedule.durations):g}). Lower --min_duration.")
+        data.max_duration = schedule.longest  # the run's longest input, checked below like a plain max_duration
     if data.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {data.max_duration}).")
+    budgets = [train.max_train_steps, train.max_train_audio_hours, train.max_train_flops]
+    if sum(b is not None for b in budgets) > 1:
+        raise UsageError("give one budget: --max_train_steps, --max_train_audio_hours or --max_train_flops.")
+    if any(b is not None and b <= 0 for b in budgets):
+        raise UsageError("the training budget (--max_train_steps, --max_train_audio_hours, --max_train_flops) must be > 0.")
     if data.min_duration < 0.05:
         raise UsageError(f"--min_duration must be >= 0.05 s: shorter audio makes fewer than 2 frames (got {data.min_duration}).")
     if data.min_duration > data.max_duration:

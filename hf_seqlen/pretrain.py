@@ -27,6 +27,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 
 from .args import DataArguments, ModelArguments, PretrainingArguments, UsageError, validate
 from .audio import BadAudioError, Crop
+from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, model_inputs
 from .costs import CostMeter, cost_table_text
@@ -42,6 +43,7 @@ from .data import (
 )
 from .hub import save_release, without_secrets
 from .push import HubPublisher
+from .schedule import DurationSchedule
 
 logger = logging.getLogger("hf_seqlen.pretrain")
 
@@ -184,6 +186,26 @@ def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:
     return collator([{"crop": Crop(0, 0.0, seconds), "epoch": 0, "input_values": noise.astype(np.float32)}])
 
 
+def planned_updates(args: PretrainingArguments, schedule: DurationSchedule, sampler: CropBatchSampler,
+                    decode: CroppedAudio, collator: PretrainingCollator, model, device) -> int:
+    """The run's length in updates: given, or bought by an audio-hours or FLOPs budget, or epochs."""
+    if args.max_train_steps:
+        return args.max_train_steps
+    plans = {d: epoch_zero_plan(sampler, d) for d in schedule.durations}
+    audio = {d: audio_per_update(batches, per_process, args.gradient_accumulation_steps)
+             for d, (batches, per_process) in plans.items()}
+    phases = list(zip(schedule.durations, schedule.shares))
+    if args.max_train_audio_hours:
+        return steps_for_budget(phases, args.max_train_audio_hours * 3600, audio.__getitem__)
+    if args.max_train_flops:
+        # The same first batch on every process, so every process buys the same number of updates.
+        rate = {d: flops_per_audio_second(model, collator([decode[(crop, 0)] for crop in batches[0]]), device)
+                for d, (batches, _) in plans.items()}
+        return steps_for_budget(phases, args.max_train_flops, lambda d: audio[d] * rate[d])
+    return math.ceil(args.num_train_epochs * sum(
+        share * math.ceil(plans[d][1] / args.gradient_accumulation_steps) for d, share in phases))
+
+
 def pretrain(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> Path:
     validate(model_args, data_args, args)
     output_dir = args.resolved_output_dir(data_args.max_duration)
@@ -219,8 +241,11 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     eval_loader, _ = make_loader(eval_split, data_args, args.per_device_eval_batch_size, None, collator,
                                  accelerator, args.seed + 1, "random")
 
-    updates_per_epoch = math.ceil(train_sampler.batches_in_epoch / args.gradient_accumulation_steps)
-    total_steps = args.max_train_steps or math.ceil(args.num_train_epochs * updates_per_epoch)
+    # A single max_duration is a schedule of one phase.
+    schedule = (DurationSchedule.parse(data_args.duration_schedule) if data_args.duration_schedule
+                else DurationSchedule((data_args.max_duration,), (1.0,)))
+    total_steps = planned_updates(args, schedule, train_sampler, train_loader.dataset, collator, model,
+                                  accelerator.device)
     warmup_steps = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_ratio * total_steps)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
@@ -280,9 +305,13 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             save_release(output_dir, unwrapped, feature_extractor, run_config, costs, model_id, eval_metrics)
         return costs
 
-    logger.info("pre-training %d updates of %s crops <= %gs (%d per epoch, %d processes) into %s",
-                total_steps, data_args.crop_mode, data_args.max_duration, updates_per_epoch,
-                accelerator.num_processes, output_dir)
+    logger.info("pre-training %d updates of %s crops <= %s (%d processes) into %s", total_steps, data_args.crop_mode,
+                data_args.duration_schedule or f"{data_args.max_duration:g}s", accelerator.num_processes, output_dir)
+    if checkpoint is None:
+        # The same fixed validation crops before and after: the drop is what pre-training achieved.
+        progress["initial_eval"] = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature,
+                                            note_bad_audio)
+        logger.info("validation before training: %s", progress["initial_eval"])
     bar = tqdm(total=total_steps, initial=progress["step"], disable=not accelerator.is_local_main_process,
                desc="pre-training")
     codebook_size = config.num_codevector_groups * config.num_codevectors_per_group
@@ -294,6 +323,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     interval_start_wall = meter.wall_clock_seconds()
 
     while progress["step"] < total_steps:
+        train_sampler.max_duration = schedule.duration_at(progress["step"], total_steps)
         train_sampler.set_epoch(progress["epoch"], skip_batches=progress["batches_done"])
         for batch in train_loader:
             progress["batches_done"] += 1
@@ -404,6 +434,11 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                     publisher.push(checkpoint, final=False)
             if step >= total_steps:
                 break
+            if schedule.duration_at(step, total_steps) != train_sampler.max_duration:
+                logger.info("step %d: crops now <= %gs", step, schedule.duration_at(step, total_steps))
+                progress["epoch"] += 1  # a new length starts a new crop plan
+                progress["batches_done"] = 0
+                break
         else:
             progress["epoch"] += 1
             progress["batches_done"] = 0
@@ -413,7 +448,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     accelerator.log(eval_metrics, step=progress["step"])
     logger.info("validation: %s", eval_metrics)
     checkpoint = checkpoint_now()
-    costs = write_release(eval_metrics, final=True)
+    initial = {f"initial_{name}": value for name, value in progress.get("initial_eval", {}).items()}
+    costs = write_release({**eval_metrics, **initial}, final=True)
     if accelerator.is_main_process:
         logger.info("cost of this run (costs.json):\n%s", cost_table_text(costs))
         logger.info("done: model, feature extractor, costs.json and model card in %s", output_dir.resolve())
