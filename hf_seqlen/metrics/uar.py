@@ -3,26 +3,17 @@
 The standard figure for emotion recognition, where classes are unbalanced (also called balanced accuracy).
 """
 
-import datasets
 import evaluate
 import numpy as np
 
-_KWARGS_DESCRIPTION = """
-Args:
-    predictions: list of predicted class ids.
-    references: list of reference class ids.
-Returns:
-    uar: mean over the classes present in the references of (correct predictions of the class / its references).
-"""
+from ._shared import class_info
 
 
 class UnweightedAverageRecall(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description="Unweighted average recall (balanced accuracy).",
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+        return class_info(
+            "Unweighted average recall (balanced accuracy).",
+            "uar: mean over the classes in the references of (correct predictions of the class / its references).",
         )
 
     def _compute(self, predictions, references):

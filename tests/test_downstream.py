@@ -1,0 +1,201 @@
+"""run_downstream.py end to end, from the tiny checkpoint pre-trained on the demo corpus: real Trainer runs
+(kws and asr as the subprocess a user runs, the smaller runs in-process), real pipelines on the saved folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model, pipeline
+
+from conftest import REPO, write_tone
+from hf_seqlen.audio import decode_range
+from hf_seqlen.cli import downstream_main
+from hf_seqlen.data import DEMO_CORPUS, load_audio_split
+from hf_seqlen.downstream import ctc, classification
+from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.data import _sid_demo_part
+from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
+
+KEYWORDS = {"down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"}
+
+
+def run_downstream(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
+    command = [sys.executable, str(REPO / "run_downstream.py"), "--disable_tqdm", "true", *args]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def downstream_in_process(*args: str) -> None:
+    """The same entry point without a new interpreter (saves the import time) for the smaller runs."""
+    assert downstream_main(["--disable_tqdm", "true", *args]) == 0
+
+
+def results_of(output_dir: Path) -> dict:
+    return json.loads((output_dir / "results.json").read_text())
+
+
+def demo_audio(relative: str) -> dict:
+    """Pipelines read file names with ffmpeg (absent here): hand them decoded samples."""
+    return {"raw": decode_range({"path": str(DEMO_CORPUS / relative)}, 0.0, None, 16000), "sampling_rate": 16000}
+
+
+def logged_losses(stdout: str) -> list[float]:
+    return [float(value) for value in re.findall(r"'loss': '([0-9.]+)'", stdout)]
+
+
+def assert_upstream_unchanged(model: torch.nn.Module, upstream: Path) -> None:
+    original = Wav2Vec2Model.from_pretrained(upstream).state_dict()
+    tuned = {name.removeprefix("wav2vec2."): value for name, value in model.state_dict().items() if name.startswith("wav2vec2.")}
+    # masked_spec_embed exists only while masking is on; probing switches masking off.
+    assert original.keys() - tuned.keys() <= {"masked_spec_embed"} and tuned.keys() <= original.keys()
+    changed = [name for name, value in tuned.items() if not torch.equal(value, original[name])]
+    assert not changed
+
+
+def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
+    output_dir = tmp_path / "kws"
+    run_downstream("--task", "kws", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir),
+                   "--max_steps", "60")
+    results = results_of(output_dir)
+    assert results["task"] == "kws" and results["protocol"] == "fine-tune"
+    assert results["upstream"]["model_name_or_path"] == str(pretrained_checkpoint.resolve())
+    assert results["upstream"]["max_duration"] == 2.0
+    assert results["upstream"]["costs"]["optimizer_steps"] == 30
+    # 10 keywords: chance is 0.1; the test voices are never heard in training.
+    assert results["metrics"]["test"]["accuracy"] >= 0.25, results["metrics"]
+    assert set(results["metrics"]["eval"]) >= {"accuracy", "f1", "loss"}
+    card = (output_dir / "README.md").read_text()
+    assert "model-index" in card and "type: accuracy" in card and str(pretrained_checkpoint.resolve()) in card
+
+    classify = pipeline("audio-classification", model=str(output_dir))
+    predictions = classify(demo_audio("test/keywords/en-029_f5_down_0.flac"))
+    assert {p["label"] for p in predictions} <= KEYWORDS
+
+
+def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
+    output_dir = tmp_path / "asr"
+    result = run_downstream(
+        "--task", "asr", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir),
+        "--max_steps", "15", "--logging_steps", "5", "--max_duration", "6", "--per_device_train_batch_size", "4",
+        "--max_eval_samples", "4",
+    )
+    losses = logged_losses(result.stdout + result.stderr)
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+    for split in ("eval", "test"):
+        assert {"wer", "cer"} <= set(results_of(output_dir)["metrics"][split])
+    vocab = json.loads((output_dir / "vocab.json").read_text())
+    assert {"|", "[PAD]", "[UNK]", "a", "z"} <= set(vocab)
+
+    transcribe = pipeline("automatic-speech-recognition", model=str(output_dir))
+    assert isinstance(transcribe(demo_audio("test/sentences/en-gb_m4_000.flac"))["text"], str)
+
+
+def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_checkpoint, tmp_path):
+    output_dir = tmp_path / "asr-probe"
+    downstream_in_process(
+        "--task", "asr", "--freeze_upstream", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir",
+        str(output_dir), "--max_steps", "3", "--max_duration", "6", "--per_device_train_batch_size", "4",
+        "--max_eval_samples", "2", "--test_split_name", "",
+    )
+    assert results_of(output_dir)["protocol"] == "probe" and "test" not in results_of(output_dir)["metrics"]
+    transcribe = pipeline("automatic-speech-recognition", model=str(output_dir), trust_remote_code=True)
+    assert type(transcribe.model).__name__ == "Wav2Vec2ForCTCWithLayerSum"
+    assert not torch.allclose(transcribe.model.layer_weights, transcribe.model.layer_weights[0])  # it trained
+    assert_upstream_unchanged(transcribe.model, pretrained_checkpoint)
+    assert isinstance(transcribe(demo_audio("test/sentences/en-gb_m4_000.flac"))["text"], str)
+
+
+def make_class_folder(root: Path) -> Path:
+    """train/ and validation/ each with one sub-folder per class: the folder name is the label."""
+    for split, count in (("train", 4), ("validation", 2)):
+        for k, emotion in enumerate(("angry", "happy", "neutral")):
+            for i in range(count):
+                write_tone(root / split / emotion / f"{i}.wav", seconds=1.5, seed=10 * k + i)
+    return root
+
+
+def test_er_probe_on_a_class_folder_reports_uar_and_keeps_the_upstream(pretrained_checkpoint, tmp_path):
+    output_dir = tmp_path / "er"
+    downstream_in_process(
+        "--task", "er", "--freeze_upstream", "--data_dir", str(make_class_folder(tmp_path / "emotions")),
+        "--label_column", "label", "--test_split_name", "", "--model_name_or_path", str(pretrained_checkpoint),
+        "--output_dir", str(output_dir), "--max_steps", "4",
+    )
+    assert {"accuracy", "f1", "uar"} <= set(results_of(output_dir)["metrics"]["eval"])
+    classify = pipeline("audio-classification", model=str(output_dir))
+    assert classify.model.config.use_weighted_layer_sum
+    assert_upstream_unchanged(classify.model, pretrained_checkpoint)
+
+
+def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkpoint, tmp_path):
+    data_dir = tmp_path / "sounds"
+    for split, count in (("train", 6), ("test", 3)):
+        rows = [{"file_name": f"{i}.flac", "sound": "bird" if i % 2 else "engine"} for i in range(count)]
+        for i, row in enumerate(rows):
+            write_tone(data_dir / split / row["file_name"], seconds=2.0, seed=i)
+        with open(data_dir / split / "metadata.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["file_name", "sound"])
+            writer.writeheader()
+            writer.writerows(rows)
+    output_dir = tmp_path / "sounds-model"
+    downstream_in_process(
+        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--eval_split_name", "",
+        "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "3",
+    )
+    assert {"accuracy", "f1"} <= set(results_of(output_dir)["metrics"]["test"])
+    classify = pipeline("audio-classification", model=str(output_dir))
+    assert {p["label"] for p in classify(demo_audio("test/keywords/en-029_f5_go_0.flac"))} == {"bird", "engine"}
+
+
+@pytest.mark.parametrize("task", ["kws", "asr"])
+def test_probing_trains_only_the_head_and_the_layer_weights(pretrained_checkpoint, task, tmp_path):
+    args = DownstreamArguments(task=task, model_name_or_path=str(pretrained_checkpoint), freeze_upstream=True)
+    if task == "asr":
+        train = load_audio_split("train").filter(lambda kind: kind == "sentence", input_columns="kind")
+        feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(pretrained_checkpoint)
+        processor = ctc.build_processor(train, "text", feature_extractor, tmp_path)
+        model = ctc.load_model(str(pretrained_checkpoint), processor, True, None, **config_overrides(args))
+        head = {"lm_head.weight", "lm_head.bias"}
+    else:
+        model = classification.load_model(str(pretrained_checkpoint), ["a", "b"], True, None, **config_overrides(args))
+        head = {"projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
+    apply_protocol(model, args)
+    assert set(trainable_parameter_names(model)) == head | {"layer_weights"}
+    assert model.config.mask_time_prob == 0.0 and model.config.hidden_dropout == 0.0
+
+
+def test_fine_tuning_freezes_only_the_feature_encoder(pretrained_checkpoint):
+    args = DownstreamArguments(task="kws", model_name_or_path=str(pretrained_checkpoint))
+    model = classification.load_model(str(pretrained_checkpoint), ["a", "b"], False, None, **config_overrides(args))
+    apply_protocol(model, args)
+    trainable = trainable_parameter_names(model)
+    assert not any(name.startswith("wav2vec2.feature_extractor.") for name in trainable)
+    assert any(name.startswith("wav2vec2.encoder.layers.") for name in trainable)
+    assert "layer_weights" not in trainable
+
+
+def test_sid_demo_split_keeps_every_training_voice_in_every_part():
+    sentences = load_audio_split("train").filter(lambda kind: kind == "sentence", input_columns="kind")
+    parts = {part: _sid_demo_part(sentences, part, "speaker") for part in ("train", "eval", "test")}
+    files = {part: {ref["path"] for ref in dataset["audio"]} for part, dataset in parts.items()}
+    assert sum(map(len, files.values())) == len(sentences)
+    assert not (files["train"] & files["eval"]) and not (files["train"] & files["test"]) and not (files["eval"] & files["test"])
+    voices = set(sentences["speaker"])
+    assert all(set(dataset["speaker"]) == voices for dataset in parts.values())
+    assert list(_sid_demo_part(sentences, "eval", "speaker")["audio"]) == list(parts["eval"]["audio"])  # deterministic
+
+
+def test_emotion_recognition_without_data_says_what_to_give(pretrained_checkpoint, tmp_path, capsys):
+    code = downstream_main(["--task", "er", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(tmp_path)])
+    assert code == 2
+    assert "--data_dir" in capsys.readouterr().err
