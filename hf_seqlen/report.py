@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")
 # Cost columns to plot and compare, most informative first; the first present is "the cost".
-COST_COLUMNS = ("flops_total", "device_hours", "wall_clock_seconds", "audio_hours", "energy_kwh")
+COST_COLUMNS = ("flops_total_estimated_from_counted_steps", "device_hours", "wall_clock_seconds", "audio_hours",
+                "energy_kwh_estimated")
 
 
 def lower_is_better(metric: str) -> bool:
