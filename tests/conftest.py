@@ -37,11 +37,24 @@ def audio_dir(tmp_path: Path) -> Path:
     return tmp_path / "audio"
 
 
-def run_accelerate(args: list[str], cwd: Path = REPO, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
-    """`accelerate launch --num_processes 1 --cpu run_pretrain.py ARGS`, as a user runs it."""
-    command = [ACCELERATE, "launch", "--num_processes", "1", "--cpu", str(REPO / "run_pretrain.py"), *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = ()) -> list[str]:
+    """`accelerate launch ... run_pretrain.py ARGS` on CPU, as a user types it: one process, or several
+    joined over gloo (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one)."""
+    placement = ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
+    return [ACCELERATE, "launch", *placement, "--num_machines", "1", "--mixed_precision", "no",
+            "--dynamo_backend", "no", *launch_args, str(REPO / "run_pretrain.py"), *args]
+
+
+def launch_env(processes: int = 1) -> dict[str, str]:
+    """Offline, as on these machines; several processes get one thread each to share two cores."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ACCELERATE_USE_CPU": "1"}
+    return {**env, "OMP_NUM_THREADS": "1"} if processes > 1 else env
+
+
+def run_accelerate(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = (), timeout: int = 600,
+                   cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(launch_command(args, processes, launch_args), cwd=cwd, env=launch_env(processes),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

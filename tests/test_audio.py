@@ -1,6 +1,5 @@
 """Crops and range decoding on real files."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, launch_env
 from hf_seqlen.cli import pretrain_main
-from test_reliability_support import launch_env
 
 MISTAKES = {
     "unknown config path": (["--config_name", "./no/such/config"], "no config.json there"),

@@ -12,7 +12,7 @@ import pytest
 
 from hf_seqlen.audio import Crop
 from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
-from test_reliability_support import launch
+from conftest import run_accelerate
 
 
 @pytest.mark.parametrize("world_size", [3, 4])
@@ -42,7 +42,7 @@ def test_two_processes_train_write_once_and_resume(tmp_path):
     # to the first process, and the second joins that last update with an empty batch.
     args = ["--output_dir", str(output_dir), "--max_duration", "1", "--per_device_train_batch_size", "18",
             "--save_steps", "2", "--save_total_limit", "2", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
-    first = launch([*args, "--num_train_epochs", "1"], processes=2)
+    first = run_accelerate([*args, "--num_train_epochs", "1"], processes=2)
     assert first.returncode == 0, first.stderr[-3000:]
     kept = int(re.search(r"train: (\d+) of \d+ files kept", first.stderr).group(1))
     costs = json.loads((output_dir / "costs.json").read_text())
@@ -54,7 +54,7 @@ def test_two_processes_train_write_once_and_resume(tmp_path):
     final = output_dir / checkpoints[-1]
     assert (final / "random_states_0.pkl").is_file() and (final / "random_states_1.pkl").is_file()
 
-    second = launch([*args, "--num_train_epochs", "2", "--resume_from_checkpoint", "latest"], processes=2)
+    second = run_accelerate([*args, "--num_train_epochs", "2", "--resume_from_checkpoint", "latest"], processes=2)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resumed from {final}" in second.stderr
     assert json.loads((output_dir / "costs.json").read_text())["samples"] == 2 * kept

@@ -15,7 +15,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import REPO
+from conftest import REPO, launch_command, launch_env, logged_steps, run_accelerate
 from hf_seqlen.args import UsageError
 from hf_seqlen.checkpoints import (
     PROGRESS_FILE,
@@ -24,7 +24,6 @@ from hf_seqlen.checkpoints import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from test_reliability_support import launch, launch_command, launch_env, step_losses
 
 FAST = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--flops_counted_steps", "1",
         "--max_eval_samples", "8"]
@@ -82,7 +81,7 @@ def test_sigkill_then_resume_latest_finishes(tmp_path):
     last_complete = complete_checkpoints(output_dir)[-1]
     fake_incomplete_checkpoints(output_dir)
 
-    result = launch([*args, "--resume_from_checkpoint", "latest"])
+    result = run_accelerate([*args, "--resume_from_checkpoint", "latest"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resumed from {last_complete} at step {last_complete.name.split('-')[1]}" in result.stderr
     assert (output_dir / "model.safetensors").is_file() and (output_dir / "costs.json").is_file()
@@ -94,16 +93,16 @@ def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
     # DataLoader workers decode: their seeding must not leak into the model's random state.
     args = ["--max_train_steps", "8", "--save_steps", "4", "--logging_steps", "1", "--dataloader_num_workers", "1",
             *FAST]
-    uninterrupted = launch([*args, "--output_dir", str(tmp_path / "whole")])
+    uninterrupted = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     # Stopped after step 4: a run directory holding only the step-4 checkpoint.
     (tmp_path / "resumed").mkdir()
     shutil.copytree(tmp_path / "whole" / "checkpoint-4", tmp_path / "resumed" / "checkpoint-4")
-    resumed = launch([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
+    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    expected = {step: loss for step, loss in step_losses(uninterrupted.stderr).items() if step > 4}
+    expected = {step: line["loss"] for step, line in logged_steps(uninterrupted.stderr).items() if step > 4}
     assert sorted(expected) == [5, 6, 7, 8]
-    assert step_losses(resumed.stderr) == pytest.approx(expected, rel=1e-6)
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
     assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
         tmp_path / "whole" / "model.safetensors").read_bytes()
