@@ -72,6 +72,16 @@ def metric_columns(rows: list[dict], tasks: list[str]) -> list[str]:
     return sorted(names)
 
 
+def rate_columns(rows: list[dict], tasks: list[str]) -> list[str]:
+    """Metrics that are rates in [0, 1] (accuracy, WER, ...), so differences read as points; not losses."""
+    return [m for m in metric_columns(rows, tasks) if not m.endswith("loss")]
+
+
+# The columns report.md shows (report.csv has them all).
+SUMMARY_COLUMNS = ("arm", "max_duration", "schedule", *COST_COLUMNS, "peak_accelerator_memory_gib",
+                   "peak_host_memory_gib", "longest_input_seconds", "optimizer_steps")
+
+
 def cost_column(rows: list[dict]) -> str | None:
     return next((c for c in COST_COLUMNS if rows and all(c in r for r in rows)), None)
 
@@ -114,7 +124,7 @@ def headline(rows: list[dict], tasks: list[str]) -> list[str]:
             continue
         share = row[cost] / reference[cost] if reference[cost] else math.nan
         changes = []
-        for metric in metric_columns([row, reference], tasks):
+        for metric in rate_columns([row, reference], tasks):
             if metric in row and metric in reference:
                 delta = (row[metric] - reference[metric]) * 100
                 changes.append(f"{metric} {_format(row[metric])} vs {_format(reference[metric])} ({delta:+.1f} points)")
@@ -127,12 +137,13 @@ def headline(rows: list[dict], tasks: list[str]) -> list[str]:
 
 
 def write_markdown(rows: list[dict], tasks: list[str], plots: list[Path], path: Path) -> None:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
+    present = {k for row in rows for k in row}
+    columns = [c for c in SUMMARY_COLUMNS if c in present] + rate_columns(rows, tasks)
     lines = ["# Sequence-length study", ""]
     summary = headline(rows, tasks)
     if summary:
         lines += ["## Headline", "", *[f"- {line}" for line in summary], ""]
-    lines += ["## Results (all measured)", "", "| " + " | ".join(columns) + " |",
+    lines += ["## Results (all measured; every figure in report.csv)", "", "| " + " | ".join(columns) + " |",
               "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_format(row.get(c, "")) for c in columns) + " |" for row in rows]
     if plots:
@@ -185,7 +196,8 @@ def write_plots(rows: list[dict], tasks: list[str], sweep_dir: Path) -> list[Pat
                 fig, ax = plt.subplots(figsize=(4.5, 3.2))
                 _scatter(ax, points, cost, metric)
                 front = sorted(pareto_front(points, cost, metric), key=lambda r: r[cost])
-                ax.plot([r[cost] for r in front], [r[metric] for r in front], "r--", label="Pareto front")
+                ax.plot([r[cost] for r in front], [r[metric] for r in front], "r--o", mfc="none", ms=11,
+                        label="Pareto front")
                 ax.legend(fontsize=7)
                 save(fig, f"{metric}_vs_{cost}.png")
     return written

@@ -96,8 +96,12 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, out: Path) -
     if (out / "results.json").is_file():
         return None
     options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
-               "--max_steps", str(args.downstream_max_steps), "--seed", str(args.seed), "--overwrite_output_dir"]
+               "--max_steps", str(args.downstream_max_steps), "--seed", str(args.seed)]
     return launch(args, options + shlex.split(args.downstream_args))
+
+
+class JobFailed(RuntimeError):
+    """A pre-training or fine-tuning job of the sweep exited non-zero."""
 
 
 def run_job(name: str, command: list[str] | None, log_file: Path) -> None:
@@ -112,7 +116,7 @@ def run_job(name: str, command: list[str] | None, log_file: Path) -> None:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
         tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:])
-        raise RuntimeError(f"{name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
+        raise JobFailed(f"{name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
                            "Fix the cause and rerun the same sweep command: finished jobs are kept.")
 
 
@@ -138,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     (args,) = HfArgumentParser(SweepArguments).parse_args_into_dataclasses(args=argv)
-    return run_reporting_user_errors(lambda: sweep(args))
+    try:
+        return run_reporting_user_errors(lambda: sweep(args))
+    except JobFailed as error:
+        print(f"hf_seqlen sweep: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
