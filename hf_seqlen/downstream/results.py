@@ -74,12 +74,12 @@ def _cost_rows(costs: dict | None) -> str:
     return "| figure | value |\n|---|---|\n" + "\n".join(rows)
 
 
-def downstream_card(results: dict, dataset_name: str, model_name: str) -> ModelCard:
+def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str) -> ModelCard:
     """A card whose model-index holds every measured metric, linking the upstream and its costs."""
     task, upstream = results["task"], results["upstream"]
     task_type = TASK_TYPES.get(task, "audio-classification")
     eval_results = [
-        EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_name, dataset_name=dataset_name,
+        EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_type, dataset_name=dataset_name,
                    dataset_split=split, metric_type=metric, metric_value=value)
         for split, values in results["metrics"].items()
         for metric, value in values.items()

@@ -90,6 +90,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     if trainer.is_world_process_zero():
         write_results(output_dir, results)
         dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
-        downstream_card(results, dataset, output_dir.name).save(output_dir / "README.md")
+        dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
+        downstream_card(results, dataset, dataset_type, output_dir.name).save(output_dir / "README.md")
         logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())
     return results
