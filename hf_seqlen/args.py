@@ -87,6 +87,11 @@ class DataArguments:
         default=5.0, metadata={"help": "Share of training files held out when there is no validation split."}
     )
     audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Stream the training split instead of downloading it first (needs --max_train_steps and "
+                          "a validation split); batches by count, in stream order."},
+    )
     on_bad_audio: str = field(
         default="skip",
         metadata={
@@ -234,6 +239,8 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         data.max_duration = schedule.longest  # the run's longest input, checked below like a plain max_duration
     if data.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {data.max_duration}).")
+    if data.streaming and not train.max_train_steps:
+        raise UsageError("--streaming: a stream has no known length, so give the budget as --max_train_steps.")
     budgets = [train.max_train_steps, train.max_train_audio_hours, train.max_train_flops]
     if sum(b is not None for b in budgets) > 1:
         raise UsageError("give one budget: --max_train_steps, --max_train_audio_hours or --max_train_flops.")

@@ -44,6 +44,7 @@ from .data import (
 from .hub import save_release, without_secrets
 from .push import HubPublisher
 from .schedule import DurationSchedule
+from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
 logger = logging.getLogger("hf_seqlen.pretrain")
 
@@ -68,21 +69,25 @@ def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2
     return model, feature_extractor
 
 
-def load_splits(data_args: DataArguments, seed: int) -> tuple[Split, Split]:
-    """Train and validation files with durations; a share of train is held out if no validation split."""
+def load_splits(data_args: DataArguments, seed: int) -> tuple[Split | None, Split]:
+    """Train and validation files with durations; a share of train is held out if no validation split.
+    With --streaming, training audio is streamed later (None here) and validation must be a split."""
     source = dict(
         dataset_name=data_args.dataset_name,
         dataset_config_name=data_args.dataset_config_name,
         data_dir=data_args.data_dir,
         audio_column=data_args.audio_column_name,
     )
-    train = with_durations(load_audio_splits(data_args.train_split_name, **source),
-                           data_args.audio_column_name, data_args.preprocessing_num_workers)
     validation_name = data_args.validation_split_name
     if validation_name is None and "validation" in split_names(
         data_args.dataset_name, data_args.dataset_config_name, data_args.data_dir
     ):
         validation_name = "validation"
+    if data_args.streaming and not validation_name:
+        raise UsageError("--streaming: no share of a stream can be held out; name a --validation_split_name.")
+    train = None if data_args.streaming else with_durations(
+        load_audio_splits(data_args.train_split_name, **source), data_args.audio_column_name,
+        data_args.preprocessing_num_workers)
     if validation_name:
         validation = with_durations(load_audio_splits([validation_name], **source),
                                     data_args.audio_column_name, data_args.preprocessing_num_workers)
@@ -96,7 +101,19 @@ def load_splits(data_args: DataArguments, seed: int) -> tuple[Split, Split]:
         selection = select_usable(dataset, data_args.min_duration, data_args.on_bad_audio, data_args.audio_column_name)
         return Split(dataset, selection)
 
-    return usable(train), usable(validation)
+    return (usable(train) if train is not None else None), usable(validation)
+
+
+def streaming_batches(data_args: DataArguments, args: PretrainingArguments, collator: PretrainingCollator,
+                      accelerator) -> StreamingBatches:
+    if len(data_args.train_split_name) > 1:
+        raise UsageError("--streaming takes one --train_split_name.")
+    stream = load_audio_stream(data_args.train_split_name[0], data_args.dataset_name, data_args.dataset_config_name,
+                               data_args.data_dir, data_args.audio_column_name)
+    crops = StreamingCrops(stream, data_args.audio_column_name, collator.sampling_rate, data_args.max_duration,
+                           data_args.min_duration, args.seed, accelerator.process_index, accelerator.num_processes)
+    return StreamingBatches(crops, args.per_device_train_batch_size, collator, data_args.dataloader_num_workers,
+                            pin_memory=accelerator.device.type == "cuda")
 
 
 def make_loader(split: Split, data_args, batch_size, max_batch_seconds, collator, accelerator, seed, crop_mode):
@@ -225,9 +242,9 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     rate = feature_extractor.sampling_rate
     with accelerator.main_process_first():  # headers are read once, then the others hit the cache
         train_split, eval_split = load_splits(data_args, args.seed)
-    logger.info("train: %s", train_split.selection.summary())
+    logger.info("train: %s", train_split.selection.summary() if train_split else "streamed")
     logger.info("validation: %s", eval_split.selection.summary())
-    if len(train_split.selection.kept_rows) == 0:
+    if train_split and len(train_split.selection.kept_rows) == 0:
         raise UsageError(f"no usable training audio in {describe_source(data_args.dataset_name, data_args.data_dir)}: "
                          f"{train_split.selection.summary()}.")
 
@@ -235,8 +252,12 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         config, rate, feature_extractor.return_attention_mask, args.seed,
         model_args.mask_time_prob, model_args.mask_time_length,
     )
-    train_loader, train_sampler = make_loader(train_split, data_args, args.per_device_train_batch_size,
-                                              args.max_batch_seconds, collator, accelerator, args.seed, data_args.crop_mode)
+    if data_args.streaming:
+        train_loader = train_sampler = streaming_batches(data_args, args, collator, accelerator)
+    else:
+        train_loader, train_sampler = make_loader(train_split, data_args, args.per_device_train_batch_size,
+                                                  args.max_batch_seconds, collator, accelerator, args.seed,
+                                                  data_args.crop_mode)
     # Validation crops are the same at every evaluation (epoch 0), so its losses are comparable.
     eval_loader, _ = make_loader(eval_split, data_args, args.per_device_eval_batch_size, None, collator,
                                  accelerator, args.seed + 1, "random")
@@ -269,7 +290,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         meter.load_state_dict(progress.pop("costs"))
         logger.info("resumed from %s at step %d (epoch %d, batch %d)",
                     checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
-    bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio), **dict(eval_split.selection.bad_audio),
+    bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio if train_split else []),
+                                 **dict(eval_split.selection.bad_audio),
                                  **progress["bad_audio"]}
 
     def note_bad_audio(batch: dict) -> None:
