@@ -14,6 +14,10 @@ from transformers import HfArgumentParser
 HUB_CONFIGS = Path(__file__).resolve().parent.parent / "hub_configs"
 
 
+COUNTRY_ISO_CODE_HELP = ("3-letter ISO code of the country whose grid powers the run: sets the carbon intensity "
+                         "of the CO2 estimate (codecarbon, offline).")
+
+
 class UsageError(ValueError):
     """A mistake in the arguments: reported in one line before any heavy work starts."""
 
@@ -156,11 +160,7 @@ class PretrainingArguments:
     report_to: str = field(
         default="none", metadata={"help": "Trackers: none, all, tensorboard, wandb, ... (comma-separated)."}
     )
-    country_iso_code: str = field(
-        default="USA",
-        metadata={"help": "3-letter ISO code of the country whose grid powers the run: sets the carbon intensity of "
-                  "the CO2 estimate (codecarbon, offline)."},
-    )
+    country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
     energy_tracking_mode: str = field(
         default="machine",
         metadata={"help": "machine: one codecarbon tracker per machine measures all of it (dedicated machines). "

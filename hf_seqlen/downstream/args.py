@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..args import UsageError
+from ..args import COUNTRY_ISO_CODE_HELP, UsageError
 
 CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
 TASKS = ("asr", *CLASSIFICATION_TASKS)
@@ -102,6 +102,7 @@ class DownstreamArguments:
                           "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."},
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
+    country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
 
     def __post_init__(self):
         self.eval_split_name = self.eval_split_name or None
@@ -143,6 +144,10 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments) -> Non
                          "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion').")
     if args.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
+    from ..costs import country_problem  # codecarbon's country table, loaded only when checking
+
+    if problem := country_problem(args.country_iso_code):
+        raise UsageError(problem)
     if training_args.output_dir is None:
         raise UsageError("--output_dir is required: where the fine-tuned model, results.json and card go.")
     if training_args.remove_unused_columns:

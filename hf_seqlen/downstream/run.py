@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 
 from ..args import UsageError
+from ..costs import CostMeter
 from . import classification, ctc
 from .args import DownstreamArguments
 from .data import AudioCollator, load_task_splits, task_datasets
@@ -19,6 +20,10 @@ from .probing import apply_protocol, config_overrides, trainable_parameter_names
 from .results import downstream_card, strip_prefix, upstream_info, write_results
 
 logger = logging.getLogger("hf_seqlen.downstream")
+
+FINE_TUNING_COST_FIELDS = ("wall_clock_seconds", "device_kind", "device_name", "num_devices", "device_hours",
+                           "peak_accelerator_memory_gib", "peak_host_memory_gib", "energy_kwh_estimated",
+                           "co2_kg_estimated", "energy_estimate")
 
 
 def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
@@ -67,7 +72,11 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
         preprocess_logits_for_metrics=keep_from_logits,
         processing_class=processor,
     )
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    # Time, memory and energy of fine-tuning; Trainer batches carry no audio bookkeeping, so the
+    # audio and FLOPs counters of the meter stay out of the results rather than read as zero.
+    with CostMeter(country_iso_code=args.country_iso_code) as meter:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        fine_tuning_costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
     trainer.save_model()  # the model and its processor / feature extractor
 
     metrics = {
@@ -85,6 +94,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
             "loss": train_result.training_loss,
             "runtime_seconds": train_result.metrics.get("train_runtime"),
             "max_duration": args.max_duration,
+            "costs": fine_tuning_costs,
         },
     }
     if trainer.is_world_process_zero():
