@@ -109,7 +109,9 @@ def scaling_section(scaling: dict) -> str:
         f"![cost curve](results/{PLOT_NAME})",
         "Full-length crops of noise (cost depends on shape only), forward + backward + AdamW, one fresh process "
         "per point; step time is the median of the measured steps after warm-up. Peak memory is the process's "
-        "peak RSS in MiB (in brackets: its rise during the steps, over the model and optimizer already built).",
+        "peak RSS in MiB (in brackets: its rise during the steps, over the model and optimizer already built). "
+        "On a CPU shared with other work, the few steps per point carry that work's noise in their times; "
+        "the memory does not.",
         _table(["model", "batching", "crop (s)", "crops/batch", "step (s)", "audio s / s", "peak memory (MiB)"], rows),
     ])
 

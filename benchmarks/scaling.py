@@ -88,7 +88,7 @@ def plot(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     panels = [("step_seconds", "step time (s)"), ("audio_seconds_per_second", "audio seconds per second"),
-              ("peak_rss_mb", "peak memory (MiB): process RSS on CPU, allocated on GPU")]
+              ("peak_rss_mb", "peak memory (MiB)")]
     figure, axes = plt.subplots(1, len(panels), figsize=(15, 4.5))
     for curve in results["curves"]:
         size = (f"{curve['samples_per_batch']} crops" if curve["mode"] == "fixed_samples"
