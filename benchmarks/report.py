@@ -28,7 +28,7 @@ def machine_section(machine: dict, profile: str, command: str) -> str:
     gpus = ", ".join(machine["gpus"]) or "none"
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     where = "GPU: " + gpus if machine["gpus"] else (
-        f"**CPU numbers on a {machine['cpu_cores']}-core machine** shared with other work while they ran: "
+        f"**CPU numbers on a {machine['cpu_cores']}-core machine**, where other work can share the cores: "
         "every figure is the median over rounds in which the compared arms alternated (A B A B ...), "
         "with the min–max of the rounds in brackets")
     return "\n".join([
@@ -110,7 +110,7 @@ def scaling_section(scaling: dict) -> str:
         "Full-length crops of noise (cost depends on shape only), forward + backward + AdamW, one fresh process "
         "per point; step time is the median of the measured steps after warm-up. Peak memory is the process's "
         "peak RSS in MiB (in brackets: its rise during the steps, over the model and optimizer already built). "
-        "On a CPU shared with other work, the few steps per point carry that work's noise in their times; "
+        "When other work shares the CPU, the few steps per point carry its noise in their times; "
         "the memory does not.",
         _table(["model", "batching", "crop (s)", "crops/batch", "step (s)", "audio s / s", "peak memory (MiB)"], rows),
     ])

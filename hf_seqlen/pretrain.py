@@ -265,6 +265,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     # A single max_duration is a schedule of one phase.
     schedule = (DurationSchedule.parse(data_args.duration_schedule) if data_args.duration_schedule
                 else DurationSchedule((data_args.max_duration,), (1.0,)))
+    model.to(accelerator.device)  # a FLOPs budget is measured on the device that will train
     total_steps = planned_updates(args, schedule, train_sampler, train_loader.dataset, collator, model,
                                   accelerator.device)
     warmup_steps = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_ratio * total_steps)
