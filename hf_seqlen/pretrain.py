@@ -478,6 +478,12 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         logger.info("done: model, feature extractor, costs.json and model card in %s", output_dir.resolve())
         if bad_audio:
             logger.info("%d bad audio files were skipped (listed in the log above)", len(bad_audio))
+    # Teardown order matters with gloo: a barrier lets its threads drop the last collectives' tensors, and
+    # the DDP wrapper goes before the process group. Freeing the wrapper after the group was seen to
+    # deadlock at exit (the group's destructor joining a thread that waits for the GIL).
+    accelerator.wait_for_everyone()
+    del model, optimizer
+    accelerator.free_memory()
     accelerator.end_training()
     if publisher:
         publisher.push(checkpoint, final=True)
