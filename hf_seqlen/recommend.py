@@ -112,7 +112,7 @@ def recommend(args: RecommendArguments) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
 
-    (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = HfArgumentParser(RecommendArguments, prog="hf-seqlen recommend").parse_args_into_dataclasses(args=argv)
 
     def job():
         result = recommend(args)

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    (args,) = HfArgumentParser(SweepArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = HfArgumentParser(SweepArguments, prog="hf-seqlen sweep").parse_args_into_dataclasses(args=argv)
     try:
         return run_reporting_user_errors(lambda: sweep(args))
     except JobFailed as error:
