@@ -363,16 +363,19 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             # One update. The model's loss is a sum over masked frames; dividing by the masked frames
             # of every micro-batch on every process (times the processes, which DDP averages over)
             # makes the gradient a mean over all masked frames, however the audio was split.
-            masked = torch.tensor(float(sum(b["mask_time_indices"].sum() for b in good)), dtype=torch.float64,
-                                  device=accelerator.device)
-            total_masked = accelerator.reduce(masked, reduction="sum").item()
+            # What the window holds is known on the CPU before any forward pass: masked frames, audio
+            # seconds, batches. One copy to the device per update; no per-batch synchronisation.
+            window_data = torch.tensor([sum(int(b["mask_time_indices"].sum()) for b in good),
+                                        sum(b["audio_seconds"] for b in good), len(good)],
+                                       dtype=torch.float64, device=accelerator.device)
+            total_masked = accelerator.reduce(window_data[:1].clone(), reduction="sum").item()
             if total_masked == 0:  # every batch of every process held only bad audio
                 continue
             scale = accelerator.num_processes / total_masked
             temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** progress["step"],
                               model_args.min_gumbel_temperature)
             unwrapped.set_gumbel_temperature(temperature)
-            update_stats = torch.zeros_like(logged)
+            model_stats = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
             passes = good or [stand_in_batch(collator, data_args.min_duration)]
             for i, micro_batch in enumerate(passes):
                 syncing = i == len(passes) - 1
@@ -382,10 +385,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                         accelerator.backward(outputs.loss * (scale if good else 0.0))
                 if not good:
                     continue
-                update_stats += torch.tensor(
-                    [outputs.loss.item(), outputs.contrastive_loss.item(), outputs.diversity_loss.item(),
-                     outputs.codevector_perplexity.item(), micro_batch["mask_time_indices"].sum().item(),
-                     micro_batch["audio_seconds"], 1.0], dtype=torch.float64, device=accelerator.device)
+                model_stats += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
+                                            outputs.codevector_perplexity]).detach().double()
                 meter.add_batch(micro_batch)
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or float("inf"))
 
@@ -409,7 +410,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                     )
                 continue
             consecutive_nonfinite = 0
-            logged += update_stats
+            logged += torch.cat([model_stats, window_data])
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -82,21 +82,20 @@ class StreamingBatches:
     batches_in_epoch = None  # unknown until the stream ends
 
     def __init__(self, crops: StreamingCrops, batch_size: int, collator, num_workers: int, pin_memory: bool):
-        self.crops = self.dataset = crops  # `dataset`, as a DataLoader names it
-        self.batch_size = batch_size
+        self.dataset, self.batch_size = crops, batch_size  # `dataset`, as a DataLoader names it
         self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=collator,
                                                   num_workers=num_workers, pin_memory=pin_memory)
 
     @property
     def max_duration(self) -> float:
-        return self.crops.max_duration
+        return self.dataset.max_duration
 
     @max_duration.setter
     def max_duration(self, seconds: float) -> None:
-        self.crops.max_duration = seconds
+        self.dataset.max_duration = seconds
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.crops.set_epoch(epoch, skip_examples=skip_batches * self.batch_size)
+        self.dataset.set_epoch(epoch, skip_examples=skip_batches * self.batch_size)
 
     def __iter__(self):
         return iter(self.loader)
