@@ -18,6 +18,7 @@ import torch
 from datasets import ClassLabel, Dataset
 
 from ..audio import decode_range, normalize, random_crop
+from ..collate import pad_audio
 from ..data import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
 from .args import DownstreamArguments
 
@@ -146,13 +147,10 @@ class AudioCollator:
     return_attention_mask: bool = True
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        lengths = [len(f["input_values"]) for f in features]
-        values = np.zeros((len(features), max(lengths)), dtype=np.float32)
-        for row, (feature, length) in enumerate(zip(features, lengths)):
-            values[row, :length] = feature["input_values"]
-        batch = {"input_values": torch.from_numpy(values)}
+        values, attention_mask = pad_audio([f["input_values"] for f in features])
+        batch = {"input_values": values}
         if self.return_attention_mask:
-            batch["attention_mask"] = torch.from_numpy(np.arange(values.shape[1])[None, :] < np.asarray(lengths)[:, None]).long()
+            batch["attention_mask"] = attention_mask
         labels = [f["labels"] for f in features]
         batch["labels"] = _pad_sequences(labels) if isinstance(labels[0], list) else torch.tensor(labels)
         return batch
