@@ -50,12 +50,20 @@ def pad_audio(values: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]
     return torch.from_numpy(batch), torch.from_numpy(attention_mask)
 
 
+def distractor_pool(mask_time_indices: np.ndarray, frame_mask: np.ndarray) -> np.ndarray:
+    """Per row, the frames distractors are drawn from: the row's other masked frames, as wav2vec 2.0
+    samples them (fairseq and transformers). A row with fewer than two masked frames has no other
+    masked frame to offer, so it draws from its real frames instead."""
+    too_few = mask_time_indices.sum(axis=1) < 2
+    return np.where(too_few[:, None], frame_mask, mask_time_indices)
+
+
 @dataclass
 class PretrainingCollator:
     """Turns decoded crops into the inputs of `Wav2Vec2ForPreTraining`.
 
-    Masked spans and negatives only ever fall on real frames of their own utterance, never on
-    padding. `return_attention_mask` follows the feature extractor: group-norm encoders (BASE) are
+    Masked spans fall on real frames only, never on padding; the distractors of a masked frame are
+    other masked frames of its own utterance (`distractor_pool`). `return_attention_mask` follows the feature extractor: group-norm encoders (BASE) are
     trained without one, as published.
     """
 
@@ -88,12 +96,13 @@ class PretrainingCollator:
                 attention_mask=torch.from_numpy(frame_mask).long(),
                 min_masks=2,
             )
+            mask_time_indices &= frame_mask
             negatives = _sample_negative_indices(
-                frame_mask.shape, self.config.num_negatives, mask_time_indices=frame_mask
+                frame_mask.shape, self.config.num_negatives, mask_time_indices=distractor_pool(mask_time_indices, frame_mask)
             )
         batch.update(
             input_values=input_values,
-            mask_time_indices=torch.from_numpy(mask_time_indices & frame_mask),
+            mask_time_indices=torch.from_numpy(mask_time_indices),
             sampled_negative_indices=torch.from_numpy(negatives).long(),
             audio_seconds=sum(c.length for c in crops),
             longest_seconds=input_values.shape[1] / self.sampling_rate,

@@ -7,7 +7,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.audio import Crop
-from hf_seqlen.collate import PretrainingCollator, feature_frames, model_inputs
+from hf_seqlen.collate import PretrainingCollator, distractor_pool, feature_frames, model_inputs
 
 RATE = 16000
 
@@ -42,24 +42,34 @@ def test_shapes(config):
     assert batch["longest_seconds"] == pytest.approx(2.0)
 
 
-def test_masks_and_negatives_never_point_into_padding(config):
+def test_masks_never_fall_on_padding(config):
     lengths = [2.0, 1.3, 0.7]
     batch = PretrainingCollator(config, RATE)(samples(lengths))
-    frames_total = batch["mask_time_indices"].shape[1]
     for row, seconds in enumerate(lengths):
         real = feature_frames(int(seconds * RATE), config)
         mask = batch["mask_time_indices"][row]
         assert mask[:real].any() and not mask[real:].any()
-        negatives = batch["sampled_negative_indices"][row][:real] - row * frames_total
-        assert negatives.min() >= 0 and negatives.max() < real  # own utterance, real frames only
 
 
-def test_negatives_never_are_the_positive_frame(config):
-    batch = PretrainingCollator(config, RATE)(samples([2.0]))
-    real = feature_frames(32000, config)
-    negatives = batch["sampled_negative_indices"][0][:real]
-    positions = torch.arange(real)[:, None]
-    assert not (negatives == positions).any()
+def test_distractors_are_other_masked_frames_of_their_own_utterance(config):
+    """As wav2vec 2.0 samples them (fairseq, transformers): never an unmasked or padded frame."""
+    lengths = [2.0, 1.3, 0.7, 2.0]
+    batch = PretrainingCollator(config, RATE)(samples(lengths))
+    mask = batch["mask_time_indices"]
+    frames_total = mask.shape[1]
+    for row in range(len(lengths)):
+        masked = torch.nonzero(mask[row]).flatten()
+        negatives = batch["sampled_negative_indices"][row][masked] - row * frames_total
+        assert torch.isin(negatives, masked).all()
+        assert not (negatives == masked[:, None]).any()
+        assert len(torch.unique(negatives)) > 1  # spread over the masked frames, not one repeated
+
+
+def test_a_row_with_fewer_than_two_masked_frames_draws_from_its_real_frames():
+    mask = np.array([[False, True, False, False, False], [True, False, True, False, False]])
+    frames = np.array([[True, True, True, True, False], [True, True, True, True, True]])
+    pool = distractor_pool(mask, frames)
+    assert (pool[0] == frames[0]).all() and (pool[1] == mask[1]).all()
 
 
 def test_masks_repeat_for_the_same_batch_and_differ_across_epochs(config):
