@@ -258,17 +258,23 @@ def group_into_batches(
 def shard_batches(batches: list[list[Crop]], rank: int, world_size: int) -> list[list[Crop]]:
     """This process's batches: every crop on exactly one process, every process the same count.
 
-    The last batches that do not divide evenly are pooled and dealt out one crop at a time, so
-    no crop is dropped or repeated (a process may get a smaller last batch, or an empty one when
-    crops are fewer than processes: the training loop lets it join the update with weight 0).
+    The last batches that do not divide evenly are split in halves, the largest first, until each
+    process has one; half a batch never exceeds the batch's limit (count or padded seconds). When
+    crops are fewer than processes, some processes get an empty last batch: the training loop lets
+    them join the update with weight 0.
     """
     if world_size == 1:
         return batches
     even = len(batches) - len(batches) % world_size
     mine = batches[rank:even:world_size]
-    tail = [crop for batch in batches[even:] for crop in batch]
+    tail = batches[even:]
     if tail:
-        mine.append(tail[rank::world_size])
+        while len(tail) < world_size and max(len(batch) for batch in tail) > 1:
+            largest = max(range(len(tail)), key=lambda i: len(tail[i]))
+            batch = tail.pop(largest)
+            tail += [batch[: len(batch) // 2], batch[len(batch) // 2:]]
+        tail += [[] for _ in range(world_size - len(tail))]
+        mine.append(tail[rank])
     return mine
 
 
