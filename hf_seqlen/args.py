@@ -72,7 +72,8 @@ class DataArguments:
         },
     )
     min_duration: float = field(
-        default=0.5, metadata={"help": "Utterances (and last chunks) shorter than this many seconds are dropped."}
+        default=0.5, metadata={"help": "Utterances (and last chunks) shorter than this many seconds are dropped; at least "
+                               "the length that holds one masked span (0.205 s for mask_time_length 10 at 16 kHz)."}
     )
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. librispeech_asr."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. clean."})
@@ -246,8 +247,6 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         raise UsageError("give one budget: --max_train_steps, --max_train_audio_hours or --max_train_flops.")
     if any(b is not None and b <= 0 for b in budgets):
         raise UsageError("the training budget (--max_train_steps, --max_train_audio_hours, --max_train_flops) must be > 0.")
-    if data.min_duration < 0.05:
-        raise UsageError(f"--min_duration must be >= 0.05 s: shorter audio makes fewer than 2 frames (got {data.min_duration}).")
     if data.min_duration > data.max_duration:
         raise UsageError(
             f"--min_duration ({data.min_duration}) is longer than --max_duration ({data.max_duration}): "

@@ -24,6 +24,18 @@ def feature_frames(num_samples: int, config: Wav2Vec2Config) -> int:
     return max(length, 0)
 
 
+def shortest_maskable_seconds(config: Wav2Vec2Config, sampling_rate: int, mask_length: int) -> float:
+    """The shortest input with room for one masked span (and so for two masked frames or more).
+
+    Shorter crops get no masked frame: they teach nothing, and a batch of them makes the diversity
+    loss 0/0. The frame count of `feature_frames`, inverted.
+    """
+    samples = max(mask_length, 2)
+    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
+        samples = (samples - 1) * stride + kernel
+    return samples / sampling_rate
+
+
 @contextlib.contextmanager
 def seeded_numpy(seed_material: Sequence[int]) -> Iterator[None]:
     """transformers' mask helpers draw from numpy's global generator: seed it, then put it back."""
@@ -74,6 +86,14 @@ class PretrainingCollator:
     mask_time_prob: float | None = None
     mask_time_length: int | None = None
 
+    @property
+    def mask_length(self) -> int:
+        return self.mask_time_length or self.config.mask_time_length
+
+    @property
+    def mask_prob(self) -> float:
+        return self.mask_time_prob if self.mask_time_prob is not None else self.config.mask_time_prob
+
     def __call__(self, samples: Sequence[dict]) -> dict:
         bad_audio = [s["bad_audio"] for s in samples if "bad_audio" in s]
         good = [s for s in samples if "bad_audio" not in s]
@@ -91,8 +111,8 @@ class PretrainingCollator:
         with seeded_numpy(seed_material):
             mask_time_indices = _compute_mask_indices(
                 frame_mask.shape,
-                mask_prob=self.mask_time_prob if self.mask_time_prob is not None else self.config.mask_time_prob,
-                mask_length=self.mask_time_length or self.config.mask_time_length,
+                mask_prob=self.mask_prob,
+                mask_length=self.mask_length,
                 attention_mask=torch.from_numpy(frame_mask).long(),
                 min_masks=2,
             )

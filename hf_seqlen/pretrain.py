@@ -29,7 +29,7 @@ from .args import DataArguments, ModelArguments, PretrainingArguments, UsageErro
 from .audio import BadAudioError, Crop
 from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
-from .collate import PretrainingCollator, model_inputs
+from .collate import PretrainingCollator, model_inputs, shortest_maskable_seconds
 from .costs import CostMeter, cost_table_text
 from .data import (
     CropBatchSampler,
@@ -196,6 +196,17 @@ def check_processes_joined(accelerator: Accelerator) -> None:
         )
 
 
+def check_min_duration(min_duration: float, collator: PretrainingCollator, mask_length_option: int | None) -> None:
+    """--min_duration bounds the shortest crop, which must leave room to mask a span."""
+    shortest = shortest_maskable_seconds(collator.config, collator.sampling_rate, collator.mask_length)
+    if min_duration < shortest:
+        source = "--mask_time_length" if mask_length_option else "the config's mask_time_length"
+        raise UsageError(
+            f"--min_duration {min_duration:g} s is too short to mask: a span of {collator.mask_length} frames "
+            f"({source}) needs crops of at least {shortest:.3f} s. Use --min_duration {math.ceil(shortest * 100) / 100:g} "
+            "or more.")
+
+
 def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:
     """Quiet noise for a process whose batches all held bad audio: it trains on this with weight 0,
     so it still joins the gradient all-reduce of the other processes."""
@@ -252,6 +263,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         config, rate, feature_extractor.return_attention_mask, args.seed,
         model_args.mask_time_prob, model_args.mask_time_length,
     )
+    check_min_duration(data_args.min_duration, collator, model_args.mask_time_length)
     if data_args.streaming:
         train_loader = train_sampler = streaming_batches(data_args, args, collator, accelerator)
     else:

@@ -7,7 +7,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.audio import Crop
-from hf_seqlen.collate import PretrainingCollator, distractor_pool, feature_frames, model_inputs
+from hf_seqlen.collate import (PretrainingCollator, distractor_pool, feature_frames, model_inputs,
+                               shortest_maskable_seconds)
 
 RATE = 16000
 
@@ -100,3 +101,13 @@ def test_model_accepts_the_batch_and_its_loss_is_finite(config):
     batch = PretrainingCollator(config, RATE)(samples([2.0, 1.5]))
     outputs = Wav2Vec2ForPreTraining(config)(**model_inputs(batch, torch.device("cpu")))
     assert torch.isfinite(outputs.loss)
+
+
+def test_the_shortest_maskable_crop_is_masked_and_its_loss_finite(config):
+    shortest = shortest_maskable_seconds(config, RATE, config.mask_time_length)
+    assert feature_frames(round(shortest * RATE), config) == config.mask_time_length
+    assert feature_frames(round(shortest * RATE) - 1, config) == config.mask_time_length - 1
+    batch = PretrainingCollator(config, RATE)(samples([shortest, shortest]))
+    assert (batch["mask_time_indices"].sum(1) >= 2).all()
+    outputs = Wav2Vec2ForPreTraining(config)(**model_inputs(batch, torch.device("cpu")))
+    assert torch.isfinite(outputs.loss) and torch.isfinite(outputs.diversity_loss)

@@ -40,3 +40,11 @@ def test_hub_id_while_offline_fails_in_a_real_process(argv, option, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"hf_seqlen error: {option}: it is not in the local cache")
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_min_duration_too_short_to_mask_is_one_line(tmp_path, capsys):
+    """Crops under one masked span (10 frames, 0.205 s for wav2vec2-tiny) would give a 0/0 diversity loss."""
+    assert pretrain_main(["--min_duration", "0.1", "--output_dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after any library warning of the model's loading
+    assert error.startswith("hf_seqlen error: --min_duration 0.1 s is too short to mask")
+    assert "0.205 s" in error and "--min_duration 0.21 or more" in error
