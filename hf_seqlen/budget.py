@@ -12,10 +12,10 @@ import math
 from typing import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from .collate import model_inputs
 from .data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
+from .flops import flop_counter
 
 
 def epoch_zero_plan(sampler: CropBatchSampler, max_duration: float) -> tuple[list, int]:
@@ -37,7 +37,7 @@ def audio_per_update(batches: list, batches_per_process: int, accumulation: int)
 
 def flops_per_audio_second(model: torch.nn.Module, batch: dict, device: torch.device) -> float:
     """Forward and backward FLOPs of one real batch, per second of its audio; gradients are discarded."""
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         model(**model_inputs(batch, device)).loss.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / batch["audio_seconds"]

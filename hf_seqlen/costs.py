@@ -28,7 +28,8 @@ from codecarbon import OfflineEmissionsTracker
 from codecarbon.input import DataSource
 from codecarbon.output_methods.base_output import BaseOutput
 from codecarbon.output_methods.emissions_data import EmissionsData
-from torch.utils.flop_counter import FlopCounterMode
+
+from .flops import flop_counter
 
 SCHEMA_VERSION = 2
 DEFAULT_COUNTRY_ISO_CODE = "USA"
@@ -253,7 +254,7 @@ class CostMeter:
         if not sampled:
             yield
             return
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             yield
         self.counters.flops_counted += counter.get_total_flops()
         self.counters.flops_counted_audio_seconds += audio_seconds

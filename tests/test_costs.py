@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from transformers import Wav2Vec2Config
+from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderLayerStableLayerNorm
 
 from conftest import REPO, run_accelerate
-from hf_seqlen.args import DataArguments
+from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.costs import CostMeter, EnergyTracker, format_figure
 from hf_seqlen.data import CropBatchSampler
+from hf_seqlen.flops import flop_counter
 from hf_seqlen.pretrain import load_splits
 
 FIELDS = {
@@ -199,3 +202,21 @@ def test_a_resumed_run_adds_to_the_costs_of_the_checkpoint(pretrained_checkpoint
     assert resumed["flops_counted_steps"] == 6  # three per session
     assert resumed["energy_kwh_estimated"] > at_checkpoint["energy_kwh"]
     assert not math.isnan(resumed["device_hours"])
+
+
+@pytest.mark.parametrize("attention_dropout", [0.0, 0.1])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_attention_flops_are_counted_in_every_mode(attention_dropout, mode):
+    """Without dropout the CPU runs attention in a kernel torch's counter has no formula for; one
+    layer's count must still equal the hand count: 4 projections and 2 products of the attention."""
+    config = Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny", attention_dropout=attention_dropout,
+                                            attn_implementation="sdpa")  # what a loaded model uses
+    layer = Wav2Vec2EncoderLayerStableLayerNorm(config)
+    getattr(layer, mode)()
+    batch, frames, width = 3, 50, config.hidden_size
+    hidden = torch.randn(batch, frames, width)
+    with flop_counter() as counter:
+        layer.attention(hidden)
+    projections = 4 * 2 * batch * frames * width * width
+    scores_and_weighted_values = 2 * 2 * batch * frames * frames * width
+    assert counter.get_total_flops() == projections + scores_and_weighted_values
