@@ -18,7 +18,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from hf_seqlen.args import HUB_CONFIGS
-from hf_seqlen.audio import Crop
+from hf_seqlen.audio import AudioDecoder, Crop
 from hf_seqlen.collate import PretrainingCollator, model_inputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,4 +152,5 @@ def real_loader(split, data_args, config_name: str, batch_size: int, seed: int =
 
     accelerator = Accelerator(cpu=device == "cpu")
     collator = PretrainingCollator(load_config(config_name), SAMPLING_RATE, returns_attention_mask(config_name), seed)
-    return make_loader(split, data_args, batch_size, None, collator, accelerator, seed, data_args.crop_mode)
+    decode = AudioDecoder(SAMPLING_RATE)
+    return make_loader(split, data_args, batch_size, None, decode, collator, accelerator, seed, data_args.crop_mode)

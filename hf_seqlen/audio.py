@@ -109,6 +109,23 @@ def normalize(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class AudioDecoder:
+    """Decode then normalise, the one place both happen: a range of a file, mono, at the feature
+    extractor's rate, normalised only when the extractor says so (`do_normalize`)."""
+
+    sampling_rate: int
+    do_normalize: bool = True
+
+    @classmethod
+    def for_extractor(cls, feature_extractor) -> AudioDecoder:
+        return cls(feature_extractor.sampling_rate, feature_extractor.do_normalize)
+
+    def __call__(self, ref: AudioRef, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+        values = decode_range(ref, start, duration, self.sampling_rate)
+        return normalize(values) if self.do_normalize else values
+
+
+@dataclass(frozen=True)
 class Crop:
     """One training sample: `length` seconds from `start` of utterance `index`."""
 

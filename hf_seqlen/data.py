@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from datasets import Audio, Dataset, concatenate_datasets, load_dataset
 
-from .audio import BadAudioError, Crop, chunk_crops, decode_range, normalize, random_crop, read_info
+from .audio import AudioDecoder, BadAudioError, Crop, chunk_crops, random_crop, read_info
 
 logger = logging.getLogger(__name__)
 
@@ -333,11 +333,10 @@ class CroppedAudio(torch.utils.data.Dataset):
     and the training loop decides per --on_bad_audio.
     """
 
-    def __init__(self, dataset: Dataset, sampling_rate: int, audio_column: str = "audio", do_normalize: bool = True):
+    def __init__(self, dataset: Dataset, decode: AudioDecoder, audio_column: str = "audio"):
         self.audio = dataset.select_columns([audio_column])
         self.audio_column = audio_column
-        self.sampling_rate = sampling_rate
-        self.do_normalize = do_normalize
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.audio)
@@ -346,11 +345,9 @@ class CroppedAudio(torch.utils.data.Dataset):
         crop, epoch = item
         ref = self.audio[crop.index][self.audio_column]
         try:
-            values = decode_range(ref, crop.start, crop.length, self.sampling_rate)
+            values = self.decode(ref, crop.start, crop.length)
         except BadAudioError as error:
             return {"crop": crop, "epoch": epoch, "bad_audio": (error.name, error.reason)}
-        if self.do_normalize:
-            values = normalize(values)
         return {"crop": crop, "epoch": epoch, "input_values": values}
 
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
 
 from .args import DataArguments, ModelArguments, PretrainingArguments, UsageError, validate
-from .audio import BadAudioError, Crop
+from .audio import AudioDecoder, BadAudioError, Crop
 from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, model_inputs, shortest_maskable_seconds
@@ -104,19 +104,19 @@ def load_splits(data_args: DataArguments, seed: int) -> tuple[Split | None, Spli
     return (usable(train) if train is not None else None), usable(validation)
 
 
-def streaming_batches(data_args: DataArguments, args: PretrainingArguments, collator: PretrainingCollator,
-                      accelerator) -> StreamingBatches:
+def streaming_batches(data_args: DataArguments, args: PretrainingArguments, decode: AudioDecoder,
+                      collator: PretrainingCollator, accelerator) -> StreamingBatches:
     if len(data_args.train_split_name) > 1:
         raise UsageError("--streaming takes one --train_split_name.")
     stream = load_audio_stream(data_args.train_split_name[0], data_args.dataset_name, data_args.dataset_config_name,
                                data_args.data_dir, data_args.audio_column_name)
-    crops = StreamingCrops(stream, data_args.audio_column_name, collator.sampling_rate, data_args.max_duration,
+    crops = StreamingCrops(stream, data_args.audio_column_name, decode, data_args.max_duration,
                            data_args.min_duration, args.seed, accelerator.process_index, accelerator.num_processes)
     return StreamingBatches(crops, args.per_device_train_batch_size, collator, data_args.dataloader_num_workers,
                             pin_memory=accelerator.device.type == "cuda")
 
 
-def make_loader(split: Split, data_args, batch_size, max_batch_seconds, collator, accelerator, seed, crop_mode):
+def make_loader(split: Split, data_args, batch_size, max_batch_seconds, decode, collator, accelerator, seed, crop_mode):
     sampler = CropBatchSampler(
         split.selection.kept_rows,
         split.selection.kept_durations,
@@ -130,7 +130,7 @@ def make_loader(split: Split, data_args, batch_size, max_batch_seconds, collator
         world_size=accelerator.num_processes,
     )
     loader = torch.utils.data.DataLoader(
-        CroppedAudio(split.dataset, collator.sampling_rate, data_args.audio_column_name),
+        CroppedAudio(split.dataset, decode, data_args.audio_column_name),
         batch_sampler=sampler,
         collate_fn=collator,
         num_workers=data_args.dataloader_num_workers,
@@ -264,14 +264,15 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         model_args.mask_time_prob, model_args.mask_time_length,
     )
     check_min_duration(data_args.min_duration, collator, model_args.mask_time_length)
+    decode = AudioDecoder.for_extractor(feature_extractor)
     if data_args.streaming:
-        train_loader = train_sampler = streaming_batches(data_args, args, collator, accelerator)
+        train_loader = train_sampler = streaming_batches(data_args, args, decode, collator, accelerator)
     else:
         train_loader, train_sampler = make_loader(train_split, data_args, args.per_device_train_batch_size,
-                                                  args.max_batch_seconds, collator, accelerator, args.seed,
+                                                  args.max_batch_seconds, decode, collator, accelerator, args.seed,
                                                   data_args.crop_mode)
     # Validation crops are the same at every evaluation (epoch 0), so its losses are comparable.
-    eval_loader, _ = make_loader(eval_split, data_args, args.per_device_eval_batch_size, None, collator,
+    eval_loader, _ = make_loader(eval_split, data_args, args.per_device_eval_batch_size, None, decode, collator,
                                  accelerator, args.seed + 1, "random")
 
     # A single max_duration is a schedule of one phase.
@@ -301,6 +302,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     if checkpoint:
         progress = load_checkpoint(accelerator, checkpoint)
         meter.load_state_dict(progress.pop("costs"))
+        if data_args.streaming:  # each process's workers have read the stream to their own positions
+            train_sampler.load_state_dict(progress.pop("stream_positions")[accelerator.process_index])
         logger.info("resumed from %s at step %d (epoch %d, batch %d)",
                     checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
     bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio if train_split else []),
@@ -326,6 +329,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     def checkpoint_now() -> Path:
         merge_bad_audio()
         state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
+        if data_args.streaming:
+            state["stream_positions"] = gather_object([train_sampler.state_dict()])
         path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
         logger.info("checkpoint: %s", path)
         return path

@@ -4,20 +4,22 @@ for the disk: each file's header is read as it arrives, one random crop is drawn
 
 Differences from the map-style path, each for a reason: batches are by count in stream order
 (lengths are not known ahead, so there is no grouping by length); processes split the stream
-with `split_dataset_by_node`; a resumed run skips the examples it already consumed by reading
-past them without decoding.
+with `split_dataset_by_node` (and DataLoader workers by shards); a resumed run skips the examples
+each worker already consumed by reading past them without decoding.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from datasets import Audio, IterableDataset, load_dataset
 from datasets.distributed import split_dataset_by_node
 
-from .audio import BadAudioError, decode_range, normalize, random_crop, read_info
+from .args import UsageError
+from .audio import AudioDecoder, BadAudioError, random_crop, read_info
 from .data import DEMO_CORPUS, DataSourceError, load_audio_folder
 
 SHUFFLE_BUFFER = 1000
@@ -42,49 +44,72 @@ def load_audio_stream(split: str, dataset_name: str | None, dataset_config_name:
 class StreamingCrops(torch.utils.data.IterableDataset):
     """Random crops of a stream, decoded by range; this process's part of it only.
 
-    Bad audio comes back marked (as in `CroppedAudio`), so the training loop decides per
-    --on_bad_audio; files shorter than min_duration are passed over.
+    Inside DataLoader workers, `datasets` gives each worker its own shards of the stream. Every
+    item carries its worker and how many examples that worker has read, so a resume skips exactly
+    what each worker consumed, and a crop's index is unique over processes and workers (crops and
+    masks are seeded by it). Bad audio comes back marked (as in `CroppedAudio`), so the training
+    loop decides per --on_bad_audio; files shorter than min_duration are passed over.
     """
 
-    def __init__(self, stream: IterableDataset, audio_column: str, sampling_rate: int, max_duration: float,
+    def __init__(self, stream: IterableDataset, audio_column: str, decode: AudioDecoder, max_duration: float,
                  min_duration: float, seed: int, rank: int, world_size: int):
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
         self.stream = self.stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
-        self.audio_column, self.sampling_rate = audio_column, sampling_rate
+        self.audio_column, self.decode = audio_column, decode
         self.max_duration, self.min_duration, self.seed = max_duration, min_duration, seed
-        self.epoch, self.skip_examples = 0, 0
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.consumed = 0, {}
 
-    def set_epoch(self, epoch: int, skip_examples: int = 0) -> None:
-        self.epoch, self.skip_examples = epoch, skip_examples
+    def set_epoch(self, epoch: int, consumed: dict[int, int] | None = None) -> None:
+        """`consumed`: per worker, the examples it had read of this epoch (a resume skips them)."""
+        self.epoch, self.consumed = epoch, dict(consumed or {})
         self.stream.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[dict]:
-        for index, example in enumerate(self.stream):
-            if index < self.skip_examples:
+        worker = torch.utils.data.get_worker_info()
+        worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        skip = self.consumed.get(worker_id, 0)
+        for position, example in enumerate(self.stream):
+            if position < skip:
                 continue
+            read = (worker_id, position + 1)
+            index = (position * num_workers + worker_id) * self.world_size + self.rank
             ref = example[self.audio_column]
             try:
                 duration = read_info(ref).duration
                 if duration < self.min_duration:
                     continue
                 crop = random_crop(index, duration, self.max_duration, self.seed, self.epoch)
-                values = decode_range(ref, crop.start, crop.length, self.sampling_rate)
+                values = self.decode(ref, crop.start, crop.length)
             except BadAudioError as error:
-                yield {"crop": None, "epoch": self.epoch, "bad_audio": (error.name, error.reason)}
+                yield {"crop": None, "epoch": self.epoch, "bad_audio": (error.name, error.reason), "read": read}
                 continue
-            yield {"crop": crop, "epoch": self.epoch, "input_values": normalize(values)}
+            yield {"crop": crop, "epoch": self.epoch, "input_values": values, "read": read}
+
+
+@dataclass
+class CollateWithPosition:
+    """The pre-training collator, plus how far the batch's worker has read: a batch is made inside
+    one worker, so its last item's position is that worker's."""
+
+    collate: Callable[[list[dict]], dict]
+
+    def __call__(self, items: list[dict]) -> dict:
+        return {**self.collate(items), "read": max(item["read"] for item in items)}
 
 
 class StreamingBatches:
     """The loop's view of a stream: like `CropBatchSampler` plus its DataLoader, for an epoch of
-    unknown length. The position is kept in examples, so a resume skips without decoding."""
+    unknown length. The position is kept per worker in examples read, so a resume skips exactly
+    what was trained on, without decoding it."""
 
     batches_in_epoch = None  # unknown until the stream ends
 
     def __init__(self, crops: StreamingCrops, batch_size: int, collator, num_workers: int, pin_memory: bool):
-        self.dataset, self.batch_size = crops, batch_size  # `dataset`, as a DataLoader names it
-        self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=collator,
+        self.dataset, self.num_workers = crops, num_workers  # `dataset`, as a DataLoader names it
+        self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=CollateWithPosition(collator),
                                                   num_workers=num_workers, pin_memory=pin_memory)
+        self.consumed: dict[int, int] = {}
 
     @property
     def max_duration(self) -> float:
@@ -95,7 +120,23 @@ class StreamingBatches:
         self.dataset.max_duration = seconds
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.dataset.set_epoch(epoch, skip_examples=skip_batches * self.batch_size)
+        """A new epoch reads from the start; a resumed one (skip_batches > 0) from the positions of its checkpoint."""
+        if not skip_batches:
+            self.consumed = {}
+        self.dataset.set_epoch(epoch, self.consumed)
 
-    def __iter__(self):
-        return iter(self.loader)
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.loader:
+            worker, read = batch.pop("read")
+            self.consumed[worker] = read
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"num_workers": self.num_workers, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["num_workers"] != self.num_workers:
+            raise UsageError(
+                f"this streamed run was checkpointed with --dataloader_num_workers {state['num_workers']}: resume "
+                "with the same number, since each worker's position in the stream is its own.")
+        self.consumed = {int(worker): read for worker, read in state["consumed"].items()}

@@ -4,8 +4,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import soundfile as sf
+import soxr
+from transformers import Wav2Vec2FeatureExtractor
 
-from hf_seqlen.audio import Crop
+from hf_seqlen.audio import AudioDecoder, Crop
 from hf_seqlen.data import (
     CropBatchSampler,
     CroppedAudio,
@@ -100,6 +103,15 @@ def test_chunk_mode_plans_every_segment():
 
 def test_cropped_audio_decodes_the_planned_range_normalised(audio_dir):
     dataset = load_audio_folder(audio_dir, "train")
-    item = CroppedAudio(dataset, sampling_rate=8000)[(Crop(5, 1.0, 2.0), 0)]
-    assert item["input_values"].shape == (16000,)
-    assert abs(item["input_values"].mean()) < 1e-3
+    values = CroppedAudio(dataset, AudioDecoder(8000))[(Crop(5, 1.0, 2.0), 0)]["input_values"]
+    assert values.shape == (16000,)
+    assert abs(values.mean()) < 1e-3 and values.std() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_feature_extractor_without_normalisation_gets_the_raw_samples(audio_dir):
+    dataset = load_audio_folder(audio_dir, "train")
+    extractor = Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False)
+    values = CroppedAudio(dataset, AudioDecoder.for_extractor(extractor))[(Crop(5, 1.0, 2.0), 0)]["input_values"]
+    expected = soxr.resample(sf.read(dataset[5]["audio"]["path"], dtype="float32")[0][16000:48000], 16000, 8000,
+                             quality="HQ")
+    np.testing.assert_allclose(values, expected, atol=1e-6)
