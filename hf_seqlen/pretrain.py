@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, gather_object, set_seed
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
@@ -66,7 +66,27 @@ def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2
         model = Wav2Vec2ForPreTraining.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     else:
         model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(config_path, cache_dir=model_args.cache_dir))
+    # from_pretrained returns a model in eval mode: no dropout, no layerdrop, a hard argmax quantizer.
+    # Everything that follows (a FLOPs budget's measurement, the first update) sees the training model.
+    model.train()
     return model, feature_extractor
+
+
+def ddp_options(config: Wav2Vec2Config) -> DistributedDataParallelKwargs:
+    """A layer skipped by layerdrop gets no gradient; DDP must be told to expect that, or it stops
+    the next update waiting for those gradients. The search costs time, so only when layers drop."""
+    return DistributedDataParallelKwargs(find_unused_parameters=config.layerdrop > 0)
+
+
+def check_distributed_type(accelerator: Accelerator) -> None:
+    """The update relies on DDP: no_sync while accumulating, and a loss scaled by the masked frames of
+    every process before DDP's average. DeepSpeed and FSDP change both."""
+    if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+        raise UsageError(
+            f"{accelerator.distributed_type.value} is not supported: pre-training runs on one device or on "
+            "several with DDP (`accelerate config`: multi-GPU, or `accelerate launch --multi_gpu`). wav2vec2-large "
+            "(317M parameters) fits one GPU with DDP; lower --max_batch_seconds and raise "
+            "--gradient_accumulation_steps if memory is short.")
 
 
 def load_splits(data_args: DataArguments, seed: int) -> tuple[Split | None, Split]:
@@ -214,6 +234,43 @@ def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:
     return collator([{"crop": Crop(0, 0.0, seconds), "epoch": 0, "input_values": noise.astype(np.float32)}])
 
 
+def accumulate_gradients(model, accelerator: Accelerator, window: list[dict], stand_in: dict, meter: CostMeter,
+                         step: int) -> torch.Tensor | None:
+    """Forward and backward over one update's micro-batches; the gradients stay in the parameters.
+
+    The model's loss is a sum over masked frames; dividing by the masked frames of every micro-batch
+    on every process (times the processes, which DDP averages over) makes the gradient a mean over
+    all masked frames, however the audio was split. What the window holds is known on the CPU before
+    any forward pass (masked frames, audio seconds, batches): one copy to the device per update, no
+    per-batch synchronisation. A process whose window held only bad audio joins the all-reduce with
+    `stand_in` at weight 0.
+
+    Returns this process's sums of loss, contrastive loss, diversity loss, perplexity, masked frames,
+    audio seconds and batches; None when no process had a masked frame.
+    """
+    good = [b for b in window if b["num_samples"]]
+    window_data = torch.tensor([sum(int(b["mask_time_indices"].sum()) for b in good),
+                                sum(b["audio_seconds"] for b in good), len(good)],
+                               dtype=torch.float64, device=accelerator.device)
+    total_masked = accelerator.reduce(window_data[:1].clone(), reduction="sum").item()
+    if total_masked == 0:
+        return None
+    scale = accelerator.num_processes / total_masked
+    model_stats = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
+    passes = good or [stand_in]
+    for i, micro_batch in enumerate(passes):
+        syncing = i == len(passes) - 1
+        with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
+            with meter.counting_flops(step, micro_batch["audio_seconds"]):
+                outputs = model(**model_inputs(micro_batch, accelerator.device))
+                accelerator.backward(outputs.loss * (scale if good else 0.0))
+        if good:
+            model_stats += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
+                                        outputs.codevector_perplexity]).detach().double()
+            meter.add_batch(micro_batch)
+    return torch.cat([model_stats, window_data])
+
+
 def planned_updates(args: PretrainingArguments, schedule: DurationSchedule, sampler: CropBatchSampler,
                     decode: CroppedAudio, collator: PretrainingCollator, model, device) -> int:
     """The run's length in updates: given, or bought by an audio-hours or FLOPs budget, or epochs."""
@@ -238,18 +295,19 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     validate(model_args, data_args, args)
     output_dir = args.resolved_output_dir(data_args.max_duration)
     prepare_output_dir(output_dir, args)
+    set_seed(args.seed)
+    model, feature_extractor = load_model(model_args)
+    config = model.config
     trackers = [t for t in args.report_to.split(",") if t and t != "none"]
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir))
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir),
+                              kwargs_handlers=[ddp_options(config)])
     check_processes_joined(accelerator)
+    check_distributed_type(accelerator)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
-    set_seed(args.seed)
     # Before any heavy work: a missing token or an unusable repo name fails now, not after training.
     publisher = HubPublisher(args, output_dir, accelerator.is_main_process) if args.push_to_hub else None
-
-    model, feature_extractor = load_model(model_args)
-    config = model.config
     rate = feature_extractor.sampling_rate
     with accelerator.main_process_first():  # headers are read once, then the others hit the cache
         train_split, eval_split = load_splits(data_args, args.seed)
@@ -358,6 +416,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     # Summed between two log lines: loss, contrastive, diversity, perplexity, masked frames, audio s, batches.
     logged = torch.zeros(7, dtype=torch.float64, device=accelerator.device)
     window: list[dict] = []
+    stand_in = stand_in_batch(collator, data_args.min_duration)
     consecutive_nonfinite = 0
     collapse_warned = False
     interval_start_wall = meter.wall_clock_seconds()
@@ -374,37 +433,13 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             end_of_epoch = progress["batches_done"] == train_sampler.batches_in_epoch
             if len(window) < args.gradient_accumulation_steps and not end_of_epoch:
                 continue
-            good = [b for b in window if b["num_samples"]]
-            window = []
-
-            # One update. The model's loss is a sum over masked frames; dividing by the masked frames
-            # of every micro-batch on every process (times the processes, which DDP averages over)
-            # makes the gradient a mean over all masked frames, however the audio was split.
-            # What the window holds is known on the CPU before any forward pass: masked frames, audio
-            # seconds, batches. One copy to the device per update; no per-batch synchronisation.
-            window_data = torch.tensor([sum(int(b["mask_time_indices"].sum()) for b in good),
-                                        sum(b["audio_seconds"] for b in good), len(good)],
-                                       dtype=torch.float64, device=accelerator.device)
-            total_masked = accelerator.reduce(window_data[:1].clone(), reduction="sum").item()
-            if total_masked == 0:  # every batch of every process held only bad audio
-                continue
-            scale = accelerator.num_processes / total_masked
             temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** progress["step"],
                               model_args.min_gumbel_temperature)
             unwrapped.set_gumbel_temperature(temperature)
-            model_stats = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
-            passes = good or [stand_in_batch(collator, data_args.min_duration)]
-            for i, micro_batch in enumerate(passes):
-                syncing = i == len(passes) - 1
-                with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
-                    with meter.counting_flops(progress["step"], micro_batch["audio_seconds"]):
-                        outputs = model(**model_inputs(micro_batch, accelerator.device))
-                        accelerator.backward(outputs.loss * (scale if good else 0.0))
-                if not good:
-                    continue
-                model_stats += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
-                                            outputs.codevector_perplexity]).detach().double()
-                meter.add_batch(micro_batch)
+            sums = accumulate_gradients(model, accelerator, window, stand_in, meter, progress["step"])
+            window = []
+            if sums is None:  # every batch of every process held only bad audio
+                continue
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or float("inf"))
 
             if not torch.isfinite(grad_norm):
@@ -427,7 +462,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                     )
                 continue
             consecutive_nonfinite = 0
-            logged += torch.cat([model_stats, window_data])
+            logged += sums
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

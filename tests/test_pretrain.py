@@ -25,13 +25,20 @@ def test_output_loads_with_from_pretrained(pretrained_checkpoint):
     assert pretraining.config.hidden_size == encoder.config.hidden_size
 
 
-def test_training_lowers_the_validation_loss(pretrained_checkpoint):
+def test_training_logs_every_logging_step(pretrained_checkpoint):
     steps = logged_steps((pretrained_checkpoint.parent / "train.log").read_text())
     assert sorted(steps) == [10, 20, 30, 40, 50, 60]
+
+
+def test_the_main_job_lowers_the_validation_loss(tmp_path):
+    """The README's command with its defaults. With distractors from the masked frames the
+    contrastive loss first rises while the codebook spreads, so a few dozen updates show nothing."""
+    result = run_accelerate(["--max_duration", "2", "--output_dir", str(tmp_path / "main-job")])
+    assert result.returncode == 0, result.stderr[-3000:]
     # Validation uses the same crops, masks and negatives before and after training.
-    results = json.loads((pretrained_checkpoint / "eval_results.json").read_text())
-    assert results["eval_loss"] < results["initial_eval_loss"]
-    assert results["eval_accuracy"] > results["initial_eval_accuracy"]
+    results = json.loads((tmp_path / "main-job" / "eval_results.json").read_text())
+    assert results["eval_loss"] < results["initial_eval_loss"] - 0.1
+    assert results["eval_accuracy"] > results["initial_eval_accuracy"] + 0.03
 
 
 def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
@@ -62,3 +69,19 @@ def test_a_length_curriculum_under_a_flops_budget(tmp_path):
     # Bought before training from one measured batch per length: spent within one update of the budget.
     assert abs(costs["flops_total_estimated_from_counted_steps"] - budget) < 2 * budget / steps
     assert json.loads((output_dir / "pretraining_args.json").read_text())["max_duration"] == 2.0
+
+
+def test_resuming_from_pretrained_weights_trains_in_train_mode(pretrained_checkpoint, tmp_path):
+    """from_pretrained returns a model in eval mode (no dropout, an argmax quantizer). A resumed run
+    skips the first validation, so nothing but an explicit switch puts it back in train mode."""
+    args = ["--model_name_or_path", str(pretrained_checkpoint), "--max_duration", "1", "--max_train_steps", "4",
+            "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "2", "--max_eval_samples", "4",
+            "--flops_counted_steps", "1"]
+    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    (tmp_path / "resumed").mkdir()
+    shutil.copytree(tmp_path / "whole" / "checkpoint-2", tmp_path / "resumed" / "checkpoint-2")
+    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > 2}
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
