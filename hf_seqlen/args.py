@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-HUB_CONFIGS = Path(__file__).resolve().parent.parent / "hub_configs"
+HUB_CONFIGS = Path(__file__).resolve().parent / "hub_configs"  # package data: installed with the code
 
 
 COUNTRY_ISO_CODE_HELP = ("3-letter ISO code of the country whose grid powers the run: sets the carbon intensity "

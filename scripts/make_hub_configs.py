@@ -1,4 +1,7 @@
-"""Write the Hub-format model configs in hub_configs/ (config.json + preprocessor_config.json).
+"""Write the Hub-format model configs in hf_seqlen/hub_configs/ (config.json + preprocessor_config.json).
+
+They ship inside the package (package data), so `--config_name wav2vec2-tiny` resolves after any
+`pip install`; the top-level hub_configs/ is a link to the same folder.
 
 BASE and LARGE follow the published wav2vec 2.0 pre-training recipes (Baevski et al., 2020:
 fairseq `wav2vec2_base_librispeech` and `wav2vec2_large_librivox`); TINY and SMALL keep the
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-HUB_CONFIGS = Path(__file__).resolve().parent.parent / "hub_configs"
+HUB_CONFIGS = Path(__file__).resolve().parent.parent / "hf_seqlen" / "hub_configs"
 
 # What every pre-training config shares: the contrastive task of the paper.
 PRETRAINING_OBJECTIVE = dict(

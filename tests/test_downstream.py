@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model, pipeline
 
 from conftest import REPO, write_tone
 from hf_seqlen.audio import decode_range
+from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main
-from hf_seqlen.data import DEMO_CORPUS, load_audio_split
+from hf_seqlen.data import load_audio_split
 from hf_seqlen.downstream import ctc, classification
 from hf_seqlen.downstream.args import DownstreamArguments
-from hf_seqlen.downstream.data import _sid_demo_part
+from hf_seqlen.downstream.data import _sid_demo_part, label_names, load_task_splits
 from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
 
 KEYWORDS = {"down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"}
@@ -44,9 +48,46 @@ def results_of(output_dir: Path) -> dict:
     return json.loads((output_dir / "results.json").read_text())
 
 
-def demo_audio(relative: str) -> dict:
+def pipeline_input(ref: dict) -> dict:
     """Pipelines read file names with ffmpeg (absent here): hand them decoded samples."""
-    return {"raw": decode_range({"path": str(DEMO_CORPUS / relative)}, 0.0, None, 16000), "sampling_rate": 16000}
+    return {"raw": decode_range(ref, 0.0, None, 16000), "sampling_rate": 16000}
+
+
+def evaluated_split(part: str, **args) -> Dataset:
+    """The utterances a run evaluated as `part`, chosen by the run's own code from its arguments."""
+    return load_task_splits(DownstreamArguments(**args))[part]
+
+
+def classification_through_pipeline(classify, split: Dataset, column: str) -> dict:
+    """Accuracy and mean cross-entropy of the saved folder run through the pipeline, one clip at a time."""
+    hits, losses = [], []
+    for ref, label in zip(split["audio"], label_names(split, column)):
+        predictions = classify(pipeline_input(ref), top_k=len(classify.model.config.id2label))
+        scores = {p["label"]: p["score"] for p in predictions}
+        hits.append(predictions[0]["label"] == label)
+        losses.append(-math.log(scores[label]))
+    return {"accuracy": float(np.mean(hits)), "loss": float(np.mean(losses))}
+
+
+def asr_through_pipeline(transcribe, split: Dataset) -> dict:
+    """The pipeline's transcripts scored as the run scores them, and the saved model's CTC loss on the
+    saved processor's inputs and labels."""
+    references = [ctc.normalize_transcript(text) for text in split["text"]]
+    hypotheses, losses = [], []
+    for ref, reference in zip(split["audio"], references):
+        hypotheses.append(transcribe(pipeline_input(ref))["text"])
+        inputs = transcribe.feature_extractor(pipeline_input(ref)["raw"], sampling_rate=16000, return_tensors="pt")
+        labels = torch.tensor([transcribe.tokenizer(reference).input_ids])
+        with torch.no_grad():
+            losses.append(transcribe.model(**inputs, labels=labels).loss.item())
+    return {"loss": float(np.mean(losses)), **metrics.load("wer").compute(predictions=hypotheses, references=references)}
+
+
+def assert_reproduces(through_pipeline: dict, measured: dict) -> None:
+    """The saved folder, loaded by a pipeline, gives the metrics the run measured (a wrong label map,
+    vocabulary, feature extractor or set of weights would not)."""
+    for name, value in through_pipeline.items():
+        assert value == pytest.approx(measured[name], rel=1e-3), (name, through_pipeline, measured)
 
 
 def logged_losses(stdout: str) -> list[float]:
@@ -81,8 +122,9 @@ def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_ch
     assert "model-index" in card and "type: accuracy" in card and str(pretrained_checkpoint.resolve()) in card
 
     classify = pipeline("audio-classification", model=str(output_dir))
-    predictions = classify(demo_audio("test/keywords/en-029_f5_down_0.flac"))
-    assert {p["label"] for p in predictions} <= KEYWORDS
+    assert set(classify.model.config.id2label.values()) == KEYWORDS
+    test = evaluated_split("test", task="kws", model_name_or_path=str(pretrained_checkpoint))
+    assert_reproduces(classification_through_pipeline(classify, test, "keyword"), results["metrics"]["test"])
 
 
 def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
@@ -100,7 +142,8 @@ def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretraine
     assert {"|", "[PAD]", "[UNK]", "a", "z"} <= set(vocab)
 
     transcribe = pipeline("automatic-speech-recognition", model=str(output_dir))
-    assert isinstance(transcribe(demo_audio("test/sentences/en-gb_m4_000.flac"))["text"], str)
+    test = evaluated_split("test", task="asr", model_name_or_path=str(pretrained_checkpoint), max_eval_samples=4)
+    assert_reproduces(asr_through_pipeline(transcribe, test), results_of(output_dir)["metrics"]["test"])
 
 
 def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_checkpoint, tmp_path):
@@ -115,7 +158,8 @@ def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_check
     assert type(transcribe.model).__name__ == "Wav2Vec2ForCTCWithLayerSum"
     assert not torch.allclose(transcribe.model.layer_weights, transcribe.model.layer_weights[0])  # it trained
     assert_upstream_unchanged(transcribe.model, pretrained_checkpoint)
-    assert isinstance(transcribe(demo_audio("test/sentences/en-gb_m4_000.flac"))["text"], str)
+    validation = evaluated_split("eval", task="asr", model_name_or_path=str(pretrained_checkpoint), max_eval_samples=2)
+    assert_reproduces(asr_through_pipeline(transcribe, validation), results_of(output_dir)["metrics"]["eval"])
 
 
 def make_class_folder(root: Path) -> Path:
@@ -157,7 +201,10 @@ def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkp
     )
     assert {"accuracy", "f1"} <= set(results_of(output_dir)["metrics"]["test"])
     classify = pipeline("audio-classification", model=str(output_dir))
-    assert {p["label"] for p in classify(demo_audio("test/keywords/en-029_f5_go_0.flac"))} == {"bird", "engine"}
+    assert classify.model.config.id2label == {0: "bird", 1: "engine"}
+    test = evaluated_split("test", task="audio-classification", model_name_or_path=str(pretrained_checkpoint),
+                           data_dir=str(data_dir), label_column_name="sound", eval_split_name="")
+    assert_reproduces(classification_through_pipeline(classify, test, "sound"), results_of(output_dir)["metrics"]["test"])
 
 
 @pytest.mark.parametrize("task", ["kws", "asr"])

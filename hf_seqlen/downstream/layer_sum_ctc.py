@@ -10,6 +10,7 @@ layer weights. It imports only torch and transformers, as saved custom code must
 import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+from transformers.modeling_outputs import CausalLMOutput
 
 
 class Wav2Vec2LayerSumConfig(Wav2Vec2Config):
@@ -18,23 +19,42 @@ class Wav2Vec2LayerSumConfig(Wav2Vec2Config):
 
 class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
     config_class = Wav2Vec2LayerSumConfig
+    accepts_loss_kwargs = False  # the CTC loss below is a mean per utterance; Trainer must not rescale it
 
     def __init__(self, config, target_lang=None):
         super().__init__(config, target_lang)
         layers = config.num_hidden_layers + 1  # the encoder's input and every layer's output
         self.layer_weights = nn.Parameter(torch.ones(layers) / layers)
-        # Wav2Vec2ForCTC's forward reads `last_hidden_state`: the hooks ask for every layer and put the sum there.
-        self.wav2vec2.register_forward_pre_hook(self._request_hidden_states, with_kwargs=True)
-        self.wav2vec2.register_forward_hook(self._weighted_layer_sum)
 
-    def _request_hidden_states(self, module, args, kwargs):
-        self._caller_wants_hidden_states = kwargs.get("output_hidden_states") or self.config.output_hidden_states
-        return args, {**kwargs, "output_hidden_states": True}
-
-    def _weighted_layer_sum(self, module, args, outputs):
+    def forward(self, input_values, attention_mask=None, labels=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        outputs = self.wav2vec2(input_values, attention_mask=attention_mask, output_attentions=output_attentions,
+                                output_hidden_states=True, return_dict=True)
         weights = nn.functional.softmax(self.layer_weights, dim=-1)
-        stacked = torch.stack(outputs.hidden_states, dim=1)
-        outputs.last_hidden_state = (stacked * weights.view(-1, 1, 1)).sum(dim=1)
-        if not self._caller_wants_hidden_states:  # Trainer would otherwise gather every layer at evaluation
-            outputs.hidden_states = None
-        return outputs
+        layer_sum = (torch.stack(outputs.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
+        logits = self.lm_head(self.dropout(layer_sum))
+        loss = None if labels is None else self._ctc_loss(logits, labels, input_values, attention_mask)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        result = CausalLMOutput(
+            loss=loss, logits=logits, attentions=outputs.attentions,
+            # Every layer was computed for the sum; Trainer would gather them all unless they were asked for.
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+        )
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return result if return_dict else result.to_tuple()
+
+    def _ctc_loss(self, logits, labels, input_values, attention_mask):
+        """CTC with the padding token as blank; labels of -100 are padding (as Wav2Vec2ForCTC reads them)."""
+        if labels.max() >= self.config.vocab_size:
+            raise ValueError(f"label ids must be below vocab_size {self.config.vocab_size}")
+        samples = attention_mask.sum(-1) if attention_mask is not None else torch.full(
+            (input_values.shape[0],), input_values.shape[-1], device=input_values.device)
+        frames = self._get_feat_extract_output_lengths(samples).to(torch.long)
+        is_target = labels >= 0
+        log_probs = nn.functional.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)
+        return nn.functional.ctc_loss(
+            log_probs, labels.masked_select(is_target), frames, is_target.sum(-1),
+            blank=self.config.pad_token_id, reduction=self.config.ctc_loss_reduction,
+            zero_infinity=self.config.ctc_zero_infinity,
+        )

@@ -18,6 +18,7 @@ from .args import DownstreamArguments
 from .data import AudioCollator, load_task_splits, task_datasets
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
 from .results import downstream_card, strip_prefix, upstream_info, write_results
+from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
 
 logger = logging.getLogger("hf_seqlen.downstream")
 
@@ -34,6 +35,23 @@ def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
             f"--model_name_or_path {args.model_name_or_path}: no feature extractor found ({error}). Give a "
             "run_pretrain.py output folder, a folder with preprocessor_config.json, or a cached Hub id."
         ) from None
+
+
+def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav2Vec2FeatureExtractor, probing: bool,
+                 datasets: dict, compute_metrics=None, keep_from_logits=None, processor=None) -> Trainer:
+    """The Trainer, with what DDP and evaluation batching need for this upstream (see trainer_settings.py)."""
+    allow_skipped_layers(training_args, model.config, probing)
+    evaluate_without_padding_if_needed(training_args, model.config, feature_extractor)
+    return Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets.get("train"),
+        eval_dataset=datasets.get("eval"),
+        data_collator=AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=keep_from_logits,
+        processing_class=processor or feature_extractor,
+    )
 
 
 def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> dict:
@@ -62,19 +80,12 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     datasets = task_datasets(
         splits, encode, args, feature_extractor.sampling_rate, feature_extractor.do_normalize, training_args.seed
     )
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=datasets["train"],
-        eval_dataset=datasets.get("eval"),
-        data_collator=AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
-        compute_metrics=compute_metrics,
-        preprocess_logits_for_metrics=keep_from_logits,
-        processing_class=processor,
-    )
+    trainer = make_trainer(model, training_args, feature_extractor, probing, datasets, compute_metrics,
+                           keep_from_logits, processor)
     # Time, memory and energy of fine-tuning; Trainer batches carry no audio bookkeeping, so the
     # audio and FLOPs counters of the meter stay out of the results rather than read as zero.
-    with CostMeter(country_iso_code=args.country_iso_code) as meter:
+    # The Trainer's accelerator gives the training device and the process count (device-hours).
+    with CostMeter(trainer.accelerator, country_iso_code=args.country_iso_code) as meter:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         fine_tuning_costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
     trainer.save_model()  # the model and its processor / feature extractor
