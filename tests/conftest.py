@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-from hf_seqlen.args import HUB_CONFIGS
 
 REPO = Path(__file__).resolve().parent.parent
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
@@ -38,18 +35,6 @@ def audio_dir(tmp_path: Path) -> Path:
     for i in range(12):
         write_tone(tmp_path / "audio" / f"utt{i:02d}.flac", seconds=1.0 + i, seed=i)
     return tmp_path / "audio"
-
-
-def base_shaped_config(folder: Path, **overrides) -> Path:
-    """wav2vec2-base as users pre-train it (group norm, no attention mask, layerdrop, the published
-    objective), narrowed and made shallow so it trains in seconds on a CPU: the same code path as BASE."""
-    config = json.loads((HUB_CONFIGS / "wav2vec2-base" / "config.json").read_text())
-    config.update(conv_dim=[32] * 7, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-                  num_conv_pos_embeddings=16, codevector_dim=32, proj_codevector_dim=32, **overrides)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(config))
-    shutil.copy(HUB_CONFIGS / "wav2vec2-base" / "preprocessor_config.json", folder)
-    return folder
 
 
 def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = ()) -> list[str]:

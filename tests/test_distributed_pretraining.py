@@ -11,9 +11,10 @@ import pytest
 import torch
 from accelerate.utils import DistributedType
 
-from conftest import ACCELERATE, REPO, base_shaped_config, launch_env, run_accelerate
+from conftest import ACCELERATE, REPO, launch_env, run_accelerate
 from hf_seqlen.args import UsageError
 from hf_seqlen.pretrain import check_distributed_type
+from tiny_upstreams import base_shaped_config
 
 
 def test_two_processes_pretrain_a_base_shaped_model_with_layerdrop(tmp_path):

@@ -1,10 +1,10 @@
-"""Randomly initialised tiny upstreams saved as run_pretrain.py saves them (model + feature extractor),
-in the two encoder families of the published models: layer norm with an attention mask (LARGE,
-wav2vec2-tiny) and group norm without one (BASE)."""
+"""Model configs as small as a CPU test needs, in the two encoder families of the published models:
+layer norm with an attention mask (wav2vec2-tiny, as LARGE) and group norm without one (BASE as users
+pre-train it: layerdrop, the published objective), only narrowed and made shallow."""
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -12,24 +12,28 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 
 from hf_seqlen.args import HUB_CONFIGS
 
-# What makes BASE a group-norm model, on wav2vec2-tiny's sizes.
-GROUP_NORM = {"feat_extract_norm": "group", "do_stable_layer_norm": False, "conv_bias": False}
-
-
-def base_is_group_norm_without_attention_mask() -> bool:
-    config = json.loads((HUB_CONFIGS / "wav2vec2-base" / "config.json").read_text())
-    preprocessor = json.loads((HUB_CONFIGS / "wav2vec2-base" / "preprocessor_config.json").read_text())
-    return all(config[key] == value for key, value in GROUP_NORM.items()) and not preprocessor["return_attention_mask"]
+BASE_NARROWED = dict(conv_dim=[32] * 7, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=128, num_conv_pos_embeddings=16, codevector_dim=32, proj_codevector_dim=32)
 
 
 def tiny_config(group_norm: bool = False, **overrides) -> Wav2Vec2Config:
-    return Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny", **(GROUP_NORM if group_norm else {}), **overrides)
+    """wav2vec2-tiny, or with `group_norm` BASE narrowed: everything else as BASE has it."""
+    if group_norm:
+        return Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-base", **{**BASE_NARROWED, **overrides})
+    return Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny", **overrides)
+
+
+def base_shaped_config(folder: Path, **overrides) -> Path:
+    """A config folder for `--config_name`: BASE narrowed, with BASE's feature extractor (no attention mask)."""
+    tiny_config(group_norm=True, **overrides).save_pretrained(folder)
+    shutil.copy(HUB_CONFIGS / "wav2vec2-base" / "preprocessor_config.json", folder)
+    return folder
 
 
 def save_upstream(folder: Path, group_norm: bool = False, seed: int = 0, **overrides) -> Path:
+    """A randomly initialised upstream saved as run_pretrain.py saves one (model + feature extractor)."""
     torch.manual_seed(seed)
     Wav2Vec2ForPreTraining(tiny_config(group_norm, **overrides)).save_pretrained(folder)
-    feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny")
-    feature_extractor.return_attention_mask = not group_norm
-    feature_extractor.save_pretrained(folder)
+    family = "wav2vec2-base" if group_norm else "wav2vec2-tiny"
+    Wav2Vec2FeatureExtractor.from_pretrained(HUB_CONFIGS / family).save_pretrained(folder)
     return folder

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset
 
-from ..audio import decode_range, normalize, random_crop
+from ..audio import AudioDecoder, random_crop
 from ..collate import pad_audio
 from ..data import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
 from .args import DownstreamArguments
@@ -113,16 +113,15 @@ class LabelledAudio(torch.utils.data.Dataset):
         self,
         dataset: Dataset,
         targets: list[Any],
-        sampling_rate: int,
+        decode: AudioDecoder,
         audio_column: str = "audio",
         crop_seconds: float | None = None,
-        do_normalize: bool = True,
         seed: int = 0,
     ):
         self.audio = dataset[audio_column]
         self.durations = dataset["duration"]
         self.targets = targets
-        self.sampling_rate, self.crop_seconds, self.do_normalize, self.seed = sampling_rate, crop_seconds, do_normalize, seed
+        self.decode, self.crop_seconds, self.seed = decode, crop_seconds, seed
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -133,10 +132,7 @@ class LabelledAudio(torch.utils.data.Dataset):
             draw = int(torch.randint(2**31 - 1, ()))
             crop = random_crop(index, self.durations[index], self.crop_seconds, self.seed, draw)
             start, length = crop.start, crop.length
-        values = decode_range(self.audio[index], start, length, self.sampling_rate)
-        if self.do_normalize:
-            values = normalize(values)
-        return {"input_values": values, "labels": self.targets[index]}
+        return {"input_values": self.decode(self.audio[index], start, length), "labels": self.targets[index]}
 
 
 @dataclass
@@ -165,12 +161,12 @@ def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tenso
 
 def task_datasets(
     splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], args: DownstreamArguments,
-    sampling_rate: int, do_normalize: bool, seed: int,
+    decode: AudioDecoder, seed: int,
 ) -> dict[str, LabelledAudio]:
     """Each split as a decoding Dataset; only training is cropped, and only for classification."""
     crop = args.max_duration if args.is_classification else None
     return {
-        part: LabelledAudio(dataset, encode(dataset), sampling_rate, args.audio_column_name,
-                            crop if part == "train" else None, do_normalize, seed)
+        part: LabelledAudio(dataset, encode(dataset), decode, args.audio_column_name,
+                            crop if part == "train" else None, seed)
         for part, dataset in splits.items()
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 
 from ..args import UsageError
+from ..audio import AudioDecoder
 from ..costs import CostMeter
 from . import classification, ctc
 from .args import DownstreamArguments
@@ -78,7 +79,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
                 len(trainable_parameter_names(model)))
 
     datasets = task_datasets(
-        splits, encode, args, feature_extractor.sampling_rate, feature_extractor.do_normalize, training_args.seed
+        splits, encode, args, AudioDecoder.for_extractor(feature_extractor), training_args.seed
     )
     trainer = make_trainer(model, training_args, feature_extractor, probing, datasets, compute_metrics,
                            keep_from_logits, processor)
