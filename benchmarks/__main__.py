@@ -2,7 +2,9 @@
 
 Runs the measurements, writes one JSON per measurement into DIR/results/, the cost-curve plot
 DIR/results/scaling.png, and DIR/RESULTS.md naming the machine. With --only, the other sections
-of RESULTS.md come from the JSON files already in DIR/results/.
+of RESULTS.md come from the JSON files already in DIR/results/. DIR defaults to the benchmarks
+folder for the full profile, the committed record, and to benchmarks/runs/PROFILE (ignored by
+git) for --quick and --smoke, so a trial run never overwrites the record.
 """
 
 from __future__ import annotations
@@ -37,10 +39,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="checks that the harness runs and writes its files; its numbers mean nothing")
     parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), default=list(MEASUREMENTS),
                         help="run only these measurements")
-    parser.add_argument("--output_dir", type=Path, default=Path(__file__).resolve().parent,
-                        help="where RESULTS.md and results/ go (default: the benchmarks folder)")
+    parser.add_argument("--output_dir", type=Path, default=None,
+                        help="where RESULTS.md and results/ go (default: the benchmarks folder for the full profile, "
+                             "benchmarks/runs/PROFILE for --quick and --smoke)")
     parser.set_defaults(profile=FULL.name)
     return parser.parse_args(argv)
+
+
+def default_output_dir(profile_name: str) -> Path:
+    """The committed record is written only by the full profile."""
+    here = Path(__file__).resolve().parent
+    return here if profile_name == FULL.name else here / "runs" / profile_name
 
 
 def load_previous(results_dir: Path, skip: list[str]) -> dict:
@@ -56,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     profile = PROFILES[args.profile]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    results_dir = args.output_dir / "results"
+    output_dir = args.output_dir or default_output_dir(profile.name)
+    results_dir = output_dir / "results"
     about = machine.describe()
     results = load_previous(results_dir, skip=args.only)
     with tempfile.TemporaryDirectory(prefix="hf_seqlen_bench_") as workdir:
@@ -72,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in results:
         scaling.plot(results["scaling"], results_dir / report.PLOT_NAME)
     command = "python -m benchmarks" + ("" if profile is FULL else f" --{profile.name}")
-    path = report.write(args.output_dir / "RESULTS.md", results, about, profile.name, command)
+    path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command)
     print(f"[benchmarks] wrote {path} and {results_dir}/", file=sys.stderr)
     return 0
 

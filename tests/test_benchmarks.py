@@ -35,3 +35,14 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
         assert headline in report
     if not torch.cuda.is_available():
         assert "not measured: no GPU on this machine" in report
+
+
+def test_trial_profiles_never_write_the_committed_record():
+    from benchmarks.__main__ import default_output_dir
+
+    record = REPO / "benchmarks"
+    assert default_output_dir("full") == record
+    for trial in ("quick", "smoke"):
+        folder = default_output_dir(trial)
+        assert folder != record and record in folder.parents
+        assert subprocess.run(["git", "check-ignore", "-q", str(folder / "RESULTS.md")], cwd=REPO).returncode == 0
