@@ -100,16 +100,32 @@ class CollateWithPosition:
 
 class StreamingBatches:
     """The loop's view of a stream: like `CropBatchSampler` plus its DataLoader, for an epoch of
-    unknown length. The position is kept per worker in examples read, so a resume skips exactly
-    what was trained on, without decoding it."""
+    unknown length, resumable exactly without decoding what was trained on.
+
+    Workers hand out batches in turns (worker 0, 1, ..., N-1, then 0 again). The position kept is
+    where each worker stood when the current turn began, and how many batches of the turn were
+    trained on: a resume restarts the turn and drops those batches, so it continues in the order of
+    the uninterrupted run. Once a worker's shards run out the turns break; from then on each worker's
+    own position is kept, and after a resume the order of the epoch's last batches may differ,
+    never which crops they hold.
+    """
 
     batches_in_epoch = None  # unknown until the stream ends
 
     def __init__(self, crops: StreamingCrops, batch_size: int, collator, num_workers: int, pin_memory: bool):
         self.dataset, self.num_workers = crops, num_workers  # `dataset`, as a DataLoader names it
+        # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=CollateWithPosition(collator),
-                                                  num_workers=num_workers, pin_memory=pin_memory)
-        self.consumed: dict[int, int] = {}
+                                                  num_workers=num_workers, pin_memory=pin_memory,
+                                                  generator=torch.Generator().manual_seed(crops.seed))
+        self._start_epoch()
+
+    def _start_epoch(self) -> None:
+        self.read: dict[int, int] = {}  # examples each worker has read
+        self.turn_start: dict[int, int] = {}  # ... when the current turn began
+        self.into_turn = 0  # batches of the current turn handed out
+        self.in_turns = True  # every batch so far came from the worker whose turn it was
+        self.to_drop = 0
 
     @property
     def max_duration(self) -> float:
@@ -120,23 +136,35 @@ class StreamingBatches:
         self.dataset.max_duration = seconds
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        """A new epoch reads from the start; a resumed one (skip_batches > 0) from the positions of its checkpoint."""
+        """A new epoch reads from the start; a resumed one (skip_batches > 0) from its checkpoint's position."""
         if not skip_batches:
-            self.consumed = {}
-        self.dataset.set_epoch(epoch, self.consumed)
+            self._start_epoch()
+        elif self.in_turns:  # restart the turn; its batches already trained on are read again and dropped
+            self.read, self.to_drop, self.into_turn = dict(self.turn_start), self.into_turn, 0
+        self.dataset.set_epoch(epoch, self.read)
 
     def __iter__(self) -> Iterator[dict]:
+        turn_length = max(self.num_workers, 1)
         for batch in self.loader:
-            worker, read = batch.pop("read")
-            self.consumed[worker] = read
+            worker, self.read[worker] = batch.pop("read")
+            self.in_turns = self.in_turns and worker == self.into_turn
+            self.into_turn = (self.into_turn + 1) % turn_length
+            if self.in_turns and self.into_turn == 0:
+                self.turn_start = dict(self.read)
+            if self.to_drop:
+                self.to_drop -= 1
+                continue
             yield batch
 
     def state_dict(self) -> dict:
-        return {"num_workers": self.num_workers, "consumed": self.consumed}
+        return {"num_workers": self.num_workers, "read": self.read, "turn_start": self.turn_start,
+                "into_turn": self.into_turn, "in_turns": self.in_turns}
 
     def load_state_dict(self, state: dict) -> None:
         if state["num_workers"] != self.num_workers:
             raise UsageError(
                 f"this streamed run was checkpointed with --dataloader_num_workers {state['num_workers']}: resume "
                 "with the same number, since each worker's position in the stream is its own.")
-        self.consumed = {int(worker): read for worker, read in state["consumed"].items()}
+        self.read = {int(worker): read for worker, read in state["read"].items()}
+        self.turn_start = {int(worker): read for worker, read in state["turn_start"].items()}
+        self.into_turn, self.in_turns = state["into_turn"], state["in_turns"]

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import shutil
 
 import pytest
 
@@ -9,7 +10,7 @@ from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
-from conftest import run_accelerate
+from conftest import logged_steps, run_accelerate
 
 
 def crops_of(folder, rank=0, world_size=1, max_duration=2.0):
@@ -54,25 +55,29 @@ def loader_of(folder, workers, batch_size=2):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_a_resume_with_workers_trains_on_exactly_what_was_left(audio_dir, workers):
-    """Interrupted after 3 batches, a resumed epoch gives the remaining crops: none twice, none lost,
-    although the 1 s file is passed over and each worker reads its own shards."""
+@pytest.mark.parametrize("interrupted_after", [1, 4, 7, 10])  # with 2 workers, turns break at the 10th batch
+def test_a_resume_with_workers_trains_on_exactly_what_was_left(audio_dir, workers, interrupted_after):
+    """Interrupted mid-epoch, a resumed epoch gives the remaining crops in the uninterrupted order:
+    none twice, none lost, although the 1 s file is passed over and each worker reads its own shards
+    (with 2 workers, one runs out first: the last batches come from the other alone)."""
     def crop_ids(batches):
         return [crop for batch in batches for crop in batch["crops"]]
 
-    batches = loader_of(audio_dir, workers)
+    batches = loader_of(audio_dir, workers, batch_size=1)
     batches.set_epoch(0)
     whole = crop_ids(list(batches))
     assert len(whole) == 11 and len(set(i for i, _ in whole)) == 11  # crop indices unique across workers
 
-    interrupted = loader_of(audio_dir, workers)
+    interrupted = loader_of(audio_dir, workers, batch_size=1)
     interrupted.set_epoch(0)
-    done = crop_ids(list(itertools.islice(interrupted, 3)))
-    resumed = loader_of(audio_dir, workers)
+    done = crop_ids(list(itertools.islice(interrupted, interrupted_after)))
+    resumed = loader_of(audio_dir, workers, batch_size=1)
     resumed.load_state_dict(json.loads(json.dumps(interrupted.state_dict())))  # as a checkpoint stores it
-    resumed.set_epoch(0, skip_batches=3)
+    resumed.set_epoch(0, skip_batches=interrupted_after)
     rest = crop_ids(list(resumed))
     assert sorted(done + rest) == sorted(whole)
+    if interrupted.in_turns:
+        assert done + rest == whole
 
 
 def test_a_resume_with_other_workers_is_refused(audio_dir):
@@ -88,3 +93,20 @@ def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     costs = json.loads((output_dir / "costs.json").read_text())
     assert costs["optimizer_steps"] == 6 and costs["samples"] == 48 and costs["longest_input_seconds"] <= 2.0
+
+
+def test_a_streamed_run_with_workers_resumes_as_if_uninterrupted(tmp_path):
+    """The checkpoint keeps each worker's position in the stream: the resumed updates see the same
+    batches, so their losses are the uninterrupted run's."""
+    args = ["--streaming", "--max_train_steps", "6", "--save_steps", "3", "--max_duration", "1", "--logging_steps", "1",
+            "--dataloader_num_workers", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
+            "--flops_counted_steps", "1"]
+    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    (tmp_path / "resumed").mkdir()
+    shutil.copytree(tmp_path / "whole" / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
+    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > 3}
+    assert sorted(expected) == [4, 5, 6]
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
