@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,20 @@ def logged_steps(log: str) -> dict[int, dict]:
         if match := re.search(r"step (\d+): (\{\".*\})$", line):  # JSON training lines, not eval dicts
             steps[int(match.group(1))] = json.loads(match.group(2))
     return steps
+
+
+def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int) -> None:
+    """Train `args` whole, then again from only its checkpoint-`stopped_at` (a run stopped there):
+    the resumed updates log the uninterrupted run's losses and end in the same weights."""
+    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    (tmp_path / "resumed").mkdir()
+    checkpoint = f"checkpoint-{stopped_at}"
+    shutil.copytree(tmp_path / "whole" / checkpoint, tmp_path / "resumed" / checkpoint)
+    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > stopped_at}
+    assert expected, "log every step (--logging_steps 1) to compare the runs"
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
+    assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
+        tmp_path / "whole" / "model.safetensors").read_bytes()

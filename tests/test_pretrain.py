@@ -8,7 +8,7 @@ import pytest
 
 from transformers import Wav2Vec2ForPreTraining, Wav2Vec2Model
 
-from conftest import logged_steps, run_accelerate
+from conftest import assert_resume_continues_uninterrupted, logged_steps, run_accelerate
 
 
 def test_output_holds_model_extractor_costs_and_card(pretrained_checkpoint):
@@ -74,14 +74,7 @@ def test_a_length_curriculum_under_a_flops_budget(tmp_path):
 def test_resuming_from_pretrained_weights_trains_in_train_mode(pretrained_checkpoint, tmp_path):
     """from_pretrained returns a model in eval mode (no dropout, an argmax quantizer). A resumed run
     skips the first validation, so nothing but an explicit switch puts it back in train mode."""
-    args = ["--model_name_or_path", str(pretrained_checkpoint), "--max_duration", "1", "--max_train_steps", "4",
-            "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "2", "--max_eval_samples", "4",
-            "--flops_counted_steps", "1"]
-    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    (tmp_path / "resumed").mkdir()
-    shutil.copytree(tmp_path / "whole" / "checkpoint-2", tmp_path / "resumed" / "checkpoint-2")
-    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > 2}
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
+    assert_resume_continues_uninterrupted(tmp_path, [
+        "--model_name_or_path", str(pretrained_checkpoint), "--max_duration", "1", "--max_train_steps", "4",
+        "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "2", "--max_eval_samples", "4",
+        "--flops_counted_steps", "1"], stopped_at=2)

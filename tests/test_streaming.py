@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import shutil
 
 import pytest
 
@@ -10,7 +9,7 @@ from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
-from conftest import logged_steps, run_accelerate
+from conftest import assert_resume_continues_uninterrupted, run_accelerate
 
 
 def crops_of(folder, rank=0, world_size=1, max_duration=2.0):
@@ -98,15 +97,7 @@ def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
 def test_a_streamed_run_with_workers_resumes_as_if_uninterrupted(tmp_path):
     """The checkpoint keeps each worker's position in the stream: the resumed updates see the same
     batches, so their losses are the uninterrupted run's."""
-    args = ["--streaming", "--max_train_steps", "6", "--save_steps", "3", "--max_duration", "1", "--logging_steps", "1",
-            "--dataloader_num_workers", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
-            "--flops_counted_steps", "1"]
-    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    (tmp_path / "resumed").mkdir()
-    shutil.copytree(tmp_path / "whole" / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
-    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > 3}
-    assert sorted(expected) == [4, 5, 6]
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
+    assert_resume_continues_uninterrupted(tmp_path, [
+        "--streaming", "--max_train_steps", "6", "--save_steps", "3", "--max_duration", "1", "--logging_steps", "1",
+        "--dataloader_num_workers", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
+        "--flops_counted_steps", "1"], stopped_at=3)
