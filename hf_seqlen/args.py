@@ -45,6 +45,12 @@ class ModelArguments:
     )
     mask_time_prob: float | None = field(default=None, metadata={"help": "Override the config's mask_time_prob."})
     mask_time_length: int | None = field(default=None, metadata={"help": "Override the config's mask_time_length."})
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={"help": "Attention kernel: sdpa (transformers' default: flash or memory-efficient kernels on a GPU), "
+                          "eager, or flash_attention_2 (needs the flash-attn package).",
+                  "choices": [None, "sdpa", "eager", "flash_attention_2"]},
+    )
 
     def resolve_config_path(self) -> str:
         """A bare name of a hub_configs/ folder maps to that folder; anything else is used as is."""
@@ -109,6 +115,17 @@ class DataArguments:
         default=None, metadata={"help": "Processes that read audio headers."}
     )
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers that decode crops."})
+    dataloader_prefetch_factor: int | None = field(
+        default=None, metadata={"help": "Batches each worker prepares ahead (torch's default: 2)."}
+    )
+    dataloader_persistent_workers: bool = field(
+        default=False,
+        metadata={"help": "Keep workers alive between epochs instead of starting them anew (not with --streaming, "
+                          "whose epoch lives in the workers)."},
+    )
+    dataloader_pin_memory: bool = field(
+        default=True, metadata={"help": "Pinned host memory for batches, so copies to a GPU overlap compute."}
+    )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on validation files."})
 
 
@@ -130,6 +147,15 @@ class PretrainingArguments:
     adam_beta1: float = field(default=0.9)
     adam_beta2: float = field(default=0.98)
     adam_epsilon: float = field(default=1e-6)
+    optim: str = field(
+        default="adamw_torch",
+        metadata={"help": "adamw_torch, or adamw_torch_fused: one fused kernel for the whole update.",
+                  "choices": ["adamw_torch", "adamw_torch_fused"]},
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute encoder activations in the backward pass: less memory, about a third more compute."},
+    )
     max_grad_norm: float = field(default=10.0, metadata={"help": "Gradient clipping norm (0: off)."})
     lr_scheduler_type: str = field(default="linear", metadata={"help": "Schedule after warm-up (transformers names)."})
     warmup_ratio: float = field(default=0.08, metadata={"help": "Share of updates spent warming up."})
@@ -269,6 +295,11 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
             f"{', '.join(sorted(p.name for p in HUB_CONFIGS.iterdir() if p.is_dir()))}, a folder with "
             "config.json, or a Hub id."
         )
+    if data.dataloader_num_workers == 0 and (data.dataloader_prefetch_factor or data.dataloader_persistent_workers):
+        raise UsageError("--dataloader_prefetch_factor and --dataloader_persistent_workers need --dataloader_num_workers >= 1.")
+    if data.streaming and data.dataloader_persistent_workers:
+        raise UsageError("--dataloader_persistent_workers does not work with --streaming: each epoch reshuffles the "
+                         "stream inside its workers, so they must start anew. Leave it out.")
     if train.gradient_accumulation_steps < 1 or train.per_device_train_batch_size < 1:
         raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")
     if train.max_consecutive_nonfinite < 1:

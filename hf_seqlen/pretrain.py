@@ -63,9 +63,11 @@ def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2
     extractor_path = model_args.feature_extractor_name or model_args.model_name_or_path or config_path
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(extractor_path, cache_dir=model_args.cache_dir)
     if model_args.model_name_or_path:
-        model = Wav2Vec2ForPreTraining.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+        model = Wav2Vec2ForPreTraining.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
+                                                       attn_implementation=model_args.attn_implementation)
     else:
-        model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(config_path, cache_dir=model_args.cache_dir))
+        model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(
+            config_path, cache_dir=model_args.cache_dir, attn_implementation=model_args.attn_implementation))
     # from_pretrained returns a model in eval mode: no dropout, no layerdrop, a hard argmax quantizer.
     # Everything that follows (a FLOPs budget's measurement, the first update) sees the training model.
     model.train()
@@ -132,8 +134,15 @@ def streaming_batches(data_args: DataArguments, args: PretrainingArguments, deco
                                data_args.data_dir, data_args.audio_column_name)
     crops = StreamingCrops(stream, data_args.audio_column_name, decode, data_args.max_duration,
                            data_args.min_duration, args.seed, accelerator.process_index, accelerator.num_processes)
-    return StreamingBatches(crops, args.per_device_train_batch_size, collator, data_args.dataloader_num_workers,
-                            pin_memory=accelerator.device.type == "cuda")
+    return StreamingBatches(crops, args.per_device_train_batch_size, collator, loader_options(data_args, accelerator))
+
+
+def loader_options(data_args: DataArguments, accelerator: Accelerator) -> dict:
+    """How DataLoader workers decode and hand over batches, as --dataloader_* says."""
+    workers = data_args.dataloader_num_workers
+    return dict(num_workers=workers, pin_memory=data_args.dataloader_pin_memory and accelerator.device.type == "cuda",
+                prefetch_factor=data_args.dataloader_prefetch_factor if workers else None,
+                persistent_workers=data_args.dataloader_persistent_workers and workers > 0)
 
 
 def make_loader(split: Split, data_args, batch_size, max_batch_seconds, decode, collator, accelerator, seed, crop_mode):
@@ -153,10 +162,9 @@ def make_loader(split: Split, data_args, batch_size, max_batch_seconds, decode, 
         CroppedAudio(split.dataset, decode, data_args.audio_column_name),
         batch_sampler=sampler,
         collate_fn=collator,
-        num_workers=data_args.dataloader_num_workers,
-        pin_memory=accelerator.device.type == "cuda",
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         generator=torch.Generator().manual_seed(seed),
+        **loader_options(data_args, accelerator),
     )
     return loader, sampler
 
@@ -297,6 +305,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     prepare_output_dir(output_dir, args)
     set_seed(args.seed)
     model, feature_extractor = load_model(model_args)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     config = model.config
     trackers = [t for t in args.report_to.split(",") if t and t != "none"]
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir),
@@ -342,7 +352,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     warmup_steps = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_ratio * total_steps)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-        eps=args.adam_epsilon, weight_decay=args.weight_decay,
+        eps=args.adam_epsilon, weight_decay=args.weight_decay, fused=args.optim == "adamw_torch_fused",
     )
     scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)

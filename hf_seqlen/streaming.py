@@ -112,12 +112,11 @@ class StreamingBatches:
 
     batches_in_epoch = None  # unknown until the stream ends
 
-    def __init__(self, crops: StreamingCrops, batch_size: int, collator, num_workers: int, pin_memory: bool):
-        self.dataset, self.num_workers = crops, num_workers  # `dataset`, as a DataLoader names it
+    def __init__(self, crops: StreamingCrops, batch_size: int, collator, loader_options: dict):
+        self.dataset, self.num_workers = crops, loader_options["num_workers"]  # `dataset`, as a DataLoader names it
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=CollateWithPosition(collator),
-                                                  num_workers=num_workers, pin_memory=pin_memory,
-                                                  generator=torch.Generator().manual_seed(crops.seed))
+                                                  generator=torch.Generator().manual_seed(crops.seed), **loader_options)
         self._start_epoch()
 
     def _start_epoch(self) -> None:

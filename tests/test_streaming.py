@@ -50,7 +50,7 @@ def crops_only(items):
 
 
 def loader_of(folder, workers, batch_size=2):
-    return StreamingBatches(crops_of(folder), batch_size, crops_only, workers, pin_memory=False)
+    return StreamingBatches(crops_of(folder), batch_size, crops_only, {"num_workers": workers})
 
 
 @pytest.mark.parametrize("workers", [0, 2])
