@@ -9,7 +9,6 @@ A failed push keeps every local file and says how to push again.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
@@ -20,6 +19,7 @@ from huggingface_hub import HfApi, get_token, is_offline_mode
 from .args import UsageError
 from .checkpoints import complete_checkpoints
 from .hub import RUN_CONFIG_FILE, refresh_card
+from .options import OptionParser
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"
@@ -112,7 +112,7 @@ class HubPublisher:
 
 def push_command(argv: list[str] | None = None) -> None:
     """`hf-seqlen push OUTPUT_DIR`: publish a finished run (or retry a failed push)."""
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="hf-seqlen push",
         description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
     )
