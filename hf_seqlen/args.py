@@ -184,6 +184,11 @@ class PretrainingArguments:
         metadata={"help": "end: push when training ends. every_save: also at each checkpoint. checkpoint: also the "
                   "newest checkpoint as last-checkpoint/.", "choices": ["end", "every_save", "checkpoint"]},
     )
+    license: str = field(
+        default="apache-2.0",
+        metadata={"help": "License of the weights, written in the model card: a Hub license id (apache-2.0, mit, "
+                          "cc-by-4.0, ...). Choose one your training data allows."},
+    )
 
     def resolved_output_dir(self, max_duration: float) -> Path:
         return Path(self.output_dir or f"outputs/wav2vec2-pretrain-{max_duration:g}s")

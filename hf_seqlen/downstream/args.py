@@ -105,6 +105,11 @@ class DownstreamArguments:
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
     country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
+    license: str | None = field(
+        default=None,
+        metadata={"help": "License of the fine-tuned weights, written in the model card: a Hub license id. "
+                          "Default: the upstream's, as its model card states it, else apache-2.0."},
+    )
 
     def __post_init__(self):
         self.eval_split_name = self.eval_split_name or None
