@@ -112,8 +112,8 @@ class DataclassParser(OptionParser, HfArgumentParser):
     """HfArgumentParser with OptionParser's one-line errors, for the command line and options files alike."""
 
     def __init__(self, dataclass_types, **kwargs) -> None:
-        # No abbreviated options: with both --a_b and --a-b spellings every prefix would be ambiguous.
         kwargs.setdefault("usage", "%(prog)s [--option value ...]  or  %(prog)s OPTIONS.json|OPTIONS.yaml")
+        # No abbreviated options: with both --a_b and --a-b spellings every prefix would be ambiguous.
         super().__init__(dataclass_types, allow_abbrev=False, **kwargs)
         for action in self._actions:  # --help shows every default, also of options without a description
             if action.help is None and action.option_strings:
