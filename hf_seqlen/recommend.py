@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from .data import load_audio_split, with_durations
 from .options import parse_dataclasses
 from .report import cost_column, lower_is_better
