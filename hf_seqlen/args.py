@@ -5,11 +5,10 @@ Names follow the transformers example scripts wherever a meaning exists there.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
+from .options import UsageError, parse_dataclasses
 
 HUB_CONFIGS = Path(__file__).resolve().parent / "hub_configs"  # package data: installed with the code
 
@@ -18,12 +17,10 @@ COUNTRY_ISO_CODE_HELP = ("3-letter ISO code of the country whose grid powers the
                          "of the CO2 estimate (codecarbon, offline).")
 
 
-class UsageError(ValueError):
-    """A mistake in the arguments: reported in one line before any heavy work starts."""
-
-
 @dataclass
 class ModelArguments:
+    _argument_group_name = "model arguments"
+
     config_name: str = field(
         default="wav2vec2-tiny",
         metadata={
@@ -60,6 +57,8 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
+    _argument_group_name = "data arguments"
+
     max_duration: float = field(
         default=2.0,
         metadata={"help": "Longest training sequence in seconds: longer utterances are cropped to this."},
@@ -131,6 +130,8 @@ class DataArguments:
 
 @dataclass
 class PretrainingArguments:
+    _argument_group_name = "training arguments"
+
     output_dir: str | None = field(
         default=None, metadata={"help": "Where checkpoints and the model go; default outputs/wav2vec2-pretrain-<d>s."}
     )
@@ -210,6 +211,11 @@ class PretrainingArguments:
         metadata={"help": "end: push when training ends. every_save: also at each checkpoint. checkpoint: also the "
                   "newest checkpoint as last-checkpoint/.", "choices": ["end", "every_save", "checkpoint"]},
     )
+    license: str = field(
+        default="apache-2.0",
+        metadata={"help": "License of the weights, written in the model card: a Hub license id (apache-2.0, mit, "
+                          "cc-by-4.0, ...). Choose one your training data allows."},
+    )
 
     def resolved_output_dir(self, max_duration: float) -> Path:
         return Path(self.output_dir or f"outputs/wav2vec2-pretrain-{max_duration:g}s")
@@ -220,13 +226,7 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, PretrainingArguments)
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, PretrainingArguments]:
     """From the command line, or from one .json / .yaml file given as the only argument."""
-    argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(argv[0])
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parse_dataclasses(ARGUMENT_CLASSES, argv)
 
 
 def check_hub_ids_offline(model: ModelArguments, data: DataArguments) -> None:

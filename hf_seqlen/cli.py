@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Callable
 
-from .args import UsageError
 from .audio import BadAudioError
 from .data import DataSourceError
+from .options import OptionParser, UsageError, error_line
 from .push import PushError
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
@@ -20,7 +19,7 @@ def run_reporting_user_errors(job: Callable[[], object]) -> int:
         job()
     except USER_ERRORS as error:
         kind = "bad audio" if isinstance(error, BadAudioError) else "error"
-        print(f"hf_seqlen {kind}: {error}", file=sys.stderr)
+        print(error_line(error, kind), file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
     return 0
 
@@ -75,7 +74,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="hf-seqlen", description="Sequence-length-aware wav2vec 2.0 pre-training.")
+    parser = OptionParser(prog="hf-seqlen", description="Sequence-length-aware wav2vec 2.0 pre-training.")
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options")
     known, rest = parser.parse_known_args(argv[:1])
     return COMMANDS[known.command](rest + argv[1:])

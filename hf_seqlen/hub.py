@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
+from .args import PretrainingArguments
 from .costs import cost_table, round_figure, write_costs
 from .data import describe_source
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
+# A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).
+PIPELINE_TAG = "feature-extraction"
+# The license of runs whose configuration predates --license: what such a run publishes under today.
+DEFAULT_LICENSE = PretrainingArguments.license
 CARD_FILE = "README.md"
 COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
+PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
 SECRET_ARGUMENTS = ("hub_token",)
 
 
@@ -37,23 +43,74 @@ def co2_eq_emissions(costs: dict) -> dict | None:
     }
 
 
+def hub_datasets(dataset_name: str | None) -> list[str] | None:
+    """A card's `datasets`: the Hub id the data came from; a local path is no Hub id and is left out."""
+    return [dataset_name] if dataset_name and not Path(dataset_name).exists() else None
+
+
+def record_publication(output_dir: Path, repo_id: str) -> None:
+    (output_dir / PUBLISHED_FILE).write_text(json.dumps({"repo_id": repo_id}) + "\n")
+
+
+def published_repo_id(output_dir: Path) -> str | None:
+    """The Hub repo this output folder was pushed to, if it was."""
+    path = output_dir / PUBLISHED_FILE
+    return json.loads(path.read_text())["repo_id"] if path.is_file() else None
+
+
+def card_license(folder: Path) -> str | None:
+    """The license a model folder's card states, if it has a card."""
+    path = folder / CARD_FILE
+    return (metadata_load(path) or {}).get("license") if path.is_file() else None
+
+
+def _figure_table(rows: list[tuple[str, str]]) -> str:
+    return "| figure | value |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
+
+
+def cost_sections(costs: dict, title: str) -> str:
+    """costs.json as two card sections: what was measured, then what was estimated (FLOPs extrapolated from the
+    counted updates, energy, CO2) under a heading that says so. costs.json names each estimate `*_estimated*`."""
+    rows = cost_table(costs)
+    measured = [(name, value) for name, value in rows if "estimated" not in name]
+    estimated = [(name, value) for name, value in rows if "estimated" in name]
+    energy = costs.get("energy_estimate") or {}
+    if not energy or energy.get("error"):
+        energy_note = f"Energy and CO2 were not measured: {energy.get('error', 'no energy_estimate in costs.json')}."
+    else:
+        energy_note = (f"Energy and CO2 are estimated by {energy['source']} ({energy['tracking_mode']} mode, "
+                       f"carbon intensity of {energy['country_iso_code']}).")
+    notes = "\n".join(f"- **{name}**: {text}" for name, text in (costs.get("notes") or {}).items())
+    return f"""## {title}: measured
+
+Figures of `costs.json` (schema {costs.get("schema_version", "unknown")}) that were measured or counted.
+
+{_figure_table(measured)}
+
+## {title}: estimates
+
+Figures of `costs.json` that are estimates, not measurements. Total FLOPs are extrapolated per audio second
+from the updates whose FLOPs were counted. {energy_note}
+
+{_figure_table(estimated)}
+
+{notes}
+"""
+
+
 def pretraining_card(run_config: dict, costs: dict, model_id: str, eval_metrics: dict | None = None) -> ModelCard:
     """States how the checkpoint was trained and what it cost, with the numbers of costs.json."""
     max_duration, crop_mode = run_config["max_duration"], run_config["crop_mode"]
     dataset_name = run_config.get("dataset_name")
     data = ModelCardData(
+        license=run_config.get("license") or DEFAULT_LICENSE,
         library_name="transformers",
+        pipeline_tag=PIPELINE_TAG,
         tags=TAGS,
-        datasets=[dataset_name] if dataset_name else None,
+        datasets=hub_datasets(dataset_name),
         model_name=f"wav2vec 2.0 pre-trained on {max_duration:g} s crops",
         co2_eq_emissions=co2_eq_emissions(costs),
     )
-    cost_rows = "\n".join(f"| {name} | {value} |" for name, value in cost_table(costs))
-    energy = costs["energy_estimate"]
-    energy_note = (f"Energy and CO2 are estimates by {energy['source']} ({energy['tracking_mode']} mode, "
-                   f"carbon intensity of {energy['country_iso_code']})."
-                   if not energy.get("error") else f"Energy and CO2 were not measured: {energy['error']}.")
-    notes = "\n".join(f"- **{name}**: {text}" for name, text in costs["notes"].items())
     validation = ""
     if eval_metrics:
         rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in eval_metrics.items())
@@ -69,16 +126,7 @@ Self-supervised wav2vec 2.0 pre-training (`Wav2Vec2ForPreTraining`) on audio cro
 **{max_duration:g} s** (crop mode: **{crop_mode}**) of {describe_source(dataset_name, run_config.get("data_dir"))},
 with hf_seqlen.
 
-## Cost (measured)
-
-The same figures as `costs.json` (schema {costs["schema_version"]}). {energy_note}
-
-| figure | value |
-|---|---|
-{cost_rows}
-
-{notes}
-{validation}
+{cost_sections(costs, "Cost")}{validation}
 ## Use
 
 ```python

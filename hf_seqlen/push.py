@@ -9,7 +9,6 @@ A failed push keeps every local file and says how to push again.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
@@ -19,11 +18,12 @@ from huggingface_hub import HfApi, get_token, is_offline_mode
 
 from .args import UsageError
 from .checkpoints import complete_checkpoints
-from .hub import RUN_CONFIG_FILE, refresh_card
+from .hub import PUBLISHED_FILE, RUN_CONFIG_FILE, record_publication, refresh_card
+from .options import OptionParser
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"
-NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*"]
+NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*", PUBLISHED_FILE]
 
 logger = logging.getLogger("hf_seqlen.push")
 
@@ -77,6 +77,7 @@ def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, ch
             "Every local file is kept; push again with: "
             f"{push_again_command(output_dir, repo_id, with_checkpoint=checkpoint is not None)}"
         ) from error
+    record_publication(output_dir, repo_id)
     logger.info("pushed %s to %s%s", output_dir, repo_id, f" (with {checkpoint.name})" if checkpoint else "")
 
 
@@ -112,7 +113,7 @@ class HubPublisher:
 
 def push_command(argv: list[str] | None = None) -> None:
     """`hf-seqlen push OUTPUT_DIR`: publish a finished run (or retry a failed push)."""
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="hf-seqlen push",
         description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
     )

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from transformers import HfArgumentParser
 
 from .data import load_audio_split, with_durations
+from .options import parse_dataclasses
 from .report import cost_column, lower_is_better
 
 # The task metric the recommendation weighs, in order of preference.
@@ -112,7 +112,7 @@ def recommend(args: RecommendArguments) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
 
-    (args,) = HfArgumentParser(RecommendArguments, prog="hf-seqlen recommend").parse_args_into_dataclasses(args=argv)
+    (args,) = parse_dataclasses(RecommendArguments, argv, prog="hf-seqlen recommend")
 
     def job():
         result = recommend(args)

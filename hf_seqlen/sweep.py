@@ -17,9 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from .args import UsageError
+from .options import parse_dataclasses
 from .report import write_report
 from .schedule import DurationSchedule
 
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    (args,) = HfArgumentParser(SweepArguments, prog="hf-seqlen sweep").parse_args_into_dataclasses(args=argv)
+    (args,) = parse_dataclasses(SweepArguments, argv, prog="hf-seqlen sweep")
     try:
         return run_reporting_user_errors(lambda: sweep(args))
     except JobFailed as error:

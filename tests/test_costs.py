@@ -24,6 +24,7 @@ from hf_seqlen.costs import CostMeter, EnergyTracker, format_figure
 from hf_seqlen.data import CropBatchSampler
 from hf_seqlen.flops import flop_counter
 from hf_seqlen.pretrain import load_splits
+from hub_cards import section
 
 FIELDS = {
     "schema_version", "wall_clock_seconds", "device_kind", "device_name", "num_devices", "device_hours",
@@ -143,8 +144,9 @@ def crops_fed(updates: int) -> float:
 
 
 def card_table(card: ModelCard) -> dict[str, str]:
-    section = card.text.split("## Cost (measured)")[1].split("\n## ")[0]
-    return dict(re.findall(r"^\| (\w+) \| (.+?) \|$", section, flags=re.MULTILINE))
+    """The figures of the card's two cost sections, measured and estimated (tests/test_cards.py keeps them apart)."""
+    sections = "".join(section(card.text, f"Cost: {part}") for part in ("measured", "estimates"))
+    return dict(re.findall(r"^\| (\w+) \| (.+?) \|$", sections, flags=re.MULTILINE))
 
 
 def test_costs_json_of_a_real_run_is_complete_and_consistent(pretrained_checkpoint: Path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
-from conftest import logged_steps, run_accelerate
+from conftest import assert_gradients_close, logged_steps, run_accelerate
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.audio import Crop
 from hf_seqlen.cli import pretrain_main
@@ -44,8 +44,7 @@ def test_gradient_checkpointing_recomputes_the_same_forward():
     loss, gradients = loss_and_gradients(plain.train(), batch)
     loss_checkpointed, gradients_checkpointed = loss_and_gradients(checkpointed.train(), batch)
     assert loss_checkpointed == pytest.approx(loss.item(), rel=1e-6)
-    for name, gradient in gradients.items():
-        torch.testing.assert_close(gradients_checkpointed[name], gradient, rtol=1e-4, atol=1e-6, msg=name)
+    assert_gradients_close(gradients_checkpointed, gradients)
 
 
 def test_fused_adamw_takes_the_same_steps():

@@ -20,6 +20,8 @@ from huggingface_hub import ModelCard
 from transformers import Wav2Vec2Model
 
 from conftest import ACCELERATE, REPO
+from hf_seqlen.hub import PUBLISHED_FILE, published_repo_id
+from hub_cards import check_model_card
 from hub_server import FakeHub
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
@@ -67,7 +69,11 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
     assert json.loads(files["costs.json"]) == json.loads((output_dir / "costs.json").read_text())
     card = ModelCard(files["README.md"].decode())
     assert 'Wav2Vec2Model.from_pretrained("test-user/tiny-2s")' in card.text
-    assert card.data.to_dict()["co2_eq_emissions"]["emissions"] > 0
+    (tmp_path / "pushed_card.md").write_bytes(files["README.md"])
+    metadata = check_model_card(tmp_path / "pushed_card.md")
+    assert metadata["co2_eq_emissions"]["emissions"] > 0 and metadata["license"] == "apache-2.0"
+    # The folder remembers where it was published (downstream cards name it as base_model); the repo does not.
+    assert published_repo_id(output_dir) == "test-user/tiny-2s" and PUBLISHED_FILE not in files
 
     fresh_cache = tmp_path / "fresh_cache"
     loaded = run([sys.executable, "-c", LOAD_FROM_HUB, "test-user/tiny-2s"],

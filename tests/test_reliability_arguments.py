@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO, launch_env
+from hf_seqlen.args import parse_args
 from hf_seqlen.cli import pretrain_main
+from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
 MISTAKES = {
     "unknown config path": (["--config_name", "./no/such/config"], "no config.json there"),
@@ -48,3 +52,105 @@ def test_a_min_duration_too_short_to_mask_is_one_line(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after any library warning of the model's loading
     assert error.startswith("hf_seqlen error: --min_duration 0.1 s is too short to mask")
     assert "0.205 s" in error and "--min_duration 0.21 or more" in error
+
+
+HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
+
+# (command as a user types it, the mistyped option, the option it should suggest)
+MISTYPED = {
+    "run_pretrain.py": ([sys.executable, "run_pretrain.py", "--max_durration", "2"], "--max_durration", "--max_duration"),
+    "run_downstream.py": ([sys.executable, "run_downstream.py", "--task", "kws", "--model_name_or_path", "up",
+                           "--output_dir", "out", "--learnig_rate", "1e-3"], "--learnig_rate", "--learning_rate"),
+    "hf-seqlen pretrain": ([HF_SEQLEN, "pretrain", "--crop-mod", "chunk"], "--crop-mod", "--crop_mode"),
+    "hf-seqlen downstream": ([HF_SEQLEN, "downstream", "--freeze_upstrem"], "--freeze_upstrem", "--freeze_upstream"),
+    "hf-seqlen push": ([HF_SEQLEN, "push", "out", "--hub_model_idd", "me/model"], "--hub_model_idd", "--hub_model_id"),
+    "hf-seqlen sweep": ([HF_SEQLEN, "sweep", "--output_dirr", "study"], "--output_dirr", "--output_dir"),
+    "hf-seqlen recommend": ([HF_SEQLEN, "recommend", "--data_dirr", "audio"], "--data_dirr", "--data_dir"),
+}
+
+
+@pytest.mark.parametrize("entry_point", MISTYPED)
+def test_mistyped_option_is_one_line_naming_the_closest_option_in_a_real_process(entry_point, tmp_path):
+    command, typo, suggestion = MISTYPED[entry_point]
+    result = subprocess.run(command, cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip() == (f"hf_seqlen error: unknown option {typo} (did you mean {suggestion}?). "
+                                     "--help lists every option.")
+
+
+def error_of(parse, argv: list[str], capsys) -> str:
+    """What a parse that must refuse argv prints: exit status 2 and exactly one line."""
+    with pytest.raises(SystemExit) as exit:
+        parse(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hf_seqlen error: ")
+    return err.strip()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bogus", "1"], "unknown option --bogus. --help lists every option."),  # nothing close: no guess
+    (["--max-durration=2", "--seedz", "3"],
+     "unknown options --max-durration (did you mean --max_duration?), --seedz (did you mean --seed?)."),
+    (["--max_dur", "2"], "unknown option --max_dur (did you mean --max_duration?)."),  # no silent abbreviations
+    (["--crop_mode", "randm"], "invalid choice: 'randm' (choose from 'random', 'chunk')."),
+    (["--max_duration", "two"], "argument --max_duration/--max-duration: invalid float value: 'two'."),
+    (["stray.txt"], "unexpected argument stray.txt."),
+])
+def test_every_parsing_mistake_is_one_line(argv, message, capsys):
+    assert message in error_of(parse_args, argv, capsys)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("run.yaml", "max_duration: 2\nmax_durration: 4\n", "run.yaml: unknown key 'max_durration' (did you mean 'max_duration'?)."),
+    ("run.json", '{"crop_mode": "chnk"}', "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk)."),
+    ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
+    ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
+])
+def test_options_file_mistakes_are_one_line(name, text, message, tmp_path, capsys):
+    (tmp_path / name).write_text(text)
+    assert message in error_of(parse_args, [str(tmp_path / name)], capsys)
+
+
+def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path, capsys):
+    options = tmp_path / "kws.yaml"
+    options.write_text("model_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
+    assert "kws.yaml: missing required key task." in error_of(parse_downstream_args, [str(options)], capsys)
+    options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\nlearnig_rate: 1\n")
+    assert "unknown key 'learnig_rate' (did you mean 'learning_rate'?)" in error_of(
+        parse_downstream_args, [str(options)], capsys)
+
+    options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
+    from_file = parse_downstream_args([str(options)])
+    from_command_line = parse_downstream_args(["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out",
+                                               "--max_steps", "7"])
+    for parsed in (from_file, from_command_line):
+        args, training_args = parsed
+        assert (args.max_duration, training_args.learning_rate, training_args.max_steps) == (1.0, 3e-3, 7)
+
+
+def test_pretrain_options_file_parses_as_the_command_line_does(tmp_path):
+    options = tmp_path / "run.yaml"
+    options.write_text("max_duration: 4\ncrop_mode: chunk\ntrain_split_name: [train, validation]\n")
+    assert parse_args([str(options)]) == parse_args(["--max_duration", "4", "--crop_mode", "chunk",
+                                                     "--train_split_name", "train", "validation"])
+
+
+def test_help_groups_model_data_and_training_options_with_defaults(capsys):
+    with pytest.raises(SystemExit) as exit:
+        parse_args(["--help"])
+    assert exit.value.code == 0
+    text = capsys.readouterr().out
+    for heading in ("model arguments:", "data arguments:", "training arguments:"):
+        assert heading in text
+    model, data, training = (text.split(heading)[1].split("\n\n")[0]
+                             for heading in ("model arguments:", "data arguments:", "training arguments:"))
+    assert "--config_name" in model and "--max_duration" not in model
+    assert "--max_duration" in data and "--crop_mode" in data and "--learning_rate" not in data
+    assert "--learning_rate" in training and "--max_train_steps" in training
+
+    def entry(section: str, option: str) -> str:
+        return " ".join(re.search(rf"^  {option} .*?(?=^  --|\Z)", section, re.S | re.M).group().split())
+
+    assert entry(data, "--max_duration").endswith("cropped to this. (default: 2.0)")
+    assert entry(training, "--adam_beta1").endswith("(default: 0.9)")  # an option without a description

@@ -11,9 +11,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from ..args import COUNTRY_ISO_CODE_HELP, UsageError
+from ..options import is_options_file, parse_dataclasses, read_options_file
 
 CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
 TASKS = ("asr", *CLASSIFICATION_TASKS)
@@ -104,6 +105,11 @@ class DownstreamArguments:
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
     country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
+    license: str | None = field(
+        default=None,
+        metadata={"help": "License of the fine-tuned weights, written in the model card: a Hub license id. "
+                          "Default: the upstream's, as its model card states it, else apache-2.0."},
+    )
 
     def __post_init__(self):
         self.eval_split_name = self.eval_split_name or None
@@ -119,17 +125,19 @@ class DownstreamArguments:
 
 
 def _task_of(argv: list[str]) -> str | None:
+    """The task, read ahead of parsing to pick its training defaults; checking it is the parser's job."""
+    if is_options_file(argv):
+        return read_options_file(Path(argv[0])).get("task")
     peek = argparse.ArgumentParser(add_help=False)
-    peek.add_argument("--task", choices=TASKS)
+    peek.add_argument("--task", nargs="?")
     return peek.parse_known_args(argv)[0].task
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[DownstreamArguments, TrainingArguments]:
+    """From the command line, or from one .json / .yaml file given as the only argument."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((DownstreamArguments, TrainingArguments))
-    task = _task_of(argv)
-    parser.set_defaults(**{**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(task, {})})
-    args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    defaults = {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(_task_of(argv), {})}
+    args, training_args = parse_dataclasses((DownstreamArguments, TrainingArguments), argv, defaults=defaults)
     validate(args, training_args)
     return args, training_args
 

@@ -2,7 +2,8 @@
 
 results.json:
     {"task": "kws", "protocol": "fine-tune" | "probe",
-     "upstream": {"model_name_or_path": ..., "max_duration": 2.0 | null, "costs": {...} | null},
+     "upstream": {"model_name_or_path": ..., "max_duration": 2.0 | null, "crop_mode": ... | null,
+                  "published_as": "user/repo" | null, "license": ... | null, "costs": {...} | null},
      "metrics": {"eval": {"accuracy": ..., ...}, "test": {...}},
      "train": {"steps": ..., "loss": ..., "runtime_seconds": ...}}
 """
@@ -14,6 +15,8 @@ import logging
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..hub import DEFAULT_LICENSE, card_license, cost_sections, hub_datasets, published_repo_id
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def upstream_info(model_name_or_path: str) -> dict:
-    """The upstream checkpoint, its pre-training crop length and costs, as far as its folder tells.
+    """The upstream checkpoint, its pre-training crop length, costs, license and the Hub repo it was pushed
+    to, as far as its folder tells.
 
     costs.json may gain fields over time: it is passed on whole, never assumed to hold a key.
     A Hub id (no local folder) gives nulls.
@@ -49,6 +53,8 @@ def upstream_info(model_name_or_path: str) -> dict:
         "model_name_or_path": str(folder.resolve()) if folder.is_dir() else model_name_or_path,
         "max_duration": pretraining_args.get("max_duration"),
         "crop_mode": pretraining_args.get("crop_mode"),
+        "published_as": published_repo_id(folder),
+        "license": card_license(folder),
         "costs": _read_json(folder / "costs.json"),
     }
 
@@ -64,18 +70,10 @@ def write_results(output_dir: Path, results: dict) -> Path:
     return path
 
 
-def _cost_rows(costs: dict | None) -> str:
-    if not costs:
-        return "No costs.json beside the upstream checkpoint."
-    rows = [
-        f"| {name} | {value:.6g} |" if isinstance(value, float) else f"| {name} | {json.dumps(value, default=str)} |"
-        for name, value in costs.items()
-    ]
-    return "| figure | value |\n|---|---|\n" + "\n".join(rows)
-
-
-def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str) -> ModelCard:
-    """A card whose model-index holds every measured metric, linking the upstream and its costs."""
+def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,
+                    hub_dataset: str | None = None, license: str | None = None) -> ModelCard:
+    """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
+    on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default."""
     task, upstream = results["task"], results["upstream"]
     task_type = TASK_TYPES.get(task, "audio-classification")
     eval_results = [
@@ -88,8 +86,10 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
     upstream_path = upstream["model_name_or_path"]
     is_hub_id = not Path(upstream_path).is_absolute()
     data = ModelCardData(
-        model_name=model_name, library_name="transformers", tags=["wav2vec2", "audio", "hf-seqlen", task],
-        base_model=upstream_path if is_hub_id else None, eval_results=eval_results or None,
+        model_name=model_name, license=license or upstream.get("license") or DEFAULT_LICENSE,
+        library_name="transformers", pipeline_tag=task_type, tags=["wav2vec2", "audio", "hf-seqlen", task],
+        base_model=upstream_path if is_hub_id else upstream.get("published_as"), datasets=hub_datasets(hub_dataset),
+        eval_results=eval_results or None,
     )
     crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
     metric_rows = "\n".join(
@@ -98,6 +98,8 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
         for metric, value in values.items()
         if isinstance(value, float)
     )
+    upstream_costs = (cost_sections(upstream["costs"], "Upstream pre-training cost") if upstream.get("costs") else
+                      "## Upstream pre-training cost\n\nNo costs.json beside the upstream checkpoint.\n")
     content = f"""---
 {data.to_yaml()}
 ---
@@ -113,10 +115,7 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
 |---|---|---|
 {metric_rows}
 
-## Upstream pre-training cost (from its costs.json)
-
-{_cost_rows(upstream.get("costs"))}
-
+{upstream_costs}
 ## Run
 
 ```json

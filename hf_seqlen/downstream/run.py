@@ -113,6 +113,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
         write_results(output_dir, results)
         dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
         dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
-        downstream_card(results, dataset, dataset_type, output_dir.name).save(output_dir / "README.md")
+        downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,
+                        license=args.license).save(output_dir / "README.md")
         logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())
     return results
