@@ -40,6 +40,8 @@ class _VoiceSelector(ctypes.Structure):  # espeak_VOICE
 @lru_cache(maxsize=None)
 def _library() -> tuple[ctypes.CDLL, bytes]:
     """The shared library (loaded, never initialised here) and its data folder."""
+    if not hasattr(os, "fork"):
+        raise UsageError("making a demo corpus needs os.fork, which this system lacks; run it on Linux or macOS")
     try:
         import espeakng_loader
     except ImportError:
