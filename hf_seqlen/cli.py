@@ -63,12 +63,19 @@ def recommend_main(argv: list[str] | None = None) -> int:
     return recommend(argv)
 
 
+def demo_corpus_main(argv: list[str] | None = None) -> int:
+    from .demo_corpus_maker import main as demo_corpus
+
+    return run_reporting_user_errors(lambda: demo_corpus(argv))
+
+
 COMMANDS = {
     "pretrain": pretrain_main,
     "downstream": downstream_main,
     "push": push_main,
     "sweep": sweep_main,
     "recommend": recommend_main,
+    "demo-corpus": demo_corpus_main,
 }
 
 
