@@ -10,6 +10,8 @@ import soundfile as sf
 from hf_seqlen import espeak
 from hf_seqlen.cli import main
 from hf_seqlen.data import load_audio_folder
+from hf_seqlen.downstream.args import parse_args
+from hf_seqlen.downstream.data import load_task_splits
 from hf_seqlen.demo_corpus_maker import KEYWORDS, PRESETS, SILENCE_LABEL, SPLITS, UNKNOWN_LABEL
 
 
@@ -91,3 +93,13 @@ def test_without_espeakng_loader_the_message_says_what_to_install(tmp_path, caps
         espeak._library.cache_clear()
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "pip install 'hf_seqlen[corpus]'" in error
+
+
+@pytest.mark.parametrize("task, kind", [("kws", "keyword"), ("asr", "sentence")])
+def test_each_task_takes_its_own_kind_of_clip_from_a_made_corpus(tiny, task, kind):
+    """--data_dir at a made corpus works as the shipped one: keyword spotting gets the keyword clips only,
+    ASR the sentences (speaker identification too, from folds of the training voices' sentences, which
+    the tiny corpus has too few of)."""
+    args, _ = parse_args(["--task", task, "--data_dir", str(tiny), "--model_name_or_path", "unused", "--output_dir", "unused"])
+    splits = load_task_splits(args)
+    assert splits and all(set(dataset["kind"]) == {kind} for dataset in splits.values())

@@ -31,8 +31,10 @@ SID_DEMO_POSITION = {"eval": 3, "test": 4}
 MIN_SECONDS = 0.1
 
 
-def _uses_demo(args: DownstreamArguments) -> bool:
-    return not (args.dataset_name or args.data_dir)
+def _in_demo_layout(args: DownstreamArguments) -> bool:
+    """The demo corpora (the shipped one, or one made by `hf-seqlen demo-corpus`) hold sentences and
+    keyword clips side by side, told apart by a `kind` column; each task takes its own kind."""
+    return not args.dataset_name and "kind" in _load(args, args.train_split_name).column_names
 
 
 def _load(args: DownstreamArguments, split: str) -> Dataset:
@@ -57,9 +59,10 @@ def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
     """{"train": ..., "eval": ..., "test": ...} (eval/test only when named), with the target column checked."""
     names = {"train": args.train_split_name, "eval": args.eval_split_name, "test": args.test_split_name}
     names = {part: name for part, name in names.items() if name}
-    if _uses_demo(args):
+    if _in_demo_layout(args):
         if args.task not in DEMO_KIND:
-            raise DataSourceError(f"the demo corpus has no data for --task {args.task}; give --data_dir or --dataset_name.")
+            raise DataSourceError(f"{describe_source(None, args.data_dir)} has no data for --task {args.task} (it has "
+                                  f"{', '.join(DEMO_KIND)}); give --data_dir or --dataset_name.")
         if args.task == "sid":
             train = _load(args, args.train_split_name).filter(lambda kind: kind == "sentence", input_columns="kind")
             splits = {part: _sid_demo_part(train, part, args.label_column_name) for part in names}
@@ -81,6 +84,9 @@ def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
 
 def _usable(dataset: Dataset, part: str, args: DownstreamArguments) -> Dataset:
     """Readable files with durations; for asr training, those short enough not to need a crop."""
+    if len(dataset) == 0:
+        raise DataSourceError(f"the {part} split of {describe_source(args.dataset_name, args.data_dir)} holds no "
+                              f"audio for --task {args.task}.")
     dataset = with_durations(dataset, args.audio_column_name)
     report = select_usable(dataset, MIN_SECONDS, on_bad_audio="skip", audio_column=args.audio_column_name)
     rows = report.kept_rows
