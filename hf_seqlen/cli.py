@@ -8,11 +8,13 @@ from typing import Callable
 
 from .args import UsageError
 from .audio import BadAudioError
+from .checkpoints import CheckpointDiskFull
 from .data import DataSourceError
 from .push import PushError
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError)
+USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError,
+               CheckpointDiskFull)
 
 
 def run_reporting_user_errors(job: Callable[[], object]) -> int:

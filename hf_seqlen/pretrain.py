@@ -42,6 +42,7 @@ from .data import (
     with_durations,
 )
 from .hub import save_release, without_secrets
+from .preemption import Preemption, SaveTriggers
 from .push import HubPublisher
 from .schedule import DurationSchedule
 from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
@@ -234,6 +235,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
     set_seed(args.seed)
+    saves = SaveTriggers(args.save_steps, args.save_minutes, Preemption().install())
     # Before any heavy work: a missing token or an unusable repo name fails now, not after training.
     publisher = HubPublisher(args, output_dir, accelerator.is_main_process) if args.push_to_hub else None
 
@@ -314,9 +316,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     def checkpoint_now() -> Path:
         merge_bad_audio()
         state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
-        path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
-        logger.info("checkpoint: %s", path)
-        return path
+        return save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
 
     def write_release(eval_metrics: dict | None = None, final: bool = False) -> dict:
         """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
@@ -451,11 +451,12 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
                 accelerator.log(metrics, step=step)
                 logger.info("step %d: %s", step, metrics)
-            if args.save_steps and step % args.save_steps == 0 and step < total_steps:
+            if (save_reason := saves.due(step, accelerator)) and step < total_steps:
                 checkpoint = checkpoint_now()
                 if publisher and publisher.pushes_every_save:
                     write_release()
                     publisher.push(checkpoint, final=False)
+                saves.exit_if_preempted(save_reason, accelerator, checkpoint)
             if step >= total_steps:
                 break
             if schedule.duration_at(step, total_steps) != train_sampler.max_duration:
