@@ -152,6 +152,11 @@ class PretrainingArguments:
         metadata={"help": "Keep only the newest N checkpoints; 0 keeps all. Three leave two to fall back on if "
                   "the newest is damaged."},
     )
+    ddp_timeout: int = field(
+        default=1800,
+        metadata={"help": "Seconds a process waits in a collective for the others before it gives up (a machine "
+                  "lost without a word); above the longest checkpoint save."},
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest complete one in output_dir."}
     )
@@ -292,3 +297,5 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         raise UsageError(f"--save_minutes must be > 0 (got {train.save_minutes}); leave it out to save by steps only.")
     if train.save_total_limit < 0:
         raise UsageError(f"--save_total_limit must be >= 0 (got {train.save_total_limit}); 0 keeps every checkpoint.")
+    if train.ddp_timeout <= 0:
+        raise UsageError(f"--ddp_timeout must be > 0 seconds (got {train.ddp_timeout}).")
