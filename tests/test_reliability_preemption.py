@@ -70,11 +70,12 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
 def test_a_second_signal_exits_at_once(tmp_path):
     running = start_until_logged(["--max_train_steps", "50", *FAST, "--output_dir", str(tmp_path / "run")],
                                  tmp_path / "run.log", "step 1: ")
-    running.send_signal(signal.SIGINT)
+    running.send_signal(signal.SIGUSR1)  # what SLURM's --signal=USR1 sends
     time.sleep(0.05)
-    running.send_signal(signal.SIGINT)
+    running.send_signal(signal.SIGINT)  # then Ctrl-C
     assert running.wait(timeout=60) == 128 + signal.SIGINT
-    assert "second stop signal (SIGINT): exiting now" in (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert "SIGUSR1 received: finishing this update" in log and "second stop signal (SIGINT): exiting now" in log
 
 
 @pytest.fixture(scope="module")
