@@ -33,6 +33,7 @@ class Preemption:
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.pid = os.getpid()
 
     def install(self) -> Preemption:
         for stop_signal in STOP_SIGNALS:
@@ -40,6 +41,8 @@ class Preemption:
         return self
 
     def _handle(self, signum: int, frame) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked DataLoader worker: it goes on serving batches until the loop ends
         name = signal.Signals(signum).name
         if self.signal_name is not None:
             os.write(2, f"hf_seqlen: second stop signal ({name}): exiting now, without a checkpoint.\n".encode())
@@ -48,6 +51,14 @@ class Preemption:
         # Only a flag here: the loop checks it between updates, where saving is safe.
         os.write(2, f"hf_seqlen: {name} received: finishing this update, then checkpointing and exiting "
                     f"(send it again to exit at once).\n".encode())
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader worker_init_fn. A stop signal sent to the whole process group (Ctrl-C, SLURM) would
+    kill the workers, and the update the main process is finishing would lose its batches. The
+    workers still end with the loader, or when the main process is gone."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
 
 
 class SaveTriggers:

@@ -43,7 +43,7 @@ from .data import (
     with_durations,
 )
 from .hub import save_release, without_secrets
-from .preemption import Preemption, SaveTriggers
+from .preemption import Preemption, SaveTriggers, ignore_stop_signals
 from .push import HubPublisher
 from .schedule import DurationSchedule
 from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
@@ -139,6 +139,7 @@ def make_loader(split: Split, data_args, batch_size, max_batch_seconds, collator
         pin_memory=accelerator.device.type == "cuda",
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=ignore_stop_signals,
     )
     return loader, sampler
 

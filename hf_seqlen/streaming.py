@@ -19,6 +19,7 @@ from datasets.distributed import split_dataset_by_node
 
 from .audio import BadAudioError, decode_range, normalize, random_crop, read_info
 from .data import DEMO_CORPUS, DataSourceError, load_audio_folder
+from .preemption import ignore_stop_signals
 
 SHUFFLE_BUFFER = 1000
 
@@ -84,7 +85,8 @@ class StreamingBatches:
     def __init__(self, crops: StreamingCrops, batch_size: int, collator, num_workers: int, pin_memory: bool):
         self.dataset, self.batch_size = crops, batch_size  # `dataset`, as a DataLoader names it
         self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=collator,
-                                                  num_workers=num_workers, pin_memory=pin_memory)
+                                                  num_workers=num_workers, pin_memory=pin_memory,
+                                                  worker_init_fn=ignore_stop_signals)
 
     @property
     def max_duration(self) -> float:
