@@ -42,7 +42,7 @@ class Preemption:
 
     def _handle(self, signum: int, frame) -> None:
         if os.getpid() != self.pid:
-            return  # a forked DataLoader worker: it goes on serving batches until the loop ends
+            return  # a forked child (a DataLoader worker before its worker_init_fn): the main process decides
         name = signal.Signals(signum).name
         if self.signal_name is not None:
             os.write(2, f"hf_seqlen: second stop signal ({name}): exiting now, without a checkpoint.\n".encode())
