@@ -172,7 +172,19 @@ class PretrainingArguments:
     logging_steps: int = field(default=10, metadata={"help": "Log every N updates."})
     eval_steps: int | None = field(default=None, metadata={"help": "Validate every N updates (default: at the end)."})
     save_steps: int | None = field(default=None, metadata={"help": "Checkpoint every N updates (default: at the end)."})
-    save_total_limit: int | None = field(default=None, metadata={"help": "Keep only the newest N checkpoints."})
+    save_minutes: float | None = field(
+        default=None, metadata={"help": "Also checkpoint every M minutes of wall time (with or without --save_steps)."}
+    )
+    save_total_limit: int = field(
+        default=3,
+        metadata={"help": "Keep only the newest N checkpoints; 0 keeps all. Three leave two to fall back on if "
+                  "the newest is damaged."},
+    )
+    ddp_timeout: int = field(
+        default=1800,
+        metadata={"help": "Seconds a process waits in a collective for the others before it gives up (a machine "
+                  "lost without a word); above the longest checkpoint save."},
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest complete one in output_dir."}
     )
@@ -311,3 +323,9 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         raise UsageError(problem)
     if train.flops_counted_steps < 1 or train.flops_count_interval < 1:
         raise UsageError("--flops_counted_steps and --flops_count_interval must be >= 1: FLOPs are counted, not guessed.")
+    if train.save_minutes is not None and train.save_minutes <= 0:
+        raise UsageError(f"--save_minutes must be > 0 (got {train.save_minutes}); leave it out to save by steps only.")
+    if train.save_total_limit < 0:
+        raise UsageError(f"--save_total_limit must be >= 0 (got {train.save_total_limit}); 0 keeps every checkpoint.")
+    if train.ddp_timeout <= 0:
+        raise UsageError(f"--ddp_timeout must be > 0 seconds (got {train.ddp_timeout}).")

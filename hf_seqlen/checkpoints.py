@@ -5,10 +5,16 @@ states of every process) plus `progress.json` (step, epoch, position in the epoc
 It is written under a temporary name, `.checkpoint-<step>.partial`, and renamed only once whole;
 `progress.json` is its last file, so a folder without it is never resumed from. Folders leave the
 same way they came: renamed to a temporary name first, then deleted.
+
+`manifest.json`, written just before `progress.json`, records every file's size. `latest` checks a
+checkpoint against it, so one damaged after it was completed (a truncated file, a lost file) is
+skipped for the one before it. Sizes, not checksums: a check reads no weights, and the damage seen
+on clusters (a quota or a full disk mid-copy, a file system that lost its tail) changes sizes.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -21,6 +27,7 @@ from .args import UsageError
 logger = logging.getLogger(__name__)
 
 PROGRESS_FILE = "progress.json"
+MANIFEST_FILE = "manifest.json"
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 # Left behind by a crash while writing (.partial) or deleting (.stale) a checkpoint.
 TEMPORARY_NAME = re.compile(r"^\.checkpoint-\d+\.(partial|stale)$")
@@ -38,15 +45,47 @@ def complete_checkpoints(output_dir: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def resolve_checkpoint(requested: str, output_dir: Path) -> Path | None:
-    """The folder to resume from; None when 'latest' finds none (the run then starts afresh)."""
-    if requested == "latest":
-        found = complete_checkpoints(output_dir)
-        if not found:
-            logger.warning("--resume_from_checkpoint latest: no complete checkpoint in %s yet, starting afresh.",
-                           output_dir)
+class CheckpointDiskFull(RuntimeError):
+    """The disk filled while a checkpoint was written; the previous checkpoints are untouched."""
+
+
+def human_size(num_bytes: int) -> str:
+    return f"{num_bytes / 1e9:.2f} GB" if num_bytes >= 1e8 else f"{num_bytes / 1e6:.1f} MB"
+
+
+def file_sizes(folder: Path) -> dict[str, int]:
+    return {str(path.relative_to(folder)): path.stat().st_size for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def damage(checkpoint: Path) -> str | None:
+    """What is wrong with a complete checkpoint, or None. One written before manifests existed passes."""
+    try:
+        json.loads((checkpoint / PROGRESS_FILE).read_text())
+        manifest_path = checkpoint / MANIFEST_FILE
+        if not manifest_path.is_file():
             return None
-        return found[-1]
+        recorded = json.loads(manifest_path.read_text())["files"]
+    except (OSError, ValueError, KeyError) as error:
+        return f"unreadable {PROGRESS_FILE} or {MANIFEST_FILE} ({error})"
+    for name, size in recorded.items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} holds {path.stat().st_size} bytes, {size} were written"
+    return None
+
+
+def resolve_checkpoint(requested: str, output_dir: Path) -> Path | None:
+    """The folder to resume from; None when 'latest' finds none intact (the run then starts afresh)."""
+    if requested == "latest":
+        for checkpoint in reversed(complete_checkpoints(output_dir)):
+            if (problem := damage(checkpoint)) is None:
+                return checkpoint
+            logger.warning("--resume_from_checkpoint latest: skipping damaged %s (%s); trying the one before.",
+                           checkpoint, problem)
+        logger.warning("--resume_from_checkpoint latest: no intact checkpoint in %s, starting afresh.", output_dir)
+        return None
     path = Path(requested)
     if not (path / PROGRESS_FILE).is_file():
         raise FileNotFoundError(
@@ -83,19 +122,40 @@ def _remove_leftovers(output_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _disk_full(partial: Path, output_dir: Path) -> CheckpointDiskFull:
+    """Clear the half-written folder and say how much room one checkpoint takes."""
+    written = sum(file_sizes(partial).values()) if partial.is_dir() else 0
+    shutil.rmtree(partial, ignore_errors=True)
+    previous = complete_checkpoints(output_dir)
+    needed = (f"about {human_size(sum(file_sizes(previous[-1]).values()))} (the size of {previous[-1].name})"
+              if previous else f"more than the {human_size(written)} written before the disk filled")
+    kept = f"{previous[-1]} is intact" if previous else "no earlier checkpoint exists"
+    return CheckpointDiskFull(
+        f"the disk of {output_dir} filled while writing a checkpoint, which needs {needed}; {kept}. "
+        "Free space or lower --save_total_limit, then resume with --resume_from_checkpoint latest.")
+
+
 def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, save_total_limit: int | None) -> Path:
-    """Every process must call this (each saves its own random state)."""
+    """Every process must call this (each saves its own random state). A full disk raises CheckpointDiskFull."""
     final = output_dir / f"checkpoint-{step}"
     partial = output_dir / f".checkpoint-{step}.partial"
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(output_dir)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            sizes = file_sizes(partial)
+            (partial / MANIFEST_FILE).write_text(json.dumps({"files": sizes}, indent=2) + "\n")
+            (partial / PROGRESS_FILE).write_text(json.dumps(progress, indent=2) + "\n")
+            _fsync_tree(partial)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise _disk_full(partial, output_dir) from error
     if accelerator.is_main_process:
-        (partial / PROGRESS_FILE).write_text(json.dumps(progress, indent=2) + "\n")
-        _fsync_tree(partial)
         if final.exists():  # the same step saved again (a resumed run that had already finished)
             _remove(final)
         os.replace(partial, final)
@@ -103,6 +163,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, sa
         if save_total_limit:
             for old in complete_checkpoints(output_dir)[:-save_total_limit]:
                 _remove(old)
+        logger.info("checkpoint: %s (%s)", final, human_size(sum(sizes.values())))
     accelerator.wait_for_everyone()
     return final
 

@@ -6,12 +6,14 @@ import sys
 from typing import Callable
 
 from .audio import BadAudioError
+from .checkpoints import CheckpointDiskFull
 from .data import DataSourceError
 from .options import OptionParser, UsageError, error_line
 from .push import PushError
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError)
+USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError,
+               CheckpointDiskFull)
 
 
 def run_reporting_user_errors(job: Callable[[], object]) -> int:

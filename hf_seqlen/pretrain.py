@@ -14,13 +14,15 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType, gather_object, set_seed
+from accelerate.utils import (DistributedDataParallelKwargs, DistributedType, InitProcessGroupKwargs, gather_object,
+                               set_seed)
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
@@ -42,6 +44,7 @@ from .data import (
     with_durations,
 )
 from .hub import save_release, without_secrets
+from .preemption import Preemption, SaveTriggers, ignore_stop_signals
 from .push import HubPublisher
 from .schedule import DurationSchedule
 from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
@@ -142,7 +145,8 @@ def loader_options(data_args: DataArguments, accelerator: Accelerator) -> dict:
     workers = data_args.dataloader_num_workers
     return dict(num_workers=workers, pin_memory=data_args.dataloader_pin_memory and accelerator.device.type == "cuda",
                 prefetch_factor=data_args.dataloader_prefetch_factor if workers else None,
-                persistent_workers=data_args.dataloader_persistent_workers and workers > 0)
+                persistent_workers=data_args.dataloader_persistent_workers and workers > 0,
+                worker_init_fn=ignore_stop_signals)  # a stop signal is the training process's to handle
 
 
 def make_loader(split: Split, data_args, batch_size, max_batch_seconds, decode, collator, accelerator, seed, crop_mode):
@@ -310,12 +314,13 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     config = model.config
     trackers = [t for t in args.report_to.split(",") if t and t != "none"]
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir),
-                              kwargs_handlers=[ddp_options(config)])
+                              kwargs_handlers=[ddp_options(config), InitProcessGroupKwargs(timeout=timedelta(seconds=args.ddp_timeout))])
     check_processes_joined(accelerator)
     check_distributed_type(accelerator)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
+    saves = SaveTriggers(args.save_steps, args.save_minutes, Preemption().install())
     # Before any heavy work: a missing token or an unusable repo name fails now, not after training.
     publisher = HubPublisher(args, output_dir, accelerator.is_main_process) if args.push_to_hub else None
     rate = feature_extractor.sampling_rate
@@ -399,9 +404,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
         if data_args.streaming:
             state["stream_positions"] = gather_object([train_sampler.state_dict()])
-        path = save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
-        logger.info("checkpoint: %s", path)
-        return path
+        return save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
 
     def write_release(eval_metrics: dict | None = None, final: bool = False) -> dict:
         """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
@@ -513,11 +516,12 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
                 accelerator.log(metrics, step=step)
                 logger.info("step %d: %s", step, metrics)
-            if args.save_steps and step % args.save_steps == 0 and step < total_steps:
+            if (save_reason := saves.due(step, accelerator)) and step < total_steps:
                 checkpoint = checkpoint_now()
                 if publisher and publisher.pushes_every_save:
                     write_release()
                     publisher.push(checkpoint, final=False)
+                saves.exit_if_preempted(save_reason, accelerator, checkpoint)
             if step >= total_steps:
                 break
             if schedule.duration_at(step, total_steps) != train_sampler.max_duration:

@@ -5,13 +5,22 @@
   every_save  push them at every checkpoint (--save_steps) and at the end;
   checkpoint  like every_save, and the newest checkpoint goes to `last-checkpoint/` too, to resume from.
 A failed push keeps every local file and says how to push again.
+
+During training a push runs in a thread of its own, so updates go on while it uploads. It uploads
+a snapshot (a copy of the published files, hard links to the checkpoint's), because the next save
+rewrites the model files and may delete that checkpoint. A failed push is tried again; one still
+running when the next save comes lets that save go unpushed (the push after it sends everything).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
+import shutil
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token, is_offline_mode
@@ -23,7 +32,9 @@ from .options import OptionParser
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"
-NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*", PUBLISHED_FILE]
+NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*", ".push-*", PUBLISHED_FILE]
+# Seconds to wait before each new try of a failed push (networks and Hub rate limits recover in minutes).
+RETRY_DELAYS_S = (10, 60)
 
 logger = logging.getLogger("hf_seqlen.push")
 
@@ -62,8 +73,35 @@ def push_again_command(output_dir: Path, repo_id: str, with_checkpoint: bool) ->
     return shlex.join(words + (["--with_last_checkpoint"] if with_checkpoint else []))
 
 
-def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, checkpoint: Path | None = None) -> None:
-    """Upload the published files of output_dir (checkpoints excluded), and `checkpoint` as last-checkpoint/."""
+def push_with_retries(folder: Path, repo_id: str, token: str, message: str, checkpoint: Path | None,
+                      output_dir: Path) -> None:
+    """push_output_dir of folder (output_dir or a snapshot of it), tried again after each of RETRY_DELAYS_S."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return push_output_dir(folder, repo_id, token, message, checkpoint, output_dir)
+        except PushError as error:
+            logger.warning("%s Trying again in %d s.", error, delay)
+            time.sleep(delay)
+    push_output_dir(folder, repo_id, token, message, checkpoint, output_dir)
+
+
+def snapshot(output_dir: Path, checkpoint: Path | None, step: str) -> tuple[Path, Path | None]:
+    """What a push sends, frozen: copies of the published files, hard links to the checkpoint's files
+    (a checkpoint's files are never rewritten, only deleted, and a link keeps them)."""
+    frozen = output_dir / f".push-{step}"
+    shutil.rmtree(frozen, ignore_errors=True)
+    shutil.copytree(output_dir, frozen, ignore=shutil.ignore_patterns(*NOT_PUBLISHED))
+    if checkpoint is None:
+        return frozen, None
+    linked = shutil.copytree(checkpoint, frozen / checkpoint.name, copy_function=os.link)
+    return frozen, Path(linked)
+
+
+def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, checkpoint: Path | None = None,
+                    named_as: Path | None = None) -> None:
+    """Upload the published files of output_dir (checkpoints excluded), and `checkpoint` as last-checkpoint/.
+    named_as: the run's folder, when output_dir is a snapshot of it (messages name the folder that stays)."""
+    named_as = named_as or output_dir
     api = HfApi(token=token)
     try:
         api.upload_folder(repo_id=repo_id, folder_path=output_dir, ignore_patterns=NOT_PUBLISHED,
@@ -73,12 +111,12 @@ def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, ch
                               commit_message=f"{message}: {checkpoint.name} as {LAST_CHECKPOINT}")
     except Exception as error:  # network, permissions, quota...: keep the files, say how to retry
         raise PushError(
-            f"pushing {output_dir} to the Hub repo {repo_id} failed ({type(error).__name__}: {error}). "
+            f"pushing {named_as} to the Hub repo {repo_id} failed ({type(error).__name__}: {error}). "
             "Every local file is kept; push again with: "
-            f"{push_again_command(output_dir, repo_id, with_checkpoint=checkpoint is not None)}"
+            f"{push_again_command(named_as, repo_id, with_checkpoint=checkpoint is not None)}"
         ) from error
-    record_publication(output_dir, repo_id)
-    logger.info("pushed %s to %s%s", output_dir, repo_id, f" (with {checkpoint.name})" if checkpoint else "")
+    record_publication(named_as, repo_id)
+    logger.info("pushed %s to %s%s", named_as, repo_id, f" (with {checkpoint.name})" if checkpoint else "")
 
 
 class HubPublisher:
@@ -91,24 +129,43 @@ class HubPublisher:
         model_id = args.hub_model_id or output_dir.absolute().name
         self.is_main_process = is_main_process
         self.repo_id = create_repo(model_id, self.token, args.hub_private_repo) if is_main_process else model_id
+        self.uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-push")
+        self.in_flight: Future | None = None
+        if is_main_process and output_dir.is_dir():  # snapshots of pushes a stopped run never finished
+            for leftover in output_dir.glob(".push-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
 
     @property
     def pushes_every_save(self) -> bool:
         return self.strategy in ("every_save", "checkpoint")
 
     def push(self, checkpoint: Path, final: bool) -> None:
-        """Main process only. A failure mid-run is logged and training goes on; at the end it is raised."""
+        """Main process only. Mid-run: starts a push in the background and returns; its failure is logged and
+        training goes on. Final: waits for any push in flight, then pushes, and raises a failure."""
         if not self.is_main_process:
             return
         step = checkpoint.name.removeprefix("checkpoint-")
+        message = f"{'End of training' if final else 'Training in progress'}, step {step}"
+        sent_checkpoint = checkpoint if self.strategy == "checkpoint" else None
+        if final:
+            if self.in_flight is not None:
+                self.in_flight.result()
+            self.uploader.shutdown()
+            push_with_retries(self.output_dir, self.repo_id, self.token, message, sent_checkpoint, self.output_dir)
+            return
+        if self.in_flight is not None and not self.in_flight.done():
+            logger.info("the push before is still uploading: %s goes to the Hub with the next push", checkpoint.name)
+            return
+        frozen, frozen_checkpoint = snapshot(self.output_dir, sent_checkpoint, step)
+        self.in_flight = self.uploader.submit(self._push_snapshot, frozen, frozen_checkpoint, message)
+
+    def _push_snapshot(self, frozen: Path, checkpoint: Path | None, message: str) -> None:
         try:
-            push_output_dir(self.output_dir, self.repo_id, self.token,
-                            f"{'End of training' if final else 'Training in progress'}, step {step}",
-                            checkpoint if self.strategy == "checkpoint" else None)
+            push_with_retries(frozen, self.repo_id, self.token, message, checkpoint, self.output_dir)
         except PushError as error:
-            if final:
-                raise
             logger.warning("%s Training goes on; the next push sends everything again.", error)
+        finally:
+            shutil.rmtree(frozen, ignore_errors=True)
 
 
 def push_command(argv: list[str] | None = None) -> None:

@@ -21,6 +21,9 @@ MISTAKES = {
     "negative max duration": (["--max_duration", "-2"], "--max_duration must be > 0"),
     "min above max": (["--max_duration", "2", "--min_duration", "3"], "Lower --min_duration"),
     "batch below one crop": (["--max_duration", "4", "--max_batch_seconds", "2"], "Raise it to at least"),
+    "zero save minutes": (["--save_minutes", "0"], "--save_minutes must be > 0"),
+    "negative checkpoint limit": (["--save_total_limit", "-1"], "0 keeps every checkpoint"),
+    "zero ddp timeout": (["--ddp_timeout", "0"], "--ddp_timeout must be > 0"),
 }
 
 

@@ -1,18 +1,34 @@
 """Two processes over gloo on the CPU: every crop on exactly one process per epoch, outputs written
-once, and a resume that continues where both processes were."""
+once, a resume that continues where both processes were, a stop signal that reaches one process,
+and a process that dies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hf_seqlen.audio import Crop
 from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
-from conftest import run_accelerate
+from conftest import REPO, launch_command, launch_env, run_accelerate
+from hf_seqlen.checkpoints import complete_checkpoints
+from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
+
+TWO = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--max_train_steps", "12", "--logging_steps", "1",
+       "--max_eval_samples", "8", "--flops_counted_steps", "1"]
+# What the launcher may take to end after a process dies or hangs: the peer notices a closed socket
+# at once, a silent one after --ddp_timeout (10 s here); torchrun then gives the others 30 s after
+# its SIGTERM before a SIGKILL. Far above that is a hang.
+DEAD_PEER_BOUND_S = 120
 
 
 @pytest.mark.parametrize("world_size", [3, 4])
@@ -74,3 +90,71 @@ def test_two_processes_train_write_once_and_resume(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resumed from {final}" in second.stderr
     assert json.loads((output_dir / "costs.json").read_text())["samples"] == 2 * kept
+
+
+def training_processes(launcher_pid: int) -> dict[int, int]:
+    """The pids of the processes `accelerate launch` started, by their RANK."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (proc / "environ").read_bytes().split(b"\0") if parent == launcher_pid else []
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or one that ended meanwhile
+        ranks = [int(item[5:]) for item in environ if item.startswith(b"RANK=")]
+        if ranks:
+            found[ranks[0]] = int(proc.name)
+    return found
+
+
+def start_two_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
+    running = subprocess.Popen(launch_command(args, processes=2), cwd=REPO, env=launch_env(2),
+                               stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    deadline = time.monotonic() + 400
+    while text not in log.read_text():
+        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in 400 s"
+        time.sleep(0.2)
+    return running
+
+
+def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
+    output_dir, log = tmp_path / "run", tmp_path / "run.log"
+    args = ["--output_dir", str(output_dir), *TWO]
+    running = start_two_until_logged(args, log, "step 2: ")
+    os.kill(training_processes(running.pid)[1], signal.SIGTERM)  # the main process gets no signal
+    running.wait(timeout=300)
+    text = log.read_text()
+    assert text.count("stopped by a signal after") == 2, text[-3000:]  # both processes, each once
+    assert f"exitcode  : {PREEMPTED_EXIT_STATUS}" in text
+    [checkpoint] = complete_checkpoints(output_dir)
+    assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
+    assert not (output_dir / "model.safetensors").exists()
+
+    resumed = run_accelerate([*args, "--resume_from_checkpoint", "latest"], processes=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {checkpoint}" in resumed.stderr
+    assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 12
+
+
+@pytest.mark.parametrize("harm, said", [
+    (signal.SIGKILL, "Signal 9 (SIGKILL)"),  # a crash: the peer's socket closes
+    (signal.SIGSTOP, "Timed out waiting 10000ms"),  # a hung process or a lost machine: only --ddp_timeout tells
+])
+def test_a_dead_or_hung_process_does_not_hang_its_peer(tmp_path, harm, said):
+    output_dir, log = tmp_path / "run", tmp_path / "run.log"
+    args = ["--output_dir", str(output_dir), "--save_steps", "1", "--ddp_timeout", "10", *TWO]
+    running = start_two_until_logged(args, log, "step 2: ")
+    ranks = training_processes(running.pid)
+    os.kill(ranks[1], harm)
+    try:
+        running.wait(timeout=DEAD_PEER_BOUND_S)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a failed test leaves nothing stopped behind
+            os.kill(ranks[1], signal.SIGKILL)
+    assert running.returncode != 0
+    assert said in log.read_text(), log.read_text()[-3000:]
+
+    resumed = run_accelerate([*args, "--resume_from_checkpoint", "latest"], processes=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 12

@@ -1,0 +1,138 @@
+"""Stopping on a cluster's signal, saving by wall time, a bounded disk and damaged checkpoints,
+with real training processes (`python run_pretrain.py`, one process, as the docs allow)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from conftest import REPO, launch_env, logged_steps
+from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
+from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
+
+FAST = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--flops_counted_steps", "1",
+        "--max_eval_samples", "8", "--logging_steps", "1"]
+
+
+def pretrain_command(args: list[str]) -> list[str]:
+    return [sys.executable, str(REPO / "run_pretrain.py"), *args]
+
+
+def run_pretrain(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(pretrain_command(args), cwd=REPO, env=launch_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+def start_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
+    """A run in the background, returned once `text` shows in its log (the run is then mid-training)."""
+    # A session of its own, so that a signal can reach its whole process group, as Ctrl-C or SLURM sends it.
+    running = subprocess.Popen(pretrain_command(args), cwd=REPO, env=launch_env(), stdout=subprocess.DEVNULL,
+                               stderr=log.open("w"), start_new_session=True)
+    deadline = time.monotonic() + 300
+    while text not in log.read_text():
+        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in 300 s"
+        time.sleep(0.1)
+    return running
+
+
+def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
+    args = ["--max_train_steps", "12", "--dataloader_num_workers", "1", *FAST]
+    whole = run_pretrain([*args, "--output_dir", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    stopped_dir, log = tmp_path / "stopped", tmp_path / "stopped.log"
+    running = start_until_logged([*args, "--output_dir", str(stopped_dir)], log, "step 3: ")
+    os.killpg(running.pid, signal.SIGTERM)  # the DataLoader worker too: it must go on serving batches
+    assert running.wait(timeout=300) == PREEMPTED_EXIT_STATUS, log.read_text()[-3000:]
+    assert log.read_text().count("SIGTERM received: finishing this update") == 1
+    [checkpoint] = complete_checkpoints(stopped_dir)
+    stopped_at = int(checkpoint.name.split("-")[1])
+    assert 3 <= stopped_at < 12 and not (stopped_dir / "model.safetensors").exists()
+
+    resumed = run_pretrain([*args, "--output_dir", str(stopped_dir), "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > stopped_at}
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected,
+                                                                                                         rel=1e-6)
+    assert (stopped_dir / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    running = start_until_logged(["--max_train_steps", "50", *FAST, "--output_dir", str(tmp_path / "run")],
+                                 tmp_path / "run.log", "step 1: ")
+    running.send_signal(signal.SIGUSR1)  # what SLURM's --signal=USR1 sends
+    time.sleep(0.05)
+    running.send_signal(signal.SIGINT)  # then Ctrl-C
+    assert running.wait(timeout=60) == 128 + signal.SIGINT
+    log = (tmp_path / "run.log").read_text()
+    assert "SIGUSR1 received: finishing this update" in log and "second stop signal (SIGINT): exiting now" in log
+
+
+@pytest.fixture(scope="module")
+def saved_by_time(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """6 updates with no --save_steps, a checkpoint every 0.06 s of wall time, the default --save_total_limit."""
+    output_dir = tmp_path_factory.mktemp("by-time") / "run"
+    result = run_pretrain(["--max_train_steps", "6", "--save_minutes", "0.001", *FAST, "--output_dir", str(output_dir)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output_dir, result
+
+
+def test_save_minutes_writes_by_time_and_the_default_limit_keeps_three(saved_by_time):
+    output_dir, result = saved_by_time
+    written = [int(n) for n in re.findall(r"checkpoint: \S+/checkpoint-(\d+) \(\d", result.stderr)]
+    assert written[-1] == 6 and len(written) > 1  # before the end only the clock asks for checkpoints
+    assert [p.name for p in complete_checkpoints(output_dir)] == [f"checkpoint-{s}" for s in written[-3:]]
+
+
+def test_a_truncated_newest_checkpoint_is_skipped_at_resume(saved_by_time, tmp_path):
+    output_dir = Path(shutil.copytree(saved_by_time[0], tmp_path / "run"))
+    *_, previous, newest = complete_checkpoints(output_dir)
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a file system that lost the file's tail
+    resumed = run_pretrain(["--max_train_steps", "6", *FAST, "--output_dir", str(output_dir),
+                            "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"skipping damaged {newest} (model.safetensors holds 1000 bytes" in resumed.stderr
+    assert f"resumed from {previous} at step {previous.name.split('-')[1]}" in resumed.stderr
+
+
+def test_damage_names_a_lost_file_and_latest_falls_back(tmp_path):
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(2, 2))
+    for step in (1, 2):
+        save_checkpoint(accelerator, tmp_path, step, {"step": step, "num_processes": 1}, save_total_limit=0)
+    assert damage(tmp_path / "checkpoint-2") is None
+    (tmp_path / "checkpoint-2" / "model.safetensors").unlink()
+    assert damage(tmp_path / "checkpoint-2") == "model.safetensors is missing"
+    assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-1"
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_what_was_needed(tmp_path, monkeypatch):
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(64, 64))
+    save_checkpoint(accelerator, tmp_path, 1, {"step": 1, "num_processes": 1}, save_total_limit=0)
+    save_state = accelerator.save_state
+
+    def fill_the_disk(folder):
+        # A disk cannot be filled on purpose here: the write fails the way a full one fails, part-way.
+        save_state(folder)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(accelerator, "save_state", fill_the_disk)
+    with pytest.raises(CheckpointDiskFull, match=r"needs about 0\.\d MB \(the size of checkpoint-1\); "
+                                                 r"\S+checkpoint-1 is intact"):
+        save_checkpoint(accelerator, tmp_path, 2, {"step": 2, "num_processes": 1}, save_total_limit=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-1"]
+    assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-1"
