@@ -69,7 +69,8 @@ def test_a_push_mid_training_runs_beside_the_updates_and_is_tried_again(hub, tmp
     assert repo.files["model.safetensors"] == b"step-3 weights"
     assert json.loads(repo.files["last-checkpoint/progress.json"]) == {"step": 3}
     assert not [name for name in repo.files if ".push-" in name]
-    assert sorted(p.name for p in output_dir.iterdir()) == ["costs.json", "model.safetensors"]  # snapshot gone
+    # The snapshot is gone; published.json records where the run went.
+    assert sorted(p.name for p in output_dir.iterdir()) == ["costs.json", "model.safetensors", "published.json"]
     assert (output_dir / "model.safetensors").read_bytes() == b"step-6 weights"
 
 
