@@ -13,7 +13,7 @@ from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from conftest import write_tone
-from test_downstream import classification_through_pipeline, evaluated_split
+from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.cli import downstream_main
@@ -38,7 +38,8 @@ def tone_split(folder, seconds=SECONDS) -> Dataset:
 
 
 def probe(task: str, upstream, tmp_path):
-    """A probing model with uneven layer weights (so a wrong layer shows), its encoder and Trainer processor."""
+    """A probing model, its encoder and Trainer processor. Uneven layer weights and a head of unit-scale weights
+    (not the tiny initial ones) make a wrong layer, frame or pooling show far above float16 rounding."""
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
     torch.manual_seed(0)
     if task == "kws":
@@ -49,8 +50,11 @@ def probe(task: str, upstream, tmp_path):
                                         tmp_path / "vocab")
         model = ctc.load_model(str(upstream), processor, True, None, **FROZEN_UPSTREAM_CONFIG)
         encode = ctc.encoder(processor, "text")
+    head = [model.projector.weight, model.classifier.weight] if task == "kws" else [model.lm_head.weight]
     with torch.no_grad():
         model.layer_weights.copy_(torch.linspace(-1.0, 2.0, len(model.layer_weights)))
+        for weight in head:
+            weight.normal_()
     return model.eval(), encode, processor, feature_extractor
 
 
@@ -81,13 +85,13 @@ def test_cached_features_give_the_predictions_of_the_live_upstream(task, group_n
     live_logits = torch.from_numpy(live_out.predictions)
     if task == "kws":
         assert torch.equal(cached_out.logits.argmax(-1), live_logits.argmax(-1))
-        torch.testing.assert_close(cached_out.logits, live_logits, rtol=0, atol=2e-3)  # features stored as float16
+        torch.testing.assert_close(cached_out.logits, live_logits, rtol=1e-3, atol=1e-2)  # features stored as float16
     else:
         for row, frames in enumerate(batch["frame_mask"].sum(-1).tolist()):
             assert frames == int(cached_model._get_feat_extract_output_lengths(torch.tensor(int(16000 * SECONDS[row]))))
-            torch.testing.assert_close(cached_out.logits[row, :frames], live_logits[row, :frames], rtol=0, atol=2e-3)
+            torch.testing.assert_close(cached_out.logits[row, :frames], live_logits[row, :frames], rtol=1e-3, atol=1e-2)
             assert torch.equal(cached_out.logits[row, :frames].argmax(-1), live_logits[row, :frames].argmax(-1))
-    assert cached_out.loss.item() == pytest.approx(live_out.metrics["test_loss"], abs=2e-3)
+    assert cached_out.loss.item() == pytest.approx(live_out.metrics["test_loss"], rel=1e-3)
 
 
 def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
@@ -135,38 +139,40 @@ def test_the_key_changes_with_the_rows_of_the_split(tmp_path):
     assert cache_key("digest", model.config, AudioDecoder(16000, do_normalize=False), split, "audio")[0] != key
 
 
-def kws_probe(upstream, output_dir, cache_dir, *extra: str) -> dict:
-    """A short kws probe on the demo corpus through the run's entry point; its results.json."""
-    assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--freeze_upstream", "--model_name_or_path",
-                            str(upstream), "--output_dir", str(output_dir), "--feature_cache_dir", str(cache_dir),
-                            "--max_steps", "4", "--max_eval_samples", "8", *extra]) == 0
+def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
+    """A short probe on a class folder through the run's entry point; its results.json."""
+    assert downstream_main(["--disable_tqdm", "true", "--task", "audio-classification", "--freeze_upstream",
+                            "--data_dir", str(data_dir), "--test_split_name", "", "--model_name_or_path", str(upstream),
+                            "--output_dir", str(output_dir), "--feature_cache_dir", str(cache_dir), "--max_steps", "4",
+                            *extra]) == 0
     return json.loads((output_dir / "results.json").read_text())
 
 
 def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_model_runs_on_audio(tmp_path):
-    cache_dir = tmp_path / "cache"
+    data_dir, cache_dir = make_class_folder(tmp_path / "sounds"), tmp_path / "cache"
     upstream = save_upstream(tmp_path / "upstream")
-    first = kws_probe(upstream, tmp_path / "first", cache_dir)["train"]["feature_cache"]
-    assert first["computed"] == ["eval", "test", "train"] and first["reused"] == [] and first["bytes"] > 0
+    first = probe_run(upstream, data_dir, tmp_path / "first", cache_dir)["train"]["feature_cache"]
+    assert first["computed"] == ["eval", "train"] and first["reused"] == [] and first["bytes"] > 0
     folders = sorted(path.name for path in cache_dir.iterdir())
-    assert len(folders) == 3
+    assert len(folders) == 2
 
-    second = kws_probe(upstream, tmp_path / "second", cache_dir, "--seed", "7")["train"]["feature_cache"]
-    assert second["computed"] == [] and second["reused"] == ["eval", "test", "train"]
+    second = probe_run(upstream, data_dir, tmp_path / "second", cache_dir, "--seed", "7")["train"]["feature_cache"]
+    assert second["computed"] == [] and second["reused"] == ["eval", "train"]
     assert sorted(path.name for path in cache_dir.iterdir()) == folders
 
     other = save_upstream(tmp_path / "other-upstream", seed=1)  # same config, other weights
-    results = kws_probe(other, tmp_path / "third", cache_dir)
-    assert results["train"]["feature_cache"]["computed"] == ["eval", "test", "train"]
-    assert len(list(cache_dir.iterdir())) == 6
+    results = probe_run(other, data_dir, tmp_path / "third", cache_dir)
+    assert results["train"]["feature_cache"]["computed"] == ["eval", "train"]
+    assert len(list(cache_dir.iterdir())) == 4
 
     # The saved folder is the plain model (upstream + head + layer weights) and reproduces the run on audio.
     classify = pipeline("audio-classification", model=str(tmp_path / "third"))
     assert classify.model.config.use_weighted_layer_sum
-    test = evaluated_split("test", task="kws", model_name_or_path=str(other), max_eval_samples=8)
-    through_pipeline = classification_through_pipeline(classify, test, "keyword")
-    assert through_pipeline["accuracy"] == results["metrics"]["test"]["accuracy"]
-    assert through_pipeline["loss"] == pytest.approx(results["metrics"]["test"]["loss"], abs=2e-3)
+    validation = evaluated_split("eval", task="audio-classification", model_name_or_path=str(other),
+                                 data_dir=str(data_dir), test_split_name="")
+    through_pipeline = classification_through_pipeline(classify, validation, "label")
+    assert through_pipeline["accuracy"] == results["metrics"]["eval"]["accuracy"]
+    assert through_pipeline["loss"] == pytest.approx(results["metrics"]["eval"]["loss"], rel=1e-3)
 
 
 def test_a_cache_over_its_bound_is_refused_before_any_work(tmp_path, capsys):
