@@ -79,7 +79,7 @@ class DownstreamArguments:
                           "between runs that probe the same upstream on the same data to compute them once."},
     )
     feature_cache_max_gib: float = field(
-        default=32.0,
+        default=64.0,
         metadata={"help": "Refuse to build a feature cache larger than this (GiB on disk): frames (50 per second) "
                           "x (layers + 1) x hidden size x 2 bytes, summed over the splits."},
     )

@@ -115,8 +115,11 @@ def _write_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDe
         for ref in split[audio_column]:
             values = torch.from_numpy(decode(ref)).to(device)[None]
             hidden_states = model.wav2vec2(values, output_hidden_states=True).hidden_states
-            layers = torch.stack(hidden_states, dim=2)[0]  # [frames, layers + 1, hidden]
-            out.write(layers.to(torch.float16).cpu().numpy().tobytes())
+            layers = torch.stack(hidden_states, dim=2)[0].to(torch.float16)  # [frames, layers + 1, hidden]
+            if not torch.isfinite(layers).all():
+                raise UsageError("this upstream's hidden states exceed float16's range (65504), so they cannot be "
+                                 "cached: probe through the live upstream with --no_cache_features.")
+            out.write(layers.cpu().numpy().tobytes())
             frames.append(layers.shape[0])
     shape = [sum(frames), model.config.num_hidden_layers + 1, model.config.hidden_size]
     index = {"frames": frames, "shape": shape, "dtype": STORAGE_DTYPE.name, "key": key_parts}

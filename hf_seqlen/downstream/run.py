@@ -2,6 +2,7 @@
 
 A batch goes: LabelledAudio (decode with soundfile; training clips cropped at random) ->
 AudioCollator (pad, attention mask, labels) -> Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification.
+Probing (--freeze_upstream) reads the upstream's hidden states, computed once, instead (feature_cache.py).
 """
 
 from __future__ import annotations
