@@ -1,18 +1,21 @@
 """Probing on cached features: the head trained on the upstream's hidden states computed once predicts what it
 predicts through the live upstream, for both encoder families; training crops are windows of the cached frames;
-the cache is reused while upstream and split stay, rebuilt when the upstream changes, and bounded in size."""
+the cache is reused while upstream and split stay, rebuilt when the upstream changes, bounded in size, and
+computed once under DDP."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
 
 import pytest
 import torch
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
-from conftest import write_tone
+from conftest import ACCELERATE, REPO, launch_env, write_tone
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
@@ -188,3 +191,20 @@ def test_a_cache_dir_without_probing_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--freeze_upstream"):
         parse_args(["--task", "kws", "--model_name_or_path", "x", "--output_dir", str(tmp_path),
                     "--feature_cache_dir", str(tmp_path / "cache")])
+
+
+def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
+    """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
+    upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"
+    command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+               "no", "--dynamo_backend", "no", str(REPO / "run_downstream.py"), "--disable_tqdm", "true", "--task",
+               "audio-classification", "--freeze_upstream", "--data_dir", str(make_class_folder(tmp_path / "sounds")),
+               "--test_split_name", "", "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
+               "--max_steps", "3"]
+    result = subprocess.run(command, cwd=REPO, env={**launch_env(2), "HF_EVALUATE_OFFLINE": "1"}, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert len(re.findall(r"feature cache: computed .*/(train|eval)-", result.stderr)) == 2, result.stderr[-4000:]
+    assert len(re.findall(r"feature cache: reusing .*/(train|eval)-", result.stderr)) == 2
+    assert sorted(path.name.split("-")[0] for path in (output_dir / "feature_cache").iterdir()) == ["eval", "train"]
+    assert json.loads((output_dir / "results.json").read_text())["metrics"]["eval"]["accuracy"] is not None
