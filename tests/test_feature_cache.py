@@ -130,7 +130,7 @@ def test_collated_features_mark_the_real_frames():
     assert batch["layer_features"][1, :, 2:].abs().sum() == 0 and batch["labels"].tolist() == [0, 1]
 
 
-def test_the_key_changes_with_the_rows_of_the_split(tmp_path):
+def test_the_key_changes_with_the_rows_the_files_the_upstream_and_the_decoder(tmp_path):
     split = tone_split(tmp_path / "audio")
     upstream = save_upstream(tmp_path / "upstream")
     model, *_ = probe("kws", upstream, tmp_path)
@@ -140,6 +140,8 @@ def test_the_key_changes_with_the_rows_of_the_split(tmp_path):
     assert cache_key("digest", model.config, decode, split.select([0, 1]), "audio")[0] != key
     assert cache_key("other digest", model.config, decode, split, "audio")[0] != key
     assert cache_key("digest", model.config, AudioDecoder(16000, do_normalize=False), split, "audio")[0] != key
+    write_tone(tmp_path / "audio" / "0.wav", SECONDS[0], seed=99)  # rewritten in place: same path and duration
+    assert cache_key("digest", model.config, decode, split, "audio")[0] != key
 
 
 def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:

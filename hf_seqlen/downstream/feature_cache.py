@@ -11,8 +11,9 @@ On disk, one folder per split: FEATURE_CACHE_DIR/<part>-<key>/
     features.bin   float16 [frames, layers + 1, hidden size], the utterances one after another
     index.json     the frames of each utterance, the shape, and what the key was made of
 The key hashes the upstream's weights and config, the decoder's settings, the split's `datasets`
-fingerprint and the storage format, so a changed upstream or split never reads a stale cache.
-A cache is written to a temporary folder and renamed when complete.
+fingerprint, the size and modification time of its audio files and the storage format, so a changed
+upstream or split never reads a stale cache. A cache is written to a temporary folder and renamed
+when complete.
 
 Size: frames x (layers + 1) x hidden size x 2 bytes (about 50 frames per second of audio), checked
 against --feature_cache_max_gib and the free disk space before anything is computed. Memory: the
@@ -63,6 +64,18 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def audio_files_digest(split: Dataset, audio_column: str) -> str:
+    """sha256 of the path, size and modification time of every audio file the split reads from disk. The
+    `datasets` fingerprint of a local folder does not change when a file is rewritten in place; this does.
+    Audio held as bytes in the dataset is covered by its fingerprint."""
+    digest = hashlib.sha256()
+    for ref in split[audio_column]:
+        if ref.get("bytes") is None and ref.get("path") and os.path.isfile(ref["path"]):
+            stat = os.stat(ref["path"])
+            digest.update(f"{ref['path']}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def cache_key(upstream_digest: str, upstream_config: Wav2Vec2Config, decode: AudioDecoder, split: Dataset,
               audio_column: str) -> tuple[str, dict]:
     """The key of one split's cache, and what it was made of (kept in index.json for whoever inspects it)."""
@@ -76,6 +89,7 @@ def cache_key(upstream_digest: str, upstream_config: Wav2Vec2Config, decode: Aud
         "sampling_rate": decode.sampling_rate,
         "do_normalize": decode.do_normalize,
         "dataset_fingerprint": split._fingerprint,
+        "audio_files_sha256": audio_files_digest(split, audio_column),
         "audio_column": audio_column,
     }
     key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
