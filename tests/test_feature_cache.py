@@ -72,8 +72,8 @@ def test_cached_features_give_the_predictions_of_the_live_upstream(task, group_n
                                       remove_unused_columns=False, disable_tqdm=True)
     common = dict(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
 
-    live, collator, report = task_inputs(live_model, splits, encode, DownstreamArguments(**common, cache_features=False),
-                                         training_args, feature_extractor)
+    live_args = DownstreamArguments(**common, cache_features=False)
+    live, collator, report = task_inputs(live_model, splits, encode, live_args, training_args, feature_extractor)
     assert report is None
     # Through the live upstream as the run evaluates: one padded batch (layer norm) or clip by clip (group norm).
     live_out = make_trainer(live_model, training_args, feature_extractor, True, {}, processor=processor,

@@ -80,8 +80,8 @@ class DownstreamArguments:
     )
     feature_cache_max_gib: float = field(
         default=64.0,
-        metadata={"help": "Refuse to build a feature cache larger than this (GiB on disk): frames (50 per second) "
-                          "x (layers + 1) x hidden size x 2 bytes, summed over the splits."},
+        metadata={"help": "Refuse to build a feature cache larger than this (GiB on disk): frames (about 50 per "
+                          "second) x (layers + 1) x hidden size x 2 bytes, summed over the splits."},
     )
     freeze_feature_encoder: bool = field(
         default=True,
