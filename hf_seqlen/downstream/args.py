@@ -66,6 +66,24 @@ class DownstreamArguments:
             "softmax-weighted sum of all hidden layers. Default: fine-tune the whole upstream."
         },
     )
+    cache_features: bool = field(
+        default=True,
+        metadata={
+            "help": "With --freeze_upstream: compute every layer's hidden states once per (upstream, split), each "
+            "utterance alone, and train the head on them (training crops are cut from them in frames). "
+            "--no_cache_features runs the frozen upstream at every step instead (slower, same model)."
+        },
+    )
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where cached hidden states go (default: OUTPUT_DIR/feature_cache). Share one folder "
+                          "between runs that probe the same upstream on the same data to compute them once."},
+    )
+    feature_cache_max_gib: float = field(
+        default=64.0,
+        metadata={"help": "Refuse to build a feature cache larger than this (GiB on disk): frames (about 50 per "
+                          "second) x (layers + 1) x hidden size x 2 bytes, summed over the splits."},
+    )
     freeze_feature_encoder: bool = field(
         default=True,
         metadata={"help": "When fine-tuning, keep the convolutional feature encoder frozen (the wav2vec 2.0 recipe)."},
@@ -151,6 +169,11 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments) -> Non
     if args.task == "er" and not (args.dataset_name or args.data_dir):
         raise UsageError("--task er needs a dataset with an emotion label: the demo corpus has none. "
                          "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion').")
+    if args.feature_cache_dir and not (args.freeze_upstream and args.cache_features):
+        raise UsageError("--feature_cache_dir is for probing on cached features: add --freeze_upstream "
+                         "(and drop --no_cache_features), or drop --feature_cache_dir.")
+    if args.feature_cache_max_gib <= 0:
+        raise UsageError(f"--feature_cache_max_gib must be > 0 (got {args.feature_cache_max_gib}).")
     if args.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
     from ..costs import country_problem  # codecarbon's country table, loaded only when checking

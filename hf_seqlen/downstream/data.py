@@ -153,9 +153,13 @@ class AudioCollator:
         batch = {"input_values": values}
         if self.return_attention_mask:
             batch["attention_mask"] = attention_mask
-        labels = [f["labels"] for f in features]
-        batch["labels"] = _pad_sequences(labels) if isinstance(labels[0], list) else torch.tensor(labels)
+        batch["labels"] = stack_labels([f["labels"] for f in features])
         return batch
+
+
+def stack_labels(labels: list[Any]) -> torch.Tensor:
+    """Class ids as one tensor; token sequences padded with -100 (ignored by the CTC loss)."""
+    return _pad_sequences(labels) if isinstance(labels[0], list) else torch.tensor(labels)
 
 
 def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tensor:

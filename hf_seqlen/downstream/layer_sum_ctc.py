@@ -33,7 +33,7 @@ class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
         weights = nn.functional.softmax(self.layer_weights, dim=-1)
         layer_sum = (torch.stack(outputs.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
         logits = self.lm_head(self.dropout(layer_sum))
-        loss = None if labels is None else self._ctc_loss(logits, labels, input_values, attention_mask)
+        loss = None if labels is None else self.ctc_loss(logits, labels, self._frames(input_values, attention_mask))
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         result = CausalLMOutput(
@@ -44,13 +44,17 @@ class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return result if return_dict else result.to_tuple()
 
-    def _ctc_loss(self, logits, labels, input_values, attention_mask):
-        """CTC with the padding token as blank; labels of -100 are padding (as Wav2Vec2ForCTC reads them)."""
-        if labels.max() >= self.config.vocab_size:
-            raise ValueError(f"label ids must be below vocab_size {self.config.vocab_size}")
+    def _frames(self, input_values, attention_mask):
+        """Frames of each utterance: those of its unpadded samples when there is an attention mask."""
         samples = attention_mask.sum(-1) if attention_mask is not None else torch.full(
             (input_values.shape[0],), input_values.shape[-1], device=input_values.device)
-        frames = self._get_feat_extract_output_lengths(samples).to(torch.long)
+        return self._get_feat_extract_output_lengths(samples).to(torch.long)
+
+    def ctc_loss(self, logits, labels, frames):
+        """CTC over each utterance's `frames` with the padding token as blank; labels of -100 are padding (as
+        Wav2Vec2ForCTC reads them). Public so a head trained on cached hidden states computes the same loss."""
+        if labels.max() >= self.config.vocab_size:
+            raise ValueError(f"label ids must be below vocab_size {self.config.vocab_size}")
         is_target = labels >= 0
         log_probs = nn.functional.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)
         return nn.functional.ctc_loss(

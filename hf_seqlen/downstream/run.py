@@ -2,6 +2,7 @@
 
 A batch goes: LabelledAudio (decode with soundfile; training clips cropped at random) ->
 AudioCollator (pad, attention mask, labels) -> Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification.
+Probing (--freeze_upstream) reads the upstream's hidden states, computed once, instead (feature_cache.py).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 
 from ..args import UsageError
-from ..audio import AudioDecoder
 from ..costs import CostMeter
 from . import classification, ctc
 from .args import DownstreamArguments
-from .data import AudioCollator, load_task_splits, task_datasets
+from .data import AudioCollator, load_task_splits
+from .feature_cache import task_inputs
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
 from .results import downstream_card, strip_prefix, upstream_info, write_results
 from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
@@ -39,7 +40,8 @@ def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
 
 
 def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav2Vec2FeatureExtractor, probing: bool,
-                 datasets: dict, compute_metrics=None, keep_from_logits=None, processor=None) -> Trainer:
+                 datasets: dict, compute_metrics=None, keep_from_logits=None, processor=None,
+                 data_collator=None) -> Trainer:
     """The Trainer, with what DDP and evaluation batching need for this upstream (see trainer_settings.py)."""
     allow_skipped_layers(training_args, model.config, probing)
     evaluate_without_padding_if_needed(training_args, model.config, feature_extractor)
@@ -48,7 +50,7 @@ def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav
         args=training_args,
         train_dataset=datasets.get("train"),
         eval_dataset=datasets.get("eval"),
-        data_collator=AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
+        data_collator=data_collator or AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=keep_from_logits,
         processing_class=processor or feature_extractor,
@@ -78,11 +80,9 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     logger.info("%s: %s, %d trainable tensors", args.task, "probing" if probing else "fine-tuning",
                 len(trainable_parameter_names(model)))
 
-    datasets = task_datasets(
-        splits, encode, args, AudioDecoder.for_extractor(feature_extractor), training_args.seed
-    )
+    datasets, collator, feature_cache = task_inputs(model, splits, encode, args, training_args, feature_extractor)
     trainer = make_trainer(model, training_args, feature_extractor, probing, datasets, compute_metrics,
-                           keep_from_logits, processor)
+                           keep_from_logits, processor, collator)
     # Time, memory and energy of fine-tuning; Trainer batches carry no audio bookkeeping, so the
     # audio and FLOPs counters of the meter stay out of the results rather than read as zero.
     # The Trainer's accelerator gives the training device and the process count (device-hours).
@@ -107,6 +107,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
             "runtime_seconds": train_result.metrics.get("train_runtime"),
             "max_duration": args.max_duration,
             "costs": fine_tuning_costs,
+            "feature_cache": feature_cache,  # probing: what computing (or reusing) the features cost, else null
         },
     }
     if trainer.is_world_process_zero():

@@ -1,0 +1,212 @@
+"""Probing on cached features: the head trained on the upstream's hidden states computed once predicts what it
+predicts through the live upstream, for both encoder families; training crops are windows of the cached frames;
+the cache is reused while upstream and split stay, rebuilt when the upstream changes, bounded in size, and
+computed once under DDP."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
+
+from conftest import ACCELERATE, REPO, launch_env, write_tone
+from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
+from hf_seqlen.args import UsageError
+from hf_seqlen.audio import AudioDecoder
+from hf_seqlen.cli import downstream_main
+from hf_seqlen.downstream import classification, ctc
+from hf_seqlen.downstream.args import DownstreamArguments, parse_args
+from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collate_features, task_inputs
+from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
+from hf_seqlen.downstream.run import make_trainer
+from tiny_upstreams import save_upstream
+
+SECONDS = (1.0, 2.7, 0.6, 1.9)  # padded to 2.7 s in one batch
+
+
+def tone_split(folder, seconds=SECONDS) -> Dataset:
+    """Real audio files with their durations and a label and a transcript each, as load_task_splits gives them."""
+    paths = [folder / f"{i}.wav" for i in range(len(seconds))]
+    for i, (path, duration) in enumerate(zip(paths, seconds)):
+        write_tone(path, duration, seed=i)
+    return Dataset.from_dict({"audio": [{"path": str(p), "bytes": None} for p in paths], "duration": list(seconds),
+                              "keyword": ["a", "b", "c", "a"][: len(seconds)],
+                              "text": ["go left", "stop", "no", "on"][: len(seconds)]})
+
+
+def probe(task: str, upstream, tmp_path):
+    """A probing model, its encoder and Trainer processor. Uneven layer weights and a head of unit-scale weights
+    (not the tiny initial ones) make a wrong layer, frame or pooling show far above float16 rounding."""
+    feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
+    torch.manual_seed(0)
+    if task == "kws":
+        model = classification.load_model(str(upstream), ["a", "b", "c"], True, None, **FROZEN_UPSTREAM_CONFIG)
+        encode, processor = classification.encoder(["a", "b", "c"], "keyword"), feature_extractor
+    else:
+        processor = ctc.build_processor(Dataset.from_dict({"text": ["go left stop no on"]}), "text", feature_extractor,
+                                        tmp_path / "vocab")
+        model = ctc.load_model(str(upstream), processor, True, None, **FROZEN_UPSTREAM_CONFIG)
+        encode = ctc.encoder(processor, "text")
+    head = [model.projector.weight, model.classifier.weight] if task == "kws" else [model.lm_head.weight]
+    with torch.no_grad():
+        model.layer_weights.copy_(torch.linspace(-1.0, 2.0, len(model.layer_weights)))
+        for weight in head:
+            weight.normal_()
+    return model.eval(), encode, processor, feature_extractor
+
+
+@pytest.mark.parametrize("task", ["kws", "asr"])
+@pytest.mark.parametrize("group_norm", [False, True], ids=["layer-norm", "group-norm"])
+def test_cached_features_give_the_predictions_of_the_live_upstream(task, group_norm, tmp_path):
+    upstream = save_upstream(tmp_path / "upstream", group_norm=group_norm)
+    live_model, encode, processor, feature_extractor = probe(task, upstream, tmp_path)
+    cached_model = copy.deepcopy(live_model)
+    splits = {"test": tone_split(tmp_path / "audio")}
+    training_args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=8, report_to="none",
+                                      remove_unused_columns=False, disable_tqdm=True)
+    common = dict(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
+
+    live_args = DownstreamArguments(**common, cache_features=False)
+    live, collator, report = task_inputs(live_model, splits, encode, live_args, training_args, feature_extractor)
+    assert report is None
+    # Through the live upstream as the run evaluates: one padded batch (layer norm) or clip by clip (group norm).
+    live_out = make_trainer(live_model, training_args, feature_extractor, True, {}, processor=processor,
+                            data_collator=collator).predict(live["test"])
+    cached, collator, report = task_inputs(cached_model, splits, encode, DownstreamArguments(**common), training_args,
+                                           feature_extractor)
+    assert report["computed"] == ["test"]
+    batch = collator([cached["test"][i] for i in range(len(SECONDS))])  # every clip in one padded batch
+    with torch.no_grad():
+        cached_out = cached_model(**batch)
+
+    live_logits = torch.from_numpy(live_out.predictions)
+    if task == "kws":
+        assert torch.equal(cached_out.logits.argmax(-1), live_logits.argmax(-1))
+        torch.testing.assert_close(cached_out.logits, live_logits, rtol=1e-3, atol=1e-2)  # features stored as float16
+    else:
+        for row, frames in enumerate(batch["frame_mask"].sum(-1).tolist()):
+            assert frames == int(cached_model._get_feat_extract_output_lengths(torch.tensor(int(16000 * SECONDS[row]))))
+            torch.testing.assert_close(cached_out.logits[row, :frames], live_logits[row, :frames], rtol=1e-3, atol=1e-2)
+            assert torch.equal(cached_out.logits[row, :frames].argmax(-1), live_logits[row, :frames].argmax(-1))
+    assert cached_out.loss.item() == pytest.approx(live_out.metrics["test_loss"], rel=1e-3)
+
+
+def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
+    upstream = save_upstream(tmp_path / "upstream")
+    model, encode, _, feature_extractor = probe("kws", upstream, tmp_path)
+    training_args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
+    args = DownstreamArguments(task="kws", model_name_or_path=str(upstream), freeze_upstream=True, max_duration=1.0)
+    datasets, _, _ = task_inputs(model, {"train": tone_split(tmp_path / "audio")}, encode, args, training_args,
+                                 feature_extractor)
+    train = datasets["train"]
+    whole = CachedFeatures(train.cache, train.targets)
+    crop_frames = int(model._get_feat_extract_output_lengths(torch.tensor(16000)))  # 1 s of audio
+    assert train.crop_frames == crop_frames
+
+    long_clip = whole[1]["layer_features"]  # 2.7 s
+    starts = set()
+    for draw in range(8):
+        torch.manual_seed(draw)
+        window = train[1]["layer_features"]
+        assert window.shape[1] == crop_frames
+        start = next(s for s in range(long_clip.shape[1] - crop_frames + 1)
+                     if torch.equal(long_clip[:, s: s + crop_frames], window))
+        starts.add(start)
+    assert len(starts) > 1  # a new window each time the clip is drawn
+    assert torch.equal(train[2]["layer_features"], whole[2]["layer_features"])  # 0.6 s: shorter than the crop, whole
+
+
+def test_collated_features_mark_the_real_frames():
+    items = [{"layer_features": torch.ones(3, n, 4), "labels": label} for n, label in ((5, 0), (2, 1))]
+    batch = collate_features(items)
+    assert batch["layer_features"].shape == (2, 3, 5, 4)
+    assert batch["frame_mask"].sum(-1).tolist() == [5, 2]
+    assert batch["layer_features"][1, :, 2:].abs().sum() == 0 and batch["labels"].tolist() == [0, 1]
+
+
+def test_the_key_changes_with_the_rows_the_files_the_upstream_and_the_decoder(tmp_path):
+    split = tone_split(tmp_path / "audio")
+    upstream = save_upstream(tmp_path / "upstream")
+    model, *_ = probe("kws", upstream, tmp_path)
+    decode = AudioDecoder(16000)
+    key, _ = cache_key("digest", model.config, decode, split, "audio")
+    assert cache_key("digest", model.config, decode, split, "audio")[0] == key
+    assert cache_key("digest", model.config, decode, split.select([0, 1]), "audio")[0] != key
+    assert cache_key("other digest", model.config, decode, split, "audio")[0] != key
+    assert cache_key("digest", model.config, AudioDecoder(16000, do_normalize=False), split, "audio")[0] != key
+    write_tone(tmp_path / "audio" / "0.wav", SECONDS[0], seed=99)  # rewritten in place: same path and duration
+    assert cache_key("digest", model.config, decode, split, "audio")[0] != key
+
+
+def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
+    """A short probe on a class folder through the run's entry point; its results.json."""
+    assert downstream_main(["--disable_tqdm", "true", "--task", "audio-classification", "--freeze_upstream",
+                            "--data_dir", str(data_dir), "--test_split_name", "", "--model_name_or_path", str(upstream),
+                            "--output_dir", str(output_dir), "--feature_cache_dir", str(cache_dir), "--max_steps", "4",
+                            *extra]) == 0
+    return json.loads((output_dir / "results.json").read_text())
+
+
+def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_model_runs_on_audio(tmp_path):
+    data_dir, cache_dir = make_class_folder(tmp_path / "sounds"), tmp_path / "cache"
+    upstream = save_upstream(tmp_path / "upstream")
+    first = probe_run(upstream, data_dir, tmp_path / "first", cache_dir)["train"]["feature_cache"]
+    assert first["computed"] == ["eval", "train"] and first["reused"] == [] and first["bytes"] > 0
+    folders = sorted(path.name for path in cache_dir.iterdir())
+    assert len(folders) == 2
+
+    second = probe_run(upstream, data_dir, tmp_path / "second", cache_dir, "--seed", "7")["train"]["feature_cache"]
+    assert second["computed"] == [] and second["reused"] == ["eval", "train"]
+    assert sorted(path.name for path in cache_dir.iterdir()) == folders
+
+    other = save_upstream(tmp_path / "other-upstream", seed=1)  # same config, other weights
+    results = probe_run(other, data_dir, tmp_path / "third", cache_dir)
+    assert results["train"]["feature_cache"]["computed"] == ["eval", "train"]
+    assert len(list(cache_dir.iterdir())) == 4
+
+    # The saved folder is the plain model (upstream + head + layer weights) and reproduces the run on audio.
+    classify = pipeline("audio-classification", model=str(tmp_path / "third"))
+    assert classify.model.config.use_weighted_layer_sum
+    validation = evaluated_split("eval", task="audio-classification", model_name_or_path=str(other),
+                                 data_dir=str(data_dir), test_split_name="")
+    through_pipeline = classification_through_pipeline(classify, validation, "label")
+    assert through_pipeline["accuracy"] == results["metrics"]["eval"]["accuracy"]
+    assert through_pipeline["loss"] == pytest.approx(results["metrics"]["eval"]["loss"], rel=1e-3)
+
+
+def test_a_cache_over_its_bound_is_refused_before_any_work(tmp_path, capsys):
+    upstream = save_upstream(tmp_path / "upstream")
+    assert downstream_main(["--task", "kws", "--freeze_upstream", "--model_name_or_path", str(upstream),
+                            "--output_dir", str(tmp_path / "out"), "--feature_cache_max_gib", "0.000001"]) == 2
+    message = capsys.readouterr().err
+    assert "--feature_cache_max_gib" in message and "--no_cache_features" in message
+    assert not (tmp_path / "out" / "feature_cache").exists()
+
+
+def test_a_cache_dir_without_probing_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="--freeze_upstream"):
+        parse_args(["--task", "kws", "--model_name_or_path", "x", "--output_dir", str(tmp_path),
+                    "--feature_cache_dir", str(tmp_path / "cache")])
+
+
+def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
+    """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
+    upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"
+    command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+               "no", "--dynamo_backend", "no", str(REPO / "run_downstream.py"), "--disable_tqdm", "true", "--task",
+               "audio-classification", "--freeze_upstream", "--data_dir", str(make_class_folder(tmp_path / "sounds")),
+               "--test_split_name", "", "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
+               "--max_steps", "3"]
+    result = subprocess.run(command, cwd=REPO, env={**launch_env(2), "HF_EVALUATE_OFFLINE": "1"}, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert len(re.findall(r"feature cache: computed .*/(train|eval)-", result.stderr)) == 2, result.stderr[-4000:]
+    assert len(re.findall(r"feature cache: reusing .*/(train|eval)-", result.stderr)) == 2
+    assert sorted(path.name.split("-")[0] for path in (output_dir / "feature_cache").iterdir()) == ["eval", "train"]
+    assert json.loads((output_dir / "results.json").read_text())["metrics"]["eval"]["accuracy"] is not None
