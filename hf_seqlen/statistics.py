@@ -114,3 +114,21 @@ def paired_difference(metric: str, tables: list[dict], reference: list[dict], re
     difference = (_replicates(metric, tables, weights, seed_draws)
                   - _replicates(metric, reference, weights, seed_draws))
     return _interval(_point(metric, tables) - _point(metric, reference), difference)
+
+
+def outcome_table(examples: list[dict]) -> dict[str, np.ndarray]:
+    """Per-example outcomes (rows of `<split>_examples.jsonl`) as the arrays the metrics read."""
+    table = {name: np.array([e[name] for e in examples], dtype=float)
+             for name in ("correct", "word_edits", "words", "char_edits", "chars") if examples and name in examples[0]}
+    if examples and "correct" in examples[0]:
+        names = sorted({str(e["reference"]) for e in examples} | {str(e["prediction"]) for e in examples})
+        index = {name: i for i, name in enumerate(names)}
+        table["reference_class"] = np.array([index[str(e["reference"])] for e in examples])
+        table["predicted_class"] = np.array([index[str(e["prediction"])] for e in examples])
+    return table
+
+
+def metrics_of(examples: list[dict], names: tuple[str, ...]) -> dict[str, float]:
+    """Corpus metrics of one run from its per-example outcomes."""
+    table = outcome_table(examples)
+    return {name: float(metric_values(name, table, np.ones(len(examples)))[0]) for name in names}
