@@ -77,10 +77,10 @@ def _replicates(metric: str, tables: list[dict], example_weights: np.ndarray, se
 
 
 def _point(metric: str, tables: list[dict]) -> float:
-    return float(np.mean([metric_values(metric, t, np.ones(_size(t)))[0] for t in tables]))
+    return float(np.mean([metric_values(metric, t, np.ones(table_size(t)))[0] for t in tables]))
 
 
-def _size(table: dict) -> int:
+def table_size(table: dict) -> int:
     return len(next(iter(table.values())))
 
 
@@ -93,7 +93,7 @@ def _interval(estimate: float, replicates: np.ndarray) -> Interval:
 def _check(tables: list[dict]) -> int:
     if not tables:
         raise ValueError("no outcome tables: at least one seed is needed")
-    sizes = {_size(t) for t in tables}
+    sizes = {table_size(t) for t in tables}
     if len(sizes) != 1:
         raise ValueError(f"the seeds scored different numbers of test examples ({sorted(sizes)})")
     return sizes.pop()
