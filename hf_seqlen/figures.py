@@ -79,8 +79,10 @@ def _cost_figure(rows, path, written):
                                         "audio_hours", "device_hours") and fixed and all(c in r for r in fixed)]
     if not costs:
         return
-    fig, axes = plt.subplots(1, len(costs), figsize=(3.6 * len(costs), 3.4), squeeze=False)
-    for ax, cost in zip(axes[0], costs):
+    columns = min(len(costs), 2)
+    grid_rows = -(-len(costs) // columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(4.6 * columns, 3.2 * grid_rows), squeeze=False)
+    for ax, cost in zip(axes.flat, costs):
         ax.plot([r["max_duration"] for r in fixed], [r[cost] * scale(cost) for r in fixed], "o-")
         ax.set_xscale("log", base=2)
         ax.set_xticks([r["max_duration"] for r in fixed], [f"{r['max_duration']:g}" for r in fixed])
@@ -96,7 +98,8 @@ def _summary_figure(rows, reference, tasks, metrics, path, written):
     fig, axes = plt.subplots(1, 1 + len(shown), figsize=(4.2 * (1 + len(shown)), 3.6), squeeze=False)
     names = [r["arm"] for r in rows]
     ax = axes[0][0]
-    ax.barh(names, [r.get("cost_ratio_vs_reference", 0) for r in rows], color="tab:gray")
+    ax.barh(range(len(rows)), [r.get("cost_ratio_vs_reference", 0) for r in rows], color="tab:gray")
+    ax.set_yticks(range(len(rows)), names)
     ax.axvline(1.0, color="tab:red", lw=1)
     ax.set_xlabel(f"pre-training cost, share of {reference['arm']}")
     ax.set_title("cost", fontsize=11)
