@@ -35,9 +35,11 @@ def with_section(card: str, section: str) -> str:
     return f"{before}\n\n{section}"
 
 
-def saved_section(output_dir: Path) -> str | None:
-    path = output_dir / SECTION_FILE
-    return path.read_text() if path.is_file() else None
+def restore_section(card: Path) -> None:
+    """Put the sweep's section (kept in study.md beside the card) back into a rewritten card."""
+    saved = card.parent / SECTION_FILE
+    if saved.is_file():
+        card.write_text(with_section(card.read_text(), saved.read_text()))
 
 
 def write_card_sections(sweep_dir: Path, rows: list[dict], tasks: list[str], seeds: list[int]) -> None:
@@ -48,4 +50,4 @@ def write_card_sections(sweep_dir: Path, rows: list[dict], tasks: list[str], see
             card = pretrain / "README.md"
             if card.is_file():
                 (pretrain / SECTION_FILE).write_text(section)
-                card.write_text(with_section(card.read_text(), section))
+                restore_section(card)

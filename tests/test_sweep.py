@@ -83,3 +83,12 @@ def test_adding_a_seed_runs_only_its_jobs_and_interrupted_ones_resume(sweep_dir,
     assert "1s seed 2 pre-training: running" in result.stderr and "2s seed 2 kws: running" in result.stderr
     assert "resumed from" in (copy / "2s" / "seed-1" / "pretrain.log").read_text()
     assert report_rows(copy)["1s"]["seeds"] == "3"
+
+
+def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
+    from hf_seqlen.hub import refresh_card
+
+    pretrain = tmp_path / "pretrain"
+    shutil.copytree(sweep_dir / "2s" / "seed-0" / "pretrain", pretrain)
+    card = refresh_card(pretrain, "someone/w2v2-2s").read_text()
+    assert "someone/w2v2-2s" in card and card.count("## In the sequence-length study") == 1
