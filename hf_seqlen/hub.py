@@ -176,4 +176,7 @@ def refresh_card(output_dir: Path, model_id: str) -> Path:
         json.loads(eval_path.read_text()) if eval_path.is_file() else None,
     )
     card.save(output_dir / CARD_FILE)
+    from .study_card import restore_section  # a sweep's comparison outlives a rewritten card
+
+    restore_section(output_dir / CARD_FILE)
     return output_dir / CARD_FILE

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_audio_split, with_durations
+from .figures import label
 from .options import parse_dataclasses
-from .report import cost_column, lower_is_better
+from .report import arm_tables, cost_column, lower_is_better, state
+from .statistics import paired_difference
 
 # The task metric the recommendation weighs, in order of preference.
 MAIN_METRICS = ("accuracy", "wer", "f1", "uar", "cer")
@@ -32,7 +34,9 @@ class RecommendArguments:
     audio_column_name: str = field(default="audio")
     report: str | None = field(default=None, metadata={"help": "A sweep's report.csv, to weigh measured results."})
     task: str | None = field(default=None, metadata={"help": "The report's task to weigh (kws, asr, ...)."})
-    tolerance_points: float = field(default=1.0, metadata={"help": "Metric points you would trade for cost."})
+    tolerance: float = field(default=1.0, metadata={
+        "help": "How much worse than the best arm you accept for a cheaper one, in points (1.0 = one accuracy "
+                "point, or 0.01 of WER/CER)."})
     output_json: str | None = field(default=None, metadata={"help": "Also write the recommendation as JSON here."})
     candidates: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0],
                                     metadata={"help": "Pre-training lengths to choose from without a report."})
@@ -67,17 +71,35 @@ def read_report(path: Path) -> list[dict]:
     return rows
 
 
-def weigh_report(rows: list[dict], task: str, tolerance_points: float) -> dict | None:
-    """The cheapest arm within `tolerance_points` of the best arm on the task's main metric."""
+def weigh_report(report: Path, task: str, tolerance: float) -> dict | None:
+    """The cheapest arm shown, with 95% confidence, to be no worse than the best arm by more than
+    `tolerance` (points of accuracy, or 0.01s of WER), and the arms the data cannot place either way."""
+    rows = read_report(report)
     metric = next((f"{task}_{m}" for m in MAIN_METRICS if rows and isinstance(rows[0].get(f"{task}_{m}"), float)), None)
     cost = cost_column(rows)
     if metric is None or cost is None:
         return None
     sign = 1 if lower_is_better(metric) else -1
-    best = min(rows, key=lambda r: sign * r[metric])
-    good_enough = [r for r in rows if sign * (r[metric] - best[metric]) * 100 <= tolerance_points + 1e-9]
-    chosen = min(good_enough, key=lambda r: r[cost])
-    return {"metric": metric, "cost": cost, "best": best, "chosen": chosen}
+    best = min(rows, key=lambda r: (sign * r[metric], r[cost]))
+    seeds = sorted({int(p.name.removeprefix("seed-")) for p in report.parent.glob(f"{best['arm']}/seed-*")})
+    best_tables = arm_tables(report.parent, best["arm"], task, seeds)
+    margin = tolerance / 100
+    verdicts = {}
+    for row in rows:
+        tables = arm_tables(report.parent, row["arm"], task, seeds)
+        common = [s for s in seeds if s in tables and s in best_tables]
+        if not common:
+            verdicts[row["arm"]] = "no per-example outcomes"
+            continue
+        # Worse-by, oriented so that positive means worse than the best arm.
+        diff = paired_difference(metric.split("_", 1)[1], [tables[s] for s in common], [best_tables[s] for s in common])
+        worst, least = (diff.high, diff.low) if sign == 1 else (-diff.low, -diff.high)
+        verdicts[row["arm"]] = "within" if worst <= margin else "worse" if least > margin else "undecided"
+    within = [r for r in rows if verdicts[r["arm"]] == "within"]
+    chosen = min(within, key=lambda r: r[cost])
+    undecided = [r for r in rows if verdicts[r["arm"]] == "undecided" and r[cost] < chosen[cost]]
+    return {"metric": metric, "cost": cost, "best": best, "chosen": chosen, "undecided": undecided,
+            "verdicts": verdicts}
 
 
 def recommend(args: RecommendArguments) -> dict:
@@ -85,26 +107,39 @@ def recommend(args: RecommendArguments) -> dict:
     matched = matched_length(profile["median"], args.candidates)
     reasons = [
         f"The task's audio: {profile['files']} files, median {profile['median']:.2f} s "
-        f"(10% below {profile['p10']:.2f} s, 90% below {profile['p90']:.2f} s). Pre-training on crops that "
-        f"match this length works best; the closest candidate is {matched:g} s."
+        f"(10% below {profile['p10']:.2f} s, 90% below {profile['p90']:.2f} s). The closest candidate length is "
+        f"{matched:g} s."
     ]
-    result = {"profile": profile, "matched_length": matched, "recommended_length": matched}
-    if args.report:
+    result = {"profile": profile, "matched_length": matched, "recommended_length": matched, "basis": "prior"}
+    prior = (f"Suggestion {matched:g} s is the paper's prior (pre-train on crops matching the task's length), "
+             "untested on your data: run `hf-seqlen sweep` and pass its report.csv with --report to test it.")
+    if not args.report:
+        reasons.append(prior)
+    else:
         if not args.task:
             raise ValueError("--report needs --task, the report's task to weigh")
-        weighed = weigh_report(read_report(Path(args.report)), args.task, args.tolerance_points)
+        weighed = weigh_report(Path(args.report), args.task, args.tolerance)
         if weighed is None:
-            reasons.append(f"The report has no metric or cost for task '{args.task}'; recommending the matched length.")
+            reasons.append(f"The report has no metric or cost for task '{args.task}'. " + prior)
         else:
             best, chosen, metric, cost = weighed["best"], weighed["chosen"], weighed["metric"], weighed["cost"]
             share = chosen[cost] / best[cost] if best[cost] else float("nan")
             reasons.append(
-                f"Measured in the sweep: the best {metric} is {best[metric]:.4g} ({best['arm']}); "
-                f"{chosen['arm']} reaches {chosen[metric]:.4g}, within {args.tolerance_points:g} points, "
-                f"at {share:.0%} of that arm's {cost}."
+                f"Measured in the sweep: the best {metric} is {state(metric, best[metric])} ({best['arm']}); "
+                + (f"{chosen['arm']} is the cheapest arm shown with 95% confidence to be within {args.tolerance:g} "
+                   f"points of it ({state(metric, chosen[metric])}), at {share:.0%} of its {label(cost)}."
+                   if chosen is not best else "no cheaper arm is shown with 95% confidence to be within "
+                   f"{args.tolerance:g} points of it.")
             )
-            result["recommended_length"] = chosen["max_duration"]
-            result["measured"] = {"metric": metric, "cost": cost, "best_arm": best["arm"], "chosen_arm": chosen["arm"]}
+            if weighed["undecided"]:
+                names = ", ".join(r["arm"] for r in weighed["undecided"])
+                reasons.append(f"The data cannot decide for the cheaper {names}: the 95% CI of its difference from "
+                               f"{best['arm']} straddles the {args.tolerance:g}-point tolerance. More seeds or test "
+                               "examples would settle it.")
+            result.update(recommended_length=chosen["max_duration"], basis="measured",
+                          measured={"metric": metric, "cost": cost, "best_arm": best["arm"],
+                                    "chosen_arm": chosen["arm"], "verdicts": weighed["verdicts"],
+                                    "undecided_arms": [r["arm"] for r in weighed["undecided"]]})
     result["reasons"] = reasons
     return result
 
@@ -116,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def job():
         result = recommend(args)
-        print(f"Recommended pre-training length: {result['recommended_length']:g} s")
+        basis = "measured on your sweep" if result["basis"] == "measured" else "the paper's prior, untested on your data"
+        print(f"Suggested pre-training length: {result['recommended_length']:g} s ({basis})")
         for reason in result["reasons"]:
             print(f"- {reason}")
         if args.output_json:

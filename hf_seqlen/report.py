@@ -1,106 +1,188 @@
-"""The study's report: one row per arm (a duration or a schedule) with every measured cost and
-every downstream metric, as CSV and Markdown, plots, and the headline trade-off in words.
+"""The study's report: one row per arm (a duration or a schedule) with its budget, its measured costs
+and every downstream metric with a 95% confidence interval, the paired difference against a reference
+arm, as CSV and Markdown, figures, and a headline that claims only what the intervals support.
 
-Reads only what the runs wrote: `<arm>/pretrain/costs.json` and `<arm>/<task>/results.json`.
+Reads only what the runs wrote: `<arm>/seed-<s>/pretrain/costs.json` and
+`<arm>/seed-<s>/<task>/test_examples.jsonl` (see statistics.py for what is resampled).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
+from . import figures
+from .downstream.results import read_examples
+from .statistics import METRICS, interval, outcome_table, paired_difference, table_size
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")
-# Cost columns to plot and compare, most informative first; the first present is "the cost".
+# Cost columns to compare, most informative first; the first present in every arm is "the cost".
 COST_COLUMNS = ("flops_total_estimated_from_counted_steps", "device_hours", "wall_clock_seconds", "audio_hours",
                 "energy_kwh_estimated")
+BUDGET_COLUMNS = {"steps": "optimizer_steps", "audio_hours": "audio_hours",
+                  "flops": "flops_total_estimated_from_counted_steps"}
+# Accuracy-like metrics read in points (x100); error rates stay rates.
+POINTS = ("accuracy", "f1", "uar")
 
 
 def lower_is_better(metric: str) -> bool:
     return any(metric.endswith(suffix) for suffix in LOWER_IS_BETTER)
 
 
-def _numbers(mapping: dict, prefix: str = "") -> dict:
-    """Flatten nested numeric fields into `prefix` + `a_b` names."""
-    flat = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_numbers(value, f"{name}_"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[name] = value
-    return flat
+def seed_dir(sweep_dir: Path, arm: str, seed: int) -> Path:
+    return sweep_dir / arm / f"seed-{seed}"
 
 
-def _task_metrics(results: dict) -> dict:
-    """A task's metrics on its test split, else its evaluation split: `accuracy`, `wer`, ..."""
-    metrics = results.get("metrics", {})
-    split = next((s for s in ("test", "eval", "validation") if s in metrics), None)
-    chosen = metrics.get(split, {}) if split else {}
-    return {k.removeprefix(f"{split}_").removeprefix("eval_"): v for k, v in _numbers(chosen).items()
-            if not k.endswith(("runtime", "samples_per_second", "steps_per_second", "epoch"))}
+def _numbers(mapping: dict) -> dict:
+    return {k: v for k, v in mapping.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def collect_rows(sweep_dir: Path, arms: list[dict], tasks: list[str]) -> list[dict]:
-    """One row per arm that finished pre-training; a task column is empty if its run is missing."""
-    rows = []
+def arm_tables(sweep_dir: Path, arm: str, task: str, seeds: list[int]) -> dict[int, dict]:
+    """{seed: outcome table} of one arm's task, for the seeds whose run stored its test outcomes."""
+    tables = {}
+    for seed in seeds:
+        examples = read_examples(seed_dir(sweep_dir, arm, seed) / task)
+        if examples:
+            tables[seed] = outcome_table(examples)
+    return tables
+
+
+def task_metrics(table: dict) -> list[str]:
+    present = [m for m in METRICS if m in ("wer", "cer") and "words" in table or m in POINTS and "correct" in table]
+    return [m for m in present if m != "uar"]
+
+
+def reference_arm(rows: list[dict], chosen: str | None) -> dict:
+    """The arm others are compared with: the one named, else the longest fixed duration (else the last)."""
+    if chosen:
+        named = [r for r in rows if r["arm"] == chosen]
+        if not named:
+            raise ValueError(f"--reference_arm {chosen} is not an arm of this sweep (arms: {', '.join(r['arm'] for r in rows)})")
+        return named[0]
+    fixed = [r for r in rows if not r["schedule"]]
+    return max(fixed, key=lambda r: r["max_duration"]) if fixed else rows[-1]
+
+
+def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], chosen_reference: str | None = None):
+    """Rows (one per arm that finished pre-training in some seed) and the comparisons behind them."""
+    rows, tables = [], {}
     for arm in arms:
-        arm_dir = sweep_dir / arm["name"]
-        costs_file = arm_dir / "pretrain" / "costs.json"
-        if not costs_file.is_file():
+        costs = [json.loads(p.read_text()) for s in seeds
+                 if (p := seed_dir(sweep_dir, arm["name"], s) / "pretrain" / "costs.json").is_file()]
+        if not costs:
             continue
-        row = {"arm": arm["name"], "max_duration": arm["max_duration"], "schedule": arm.get("schedule", "")}
-        row.update(_numbers(json.loads(costs_file.read_text())))
-        for task in tasks:
-            results_file = arm_dir / task / "results.json"
-            if results_file.is_file():
-                for metric, value in _task_metrics(json.loads(results_file.read_text())).items():
-                    row[f"{task}_{metric}"] = value
+        row = {"arm": arm["name"], "max_duration": arm["max_duration"], "schedule": arm.get("schedule", ""),
+               "seeds": len(costs)}
+        numbers = [_numbers(c) for c in costs]
+        row.update({k: float(np.mean([n[k] for n in numbers])) for k in numbers[0] if all(k in n for n in numbers)})
         rows.append(row)
-    return rows
+        for task in tasks:
+            tables[arm["name"], task] = arm_tables(sweep_dir, arm["name"], task, seeds)
+    if not rows:
+        return rows, None
+    reference = reference_arm(rows, chosen_reference)
+    cost = cost_column(rows)
+    for row in rows:
+        row["reference_arm"] = reference["arm"]
+        if cost:
+            row["cost_ratio_vs_reference"] = row[cost] / reference[cost] if reference[cost] else float("nan")
+        for task in tasks:
+            _compare(row, task, tables[row["arm"], task], tables[reference["arm"], task])
+    return rows, reference
+
+
+def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None:
+    if not tables:
+        return
+    seeds = sorted(tables)
+    row[f"{task}_test_examples"] = table_size(tables[seeds[0]])
+    common = [s for s in seeds if s in reference_tables]
+    for metric in task_metrics(tables[seeds[0]]):
+        name = f"{task}_{metric}"
+        own = interval(metric, [tables[s] for s in seeds])
+        row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = own.estimate, own.low, own.high
+        if common:
+            diff = paired_difference(metric, [tables[s] for s in common], [reference_tables[s] for s in common])
+            row[f"{name}_diff_vs_reference"] = diff.estimate
+            row[f"{name}_diff_ci_low"], row[f"{name}_diff_ci_high"] = diff.low, diff.high
 
 
 def metric_columns(rows: list[dict], tasks: list[str]) -> list[str]:
-    names = {k for row in rows for k in row if any(k.startswith(f"{t}_") for t in tasks)}
+    """`task_metric` names with an estimate (not their CI or difference columns)."""
+    names = {k for row in rows for k in row if any(k.startswith(f"{t}_") for t in tasks)
+             and k.split("_", 1)[1] in METRICS}
     return sorted(names)
-
-
-def rate_columns(rows: list[dict], tasks: list[str]) -> list[str]:
-    """Metrics that are rates in [0, 1] (accuracy, WER, ...), so differences read as points; not losses."""
-    return [m for m in metric_columns(rows, tasks) if not m.endswith("loss")]
-
-
-# The columns report.md shows (report.csv has them all).
-SUMMARY_COLUMNS = ("arm", "max_duration", "schedule", *COST_COLUMNS, "peak_accelerator_memory_gib",
-                   "peak_host_memory_gib", "longest_input_seconds", "optimizer_steps")
 
 
 def cost_column(rows: list[dict]) -> str | None:
     return next((c for c in COST_COLUMNS if rows and all(c in r for r in rows)), None)
 
 
-def pareto_front(rows: list[dict], cost: str, metric: str) -> list[dict]:
-    """Arms no other arm beats on both cost and the metric."""
-    sign = 1 if lower_is_better(metric) else -1
-    points = [r for r in rows if metric in r and cost in r]
-    return [
-        r for r in points
-        if not any(o[cost] <= r[cost] and sign * o[metric] <= sign * r[metric]
-                   and (o[cost] < r[cost] or o[metric] != r[metric]) for o in points)
-    ]
+def state(metric: str, value: float) -> str:
+    """A metric value in its reading units: points (%) for accuracy-like metrics, a rate for WER/CER."""
+    return f"{value * 100:.1f}%" if metric.split("_")[-1] in POINTS else f"{value:.3f}"
 
 
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def state_difference(metric: str, value: float) -> str:
+    return f"{value * 100:+.1f} points" if metric.split("_")[-1] in POINTS else f"{value:+.3f}"
+
+
+def difference_text(metric: str, row: dict) -> str:
+    """`-7.5 points (95% CI -20.0 to +5.0)`, or `identical` where no example changed in any seed."""
+    value, low, high = (row[f"{metric}_{part}"] for part in ("diff_vs_reference", "diff_ci_low", "diff_ci_high"))
+    if low == high == 0:
+        return "identical"
+    unit = " points" if metric.split("_")[-1] in POINTS else ""
+    strip = len(unit)
+    return (f"{state_difference(metric, value)} (95% CI {state_difference(metric, low)[:-strip or None]} to "
+            f"{state_difference(metric, high)[:-strip or None]}{unit})")
+
+
+def describe(row: dict, reference: dict, metric: str) -> str:
+    """One comparison in words: a difference only when its 95% CI excludes zero."""
+    low, high = row.get(f"{metric}_diff_ci_low"), row.get(f"{metric}_diff_ci_high")
+    label = metric.replace("_", " ")
+    values = f"{state(metric, row[metric])} vs {state(metric, reference[metric])}"
+    if low is None:
+        return f"{label} {values} (seeds not shared with {reference['arm']}; not compared)"
+    if low == high == 0:
+        return f"{label} {values}: identical on every example in every seed"
+    difference = difference_text(metric, row)
+    if low > 0 or high < 0:
+        better = (high < 0) == lower_is_better(metric)
+        return f"{label} {values}: {'better' if better else 'worse'}, difference {difference}"
+    task = metric.split("_")[0]
+    return (f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
+            f"examples, {row['seeds']} seeds; difference {difference})")
+
+
+def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row is reference:
+            continue
+        parts = [describe(row, reference, m) for m in metric_columns([row], tasks) if m in reference]
+        ratio = row.get("cost_ratio_vs_reference")
+        cost = f"costs {ratio:.0%} of {reference['arm']} in {figures.label(cost_column(rows))}" if ratio is not None else ""
+        lines.append(f"{row['arm']} {cost}; " + "; ".join(parts) + ".")
+    return lines
+
+
+def budget_lines(rows: list[dict], budget: str) -> list[str]:
+    held = {"steps": "updates (each arm takes the same number of optimizer steps with the same batch count, so a "
+                     "shorter arm sees less audio and fewer FLOPs by construction)",
+            "audio_hours": "audio hours fed", "flops": "counted training FLOPs"}[budget]
+    lines = [f"Held equal across arms: {held}.", "",
+             "| arm | updates | audio (hours) | pre-training compute (TFLOP, counted) |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['arm']} | {row.get('optimizer_steps', float('nan')):.0f} | "
+                     f"{row.get('audio_hours', float('nan')):.4g} | "
+                     f"{row.get('flops_total_estimated_from_counted_steps', float('nan')) / 1e12:.4g} |")
+    return lines
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -111,103 +193,59 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def headline(rows: list[dict], tasks: list[str]) -> list[str]:
-    """Each shorter arm against the longest fixed-duration arm: share of cost, change in each metric."""
-    cost = cost_column(rows)
-    fixed = [r for r in rows if not r["schedule"]]
-    if not cost or len(rows) < 2 or not fixed:
-        return []
-    reference = max(fixed, key=lambda r: r["max_duration"])
-    lines = []
+def results_table(rows: list[dict], tasks: list[str]) -> list[str]:
+    metrics = metric_columns(rows, tasks)
+    header = ["arm", "seeds", "cost vs reference"] + [f"{m.replace('_', ' ')} (95% CI)" for m in metrics] + \
+             [f"{m.replace('_', ' ')} minus reference (95% CI)" for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        if row is reference:
-            continue
-        share = row[cost] / reference[cost] if reference[cost] else math.nan
-        changes = []
-        for metric in rate_columns([row, reference], tasks):
-            if metric in row and metric in reference:
-                delta = (row[metric] - reference[metric]) * 100
-                changes.append(f"{metric} {_format(row[metric])} vs {_format(reference[metric])} ({delta:+.1f} points)")
-        lines.append(
-            f"{row['arm']} costs {share:.0%} of {reference['arm']} in {cost}"
-            + (f"; {'; '.join(changes)}" if changes else "")
-            + "."
-        )
+        cells = [row["arm"], str(row["seeds"]), f"{row.get('cost_ratio_vs_reference', float('nan')):.2f}x"]
+        cells += [f"{state(m, row[m])} ({state(m, row[f'{m}_ci_low'])} to {state(m, row[f'{m}_ci_high'])})"
+                  if m in row else "" for m in metrics]
+        cells += ["(reference)" if row["arm"] == row["reference_arm"] else
+                  difference_text(m, row) if f"{m}_diff_vs_reference" in row else "" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def write_markdown(rows: list[dict], tasks: list[str], plots: list[Path], path: Path) -> None:
-    present = {k for row in rows for k in row}
-    columns = [c for c in SUMMARY_COLUMNS if c in present] + rate_columns(rows, tasks)
+def write_markdown(rows, reference, tasks, budget, plots, path: Path) -> None:
     lines = ["# Sequence-length study", ""]
-    summary = headline(rows, tasks)
-    if summary:
-        lines += ["## Headline", "", *[f"- {line}" for line in summary], ""]
-    lines += ["## Results (all measured; every figure in report.csv)", "", "| " + " | ".join(columns) + " |",
-              "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_format(row.get(c, "")) for c in columns) + " |" for row in rows]
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    summary = [p for p in plots if p.stem == "summary"]
+    lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
+    lines += [f"## Headline (each arm against {reference['arm']}, paired on test examples and seeds)", ""]
+    lines += [f"- {line}" for line in headline(rows, reference, tasks)] + [""]
+    lines += ["## Budget", "", *budget_lines(rows, budget), ""]
+    lines += ["## Results (means over seeds; 95% bootstrap CIs over test examples and seeds; all columns in "
+              "report.csv)", "", *results_table(rows, tasks)]
+    others = [p for p in plots if p.stem != "summary"]
+    if others:
+        lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in others]
     path.write_text("\n".join(lines) + "\n")
 
 
-def _scatter(ax, rows, x, y, label_with_arm=True):
-    ax.plot([r[x] for r in rows], [r[y] for r in rows], "o")
-    if label_with_arm:
-        for r in rows:
-            ax.annotate(r["arm"], (r[x], r[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-
-
-def write_plots(rows: list[dict], tasks: list[str], sweep_dir: Path) -> list[Path]:
-    fixed = sorted((r for r in rows if not r["schedule"]), key=lambda r: r["max_duration"])
-    written = []
-
-    def save(fig, name):
-        path = sweep_dir / name
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-
-    costs = [c for c in COST_COLUMNS if fixed and all(c in r for r in fixed)]
-    if costs:
-        fig, axes = plt.subplots(1, len(costs), figsize=(4 * len(costs), 3.2), squeeze=False)
-        for ax, c in zip(axes[0], costs):
-            ax.plot([r["max_duration"] for r in fixed], [r[c] for r in fixed], "o-")
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("max_duration (s)")
-            ax.set_ylabel(c)
-        save(fig, "cost_vs_duration.png")
-    cost = cost_column(rows)
-    for metric in metric_columns(rows, tasks):
-        having = [r for r in fixed if metric in r]
-        if having:
-            fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            ax.plot([r["max_duration"] for r in having], [r[metric] for r in having], "o-")
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("max_duration (s)")
-            ax.set_ylabel(metric)
-            save(fig, f"{metric}_vs_duration.png")
-        if cost:
-            points = [r for r in rows if metric in r]
-            if points:
-                fig, ax = plt.subplots(figsize=(4.5, 3.2))
-                _scatter(ax, points, cost, metric)
-                front = sorted(pareto_front(points, cost, metric), key=lambda r: r[cost])
-                ax.plot([r[cost] for r in front], [r[metric] for r in front], "r--o", mfc="none", ms=11,
-                        label="Pareto front")
-                ax.legend(fontsize=7)
-                save(fig, f"{metric}_vs_{cost}.png")
-    return written
-
-
-def write_report(sweep_dir: Path, arms: list[dict], tasks: list[str]) -> list[dict]:
-    rows = collect_rows(sweep_dir, arms, tasks)
+def write_report(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int],
+                 reference: str | None = None, budget: str = "steps") -> list[dict]:
+    rows, reference_row = collect(sweep_dir, arms, tasks, seeds, reference)
     if not rows:
         return rows
     write_csv(rows, sweep_dir / "report.csv")
-    plots = write_plots(rows, tasks, sweep_dir)
-    write_markdown(rows, tasks, plots, sweep_dir / "report.md")
+    plots = figures.write_figures(rows, reference_row, tasks, metric_columns(rows, tasks), cost_column(rows),
+                                  sweep_dir, chance_levels(sweep_dir, rows, tasks, seeds))
+    write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md")
     return rows
+
+
+def chance_levels(sweep_dir: Path, rows: list[dict], tasks: list[str], seeds: list[int]) -> dict[str, float]:
+    """Accuracy of always guessing the commonest test class; for WER/CER, 1.0 (an empty transcript)."""
+    levels = {}
+    for task in tasks:
+        for row in rows:
+            tables = arm_tables(sweep_dir, row["arm"], task, seeds)
+            if tables:
+                table = next(iter(tables.values()))
+                if "reference_class" in table:
+                    levels[task] = float(np.bincount(table["reference_class"]).max() / len(table["reference_class"]))
+                else:
+                    levels[task] = 1.0
+                break
+    return levels

@@ -4,8 +4,9 @@ pre-train, fine-tune every task on that checkpoint, then report cost against qua
     hf-seqlen sweep --durations 1 2 4 --tasks kws asr --max_train_steps 200 --output_dir study
 
 Every job is a real `accelerate launch` of run_pretrain / run_downstream, so a sweep runs on many
-GPUs unchanged (`--accelerate_config`). A finished job is never redone; an interrupted
-pre-training resumes from its last checkpoint.
+GPUs unchanged (`--accelerate_config`). Every arm runs once per seed (`--seeds 0 1 2`), in
+`<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed runs only the new
+jobs; an interrupted pre-training resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from .args import UsageError
 from .options import parse_dataclasses
-from .report import write_report
+from .report import seed_dir, write_report
+from .study_card import write_card_sections
 from .schedule import DurationSchedule
 
 logger = logging.getLogger("hf_seqlen.sweep")
@@ -48,7 +50,10 @@ class SweepArguments:
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
     downstream_args: str = field(default="", metadata={"help": "More run_downstream options, as one quoted string."})
-    seed: int = field(default=42)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+                             metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})
+    reference_arm: str | None = field(default=None, metadata={
+        "help": "The arm every other arm is compared with (default: the longest fixed duration)."})
 
 
 def arms_of(args: SweepArguments) -> list[dict]:
@@ -78,11 +83,11 @@ def launch(args: SweepArguments, module_args: list[str]) -> list[str]:
     return command + ["-m", "hf_seqlen.cli", *module_args]
 
 
-def pretrain_job(args: SweepArguments, arm: dict, out: Path) -> list[str] | None:
+def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> list[str] | None:
     """The command that (re)starts this arm's pre-training, or None when it already finished."""
     if (out / "costs.json").is_file():
         return None
-    options = ["pretrain", "--output_dir", str(out), "--seed", str(args.seed), *budget_options(args)]
+    options = ["pretrain", "--output_dir", str(out), "--seed", str(seed), *budget_options(args)]
     options += ["--duration_schedule", arm["schedule"]] if arm.get("schedule") else ["--max_duration", f"{arm['max_duration']:g}"]
     if any(out.glob("checkpoint-*/progress.json")):
         options += ["--resume_from_checkpoint", "latest"]
@@ -91,11 +96,11 @@ def pretrain_job(args: SweepArguments, arm: dict, out: Path) -> list[str] | None
     return launch(args, options + shlex.split(args.pretrain_args))
 
 
-def downstream_job(args: SweepArguments, upstream: Path, task: str, out: Path) -> list[str] | None:
+def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> list[str] | None:
     if (out / "results.json").is_file():
         return None
     options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
-               "--max_steps", str(args.downstream_max_steps), "--seed", str(args.seed)]
+               "--max_steps", str(args.downstream_max_steps), "--seed", str(seed)]
     return launch(args, options + shlex.split(args.downstream_args))
 
 
@@ -122,17 +127,24 @@ def run_job(name: str, command: list[str] | None, log_file: Path) -> None:
 def sweep(args: SweepArguments) -> list[dict]:
     if not args.durations and not args.duration_schedules:
         raise UsageError("give at least one of --durations or --duration_schedules.")
+    if not args.seeds or len(set(args.seeds)) != len(args.seeds):
+        raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
     root = Path(args.output_dir)
     arms = arms_of(args)
-    for arm in arms:
-        upstream = root / arm["name"] / "pretrain"
-        run_job(f"{arm['name']} pre-training", pretrain_job(args, arm, upstream), root / arm["name"] / "pretrain.log")
-        for task in args.tasks:
-            run_job(f"{arm['name']} {task}", downstream_job(args, upstream, task, root / arm["name"] / task),
-                    root / arm["name"] / f"{task}.log")
-    rows = write_report(root, arms, args.tasks)
-    logger.info("report: %s (%d arms)", root / "report.md", len(rows))
+    if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:
+        raise UsageError(f"--reference_arm {args.reference_arm} is not an arm of this sweep "
+                         f"(arms: {', '.join(arm['name'] for arm in arms)}).")
+    for seed in args.seeds:
+        for arm in arms:
+            runs, name = seed_dir(root, arm["name"], seed), f"{arm['name']} seed {seed}"
+            run_job(f"{name} pre-training", pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log")
+            for task in args.tasks:
+                run_job(f"{name} {task}", downstream_job(args, runs / "pretrain", task, seed, runs / task),
+                        runs / f"{task}.log")
+    rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)
+    write_card_sections(root, rows, args.tasks, args.seeds)
+    logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
     return rows
 
 

@@ -3,12 +3,14 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from hf_seqlen.args import UsageError
 from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
-from hf_seqlen.report import pareto_front, write_report
+from hf_seqlen.report import write_report
 from hf_seqlen.schedule import DurationSchedule
+from hf_seqlen.study_card import write_card_sections
 
 from conftest import write_tone
 
@@ -27,46 +29,106 @@ def test_bad_schedules_are_refused_with_the_expected_form(text):
         DurationSchedule.parse(text)
 
 
-def write_arm(root, name, costs, results):
-    (root / name / "pretrain").mkdir(parents=True)
-    (root / name / "pretrain" / "costs.json").write_text(json.dumps(costs))
-    for task, metrics in results.items():
-        (root / name / task).mkdir()
-        (root / name / task / "results.json").write_text(json.dumps({"task": task, "metrics": {"test": metrics}}))
+KEYWORDS = ["yes", "no", "up", "down"]
+
+
+def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
+    """One (arm, seed) as a sweep leaves it: costs.json, a card, and per-example test outcomes.
+    kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each)."""
+    runs = root / name / f"seed-{seed}"
+    (runs / "pretrain").mkdir(parents=True)
+    (runs / "pretrain" / "costs.json").write_text(json.dumps(
+        {"flops_total_estimated_from_counted_steps": flops, "wall_clock_seconds": flops / 1e9, "audio_hours": flops / 1e13,
+         "optimizer_steps": 20}))
+    if readme:
+        (runs / "pretrain" / "README.md").write_text("# card\n\nmeasured costs\n")
+    kws = [{"id": f"k{i}", "reference": KEYWORDS[i % 4],
+            "prediction": KEYWORDS[i % 4] if right else KEYWORDS[(i + 1) % 4], "correct": int(right)}
+           for i, right in enumerate(kws_right)]
+    asr = [{"id": f"u{i}", "reference": "a b c d e", "prediction": "", "word_edits": e, "words": 5,
+            "char_edits": 2 * int(e), "chars": 9} for i, e in enumerate(map(int, asr_edits))]
+    for task, examples in (("kws", kws), ("asr", asr)):
+        (runs / task).mkdir()
+        (runs / task / "results.json").write_text(json.dumps({"task": task, "metrics": {"test": {}}}))
+        (runs / task / "test_examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
+
+
+ARMS = [{"name": f"{d}s", "max_duration": float(d)} for d in (1, 2, 4)]
 
 
 @pytest.fixture
 def finished_sweep(tmp_path):
-    arms = [{"name": f"{d}s", "max_duration": float(d)} for d in (1, 2, 4)]
-    write_arm(tmp_path, "1s", {"wall_clock_seconds": 10.0, "audio_hours": 0.1},
-              {"kws": {"test_accuracy": 0.80}, "asr": {"test_wer": 0.60}})
-    write_arm(tmp_path, "2s", {"wall_clock_seconds": 20.0, "audio_hours": 0.2},
-              {"kws": {"test_accuracy": 0.78}, "asr": {"test_wer": 0.50}})
-    write_arm(tmp_path, "4s", {"wall_clock_seconds": 40.0, "audio_hours": 0.4},
-              {"kws": {"test_accuracy": 0.81}, "asr": {"test_wer": 0.45}})
-    return tmp_path, arms
+    """1 s: same kws outcomes as 4 s, same WER; 2 s: far worse kws. 200 clips, 3 seeds."""
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        good = rng.random(200) < 0.8
+        edits = rng.integers(0, 3, 100)
+        write_arm(tmp_path, "1s", seed, 1e12, good, edits)
+        write_arm(tmp_path, "2s", seed, 2e12, rng.random(200) < 0.3, edits)
+        write_arm(tmp_path, "4s", seed, 4e12, good, edits)
+    return tmp_path
 
 
-def test_report_rows_carry_the_runs_numbers(finished_sweep):
-    root, arms = finished_sweep
-    write_report(root, arms, ["kws", "asr"])
+def report_rows(root):
     with open(root / "report.csv") as f:
-        rows = {row["arm"]: row for row in csv.DictReader(f)}
-    assert set(rows) == {"1s", "2s", "4s"}
-    assert float(rows["2s"]["wall_clock_seconds"]) == 20.0
-    assert float(rows["4s"]["kws_accuracy"]) == 0.81 and float(rows["1s"]["asr_wer"]) == 0.60
-    markdown = (root / "report.md").read_text()
-    assert "1s costs 25% of 4s in wall_clock_seconds" in markdown
-    assert "kws_accuracy 0.8 vs 0.81 (-1.0 points)" in markdown
-    pngs = {p.name for p in root.glob("*.png")}
-    assert {"cost_vs_duration.png", "kws_accuracy_vs_duration.png", "asr_wer_vs_wall_clock_seconds.png"} <= pngs
+        return {row["arm"]: row for row in csv.DictReader(f)}
 
 
-def test_pareto_front_respects_the_metric_direction(finished_sweep):
-    root, arms = finished_sweep
-    rows = write_report(root, arms, ["kws", "asr"])
-    assert {r["arm"] for r in pareto_front(rows, "wall_clock_seconds", "kws_accuracy")} == {"1s", "4s"}
-    assert {r["arm"] for r in pareto_front(rows, "wall_clock_seconds", "asr_wer")} == {"1s", "2s", "4s"}
+def test_report_carries_intervals_paired_differences_and_cost_ratios(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    rows = report_rows(finished_sweep)
+    assert list(rows) == ["1s", "2s", "4s"] and {r["reference_arm"] for r in rows.values()} == {"4s"}
+    for metric in ("kws_accuracy", "kws_f1", "asr_wer", "asr_cer"):
+        for row in rows.values():
+            low, value, high = (float(row[f"{metric}{s}"]) for s in ("_ci_low", "", "_ci_high"))
+            assert low <= value <= high
+            assert f"{metric}_diff_vs_reference" in row and f"{metric}_diff_ci_low" in row
+    assert float(rows["1s"]["cost_ratio_vs_reference"]) == pytest.approx(0.25)
+    assert float(rows["2s"]["kws_accuracy_diff_ci_high"]) < 0 and float(rows["2s"]["seeds"]) == 3
+
+
+def test_headline_claims_only_what_the_intervals_support(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    markdown = (finished_sweep / "report.md").read_text()
+    headline = markdown.split("## Headline")[1].split("##")[0]
+    line_1s = next(line for line in headline.splitlines() if line.startswith("- 1s"))
+    assert "costs 25% of 4s in pre-training compute (TFLOP, counted)" in line_1s
+    assert "identical on every example in every seed" in line_1s and "points" not in line_1s
+    line_2s = next(line for line in headline.splitlines() if line.startswith("- 2s"))
+    assert "kws accuracy" in line_2s and "worse, difference -" in line_2s and "(95% CI -" in line_2s
+    assert "+0.0 points" not in markdown and "Held equal across arms: updates" in markdown
+
+
+def test_no_detectable_difference_states_the_size_and_precision(tmp_path):
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        write_arm(tmp_path, "1s", seed, 1e12, rng.random(40) < 0.5, rng.integers(0, 3, 10))
+        write_arm(tmp_path, "2s", seed, 2e12, rng.random(40) < 0.5, rng.integers(0, 3, 10))
+    write_report(tmp_path, ARMS[:2], ["kws"], [0, 1])
+    markdown = (tmp_path / "report.md").read_text()
+    assert "no detectable difference at this size (40 examples, 2 seeds; difference " in markdown
+
+
+def test_figures_are_few_and_named_for_readers(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    assert sorted(p.name for p in finished_sweep.glob("*.png")) == ["asr.png", "costs.png", "kws.png", "summary.png"]
+    assert "![summary](summary.png)" in (finished_sweep / "report.md").read_text()
+
+
+def test_a_reference_arm_can_be_chosen_and_a_wrong_one_is_named(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="1s")
+    assert float(report_rows(finished_sweep)["4s"]["cost_ratio_vs_reference"]) == pytest.approx(4)
+    with pytest.raises(ValueError, match="--reference_arm 8s is not an arm"):
+        write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="8s")
+
+
+def test_each_arms_card_gains_its_comparison_once(finished_sweep):
+    rows = write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    write_card_sections(finished_sweep, rows, ["kws", "asr"], [0, 1, 2])
+    write_card_sections(finished_sweep, rows, ["kws", "asr"], [0, 1, 2])
+    card = (finished_sweep / "2s" / "seed-1" / "pretrain" / "README.md").read_text()
+    assert card.startswith("# card") and card.count("## In the sequence-length study") == 1
+    assert "0.50x that of 4s" in card and "kws accuracy:" in card and "minus 4s:" in card
 
 
 def test_matched_length_is_the_closest_on_a_log_scale():
@@ -85,15 +147,35 @@ def test_recommendation_follows_the_datasets_durations(tmp_path):
     assert "median 1.00 s" in keywords["reasons"][0]
 
 
-def test_recommendation_weighs_a_sweep_report(finished_sweep, tmp_path):
-    root, arms = finished_sweep
-    write_report(root, arms, ["kws", "asr"])
+def kws_audio(tmp_path):
     for i in range(4):
         write_tone(tmp_path / "kws" / f"{i}.wav", seconds=1.0)
-    result = recommend(RecommendArguments(data_dir=str(tmp_path / "kws"), report=str(root / "report.csv"), task="kws"))
-    # 1 s is within one point of the best (4 s) at a quarter of the cost.
-    assert result["recommended_length"] == 1.0
-    assert "25%" in result["reasons"][1]
-    strict = recommend(RecommendArguments(data_dir=str(tmp_path / "kws"), report=str(root / "report.csv"),
-                                          task="kws", tolerance_points=0.5))
-    assert strict["recommended_length"] == 4.0
+    return str(tmp_path / "kws")
+
+
+def test_recommendation_without_a_report_is_labelled_the_papers_prior(tmp_path):
+    result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path)))
+    assert result["basis"] == "prior" and "paper's prior" in result["reasons"][-1]
+    assert "untested on your data" in result["reasons"][-1]
+
+
+def test_recommendation_picks_the_cheapest_arm_shown_within_tolerance(finished_sweep, tmp_path):
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path), report=str(finished_sweep / "report.csv"),
+                                          task="kws"))
+    # 1 s is example for example the same as 4 s at a quarter of the cost; 2 s is far worse.
+    assert result["recommended_length"] == 1.0 and result["basis"] == "measured"
+    assert result["measured"]["verdicts"] == {"1s": "within", "2s": "worse", "4s": "within"}
+    assert "1s is the best arm" not in result["reasons"][1] and "0.793" not in result["reasons"][1]
+
+
+def test_recommendation_says_when_the_data_cannot_decide(tmp_path):
+    # 4 s is right on 24 of 40 clips, 1 s on 20 (other clips): 10 points apart, with a CI far wider than 1 point.
+    clips = np.arange(40)
+    for seed in range(2):
+        write_arm(tmp_path / "sweep", "1s", seed, 1e12, clips < 20, [0])
+        write_arm(tmp_path / "sweep", "4s", seed, 4e12, (clips >= 10) & (clips < 34), [0])
+    write_report(tmp_path / "sweep", [ARMS[0], ARMS[2]], ["kws"], [0, 1])
+    result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path), report=str(tmp_path / "sweep" / "report.csv"),
+                                          task="kws"))
+    assert result["measured"]["undecided_arms"] == ["1s"] and "cannot decide" in result["reasons"][2]

@@ -8,8 +8,8 @@ import numpy as np
 from datasets import Dataset
 from transformers import EvalPrediction, Wav2Vec2ForSequenceClassification
 
-from .. import metrics
 from ..data import DataSourceError
+from ..statistics import metrics_of
 from .data import label_names
 
 
@@ -52,15 +52,22 @@ def load_model(
     )
 
 
-def metrics_computer(task: str) -> Callable[[EvalPrediction], dict]:
-    names = ["accuracy", "f1", *(["uar"] if task == "er" else [])]
-    modules = [metrics.load(name) for name in names]
+def metric_names(task: str) -> tuple[str, ...]:
+    return ("accuracy", "f1", *(["uar"] if task == "er" else []))
 
+
+def outcomes(labels: list[str], logits: np.ndarray, label_ids: np.ndarray, ids: list[str]) -> list[dict]:
+    """Each clip scored on its own: its label, the predicted label, and whether they agree."""
+    predicted = np.argmax(logits, axis=-1)
+    return [
+        {"id": example_id, "reference": labels[int(truth)], "prediction": labels[int(guess)], "correct": int(truth == guess)}
+        for example_id, truth, guess in zip(ids, label_ids, predicted, strict=True)
+    ]
+
+
+def metrics_computer(task: str, labels: list[str]) -> Callable[[EvalPrediction], dict]:
     def compute(prediction: EvalPrediction) -> dict:
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        results = {}
-        for module in modules:
-            results.update(module.compute(predictions=predicted, references=prediction.label_ids))
-        return results
+        ids = [str(i) for i in range(len(prediction.label_ids))]
+        return metrics_of(outcomes(labels, prediction.predictions, prediction.label_ids, ids), metric_names(task))
 
     return compute

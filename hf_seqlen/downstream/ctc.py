@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+import jiwer
 import numpy as np
 from datasets import Dataset
 from transformers import (
@@ -16,10 +17,11 @@ from transformers import (
     Wav2Vec2Processor,
 )
 
-from .. import metrics
+from ..statistics import metrics_of
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
 
 WORD_DELIMITER, PAD, UNK = "|", "[PAD]", "[UNK]"
+METRICS = ("wer", "cer")
 
 
 def normalize_transcript(text: str) -> str:
@@ -67,22 +69,38 @@ def load_model(
     return Wav2Vec2ForCTCWithLayerSum.from_pretrained(upstream, config=config, cache_dir=cache_dir)
 
 
-def metrics_computer(processor: Wav2Vec2Processor) -> Callable[[EvalPrediction], dict]:
-    """Greedy CTC decoding of the logits, then WER and CER against the normalised references."""
-    wer, cer = metrics.load("wer"), metrics.load("cer")
+def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references: list[str],
+             ids: list[str]) -> list[dict]:
+    """Each utterance scored on its own: greedy CTC decoding against the original transcript (not one
+    decoded back from label ids, where characters unseen in training would read as [UNK])."""
     tokenizer = processor.tokenizer
+    # Trainer pads the frames of shorter batches with -100: read them as blanks.
+    predicted_ids = np.where(predicted_ids == -100, tokenizer.pad_token_id, predicted_ids)
+    hypotheses = tokenizer.batch_decode(predicted_ids)
+    return [
+        {"id": example_id, "reference": reference, "prediction": hypothesis,
+         "word_edits": _edits(reference, hypothesis, "words"), "words": len(reference.split()),
+         "char_edits": _edits(reference, hypothesis, "chars"), "chars": len(reference)}
+        for example_id, reference, hypothesis in zip(ids, references, hypotheses, strict=True)
+    ]
+
+
+def _edits(reference: str, hypothesis: str, unit: str) -> int:
+    """Substitutions + deletions + insertions of words or characters, as jiwer counts them for WER and CER."""
+    if not reference:  # jiwer refuses an empty reference; every hypothesis token is an insertion
+        return len(hypothesis.split()) if unit == "words" else len(hypothesis)
+    counts = (jiwer.process_words if unit == "words" else jiwer.process_characters)(reference, hypothesis)
+    return counts.substitutions + counts.deletions + counts.insertions
+
+
+def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None) -> Callable[[EvalPrediction], dict]:
+    """WER and CER of the evaluation split during training, against its original transcripts."""
 
     def compute(prediction: EvalPrediction) -> dict:
-        predicted_ids = prediction.predictions
-        # Trainer pads the frames of shorter batches with -100: read them as blanks.
-        predicted_ids = np.where(predicted_ids == -100, tokenizer.pad_token_id, predicted_ids)
-        label_ids = np.where(prediction.label_ids == -100, tokenizer.pad_token_id, prediction.label_ids)
-        hypotheses = tokenizer.batch_decode(predicted_ids)
-        references = tokenizer.batch_decode(label_ids, group_tokens=False)  # labels are not CTC paths
-        return {
-            **wer.compute(predictions=hypotheses, references=references),
-            **cer.compute(predictions=hypotheses, references=references),
-        }
+        if references is None:
+            return {}
+        examples = outcomes(processor, prediction.predictions, references, [str(i) for i in range(len(references))])
+        return metrics_of(examples, METRICS)
 
     return compute
 

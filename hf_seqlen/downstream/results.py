@@ -5,7 +5,14 @@ results.json:
      "upstream": {"model_name_or_path": ..., "max_duration": 2.0 | null, "crop_mode": ... | null,
                   "published_as": "user/repo" | null, "license": ... | null, "costs": {...} | null},
      "metrics": {"eval": {"accuracy": ..., ...}, "test": {...}},
+     "examples": {"test": "test_examples.jsonl", ...},
      "train": {"steps": ..., "loss": ..., "runtime_seconds": ...}}
+
+<split>_examples.jsonl, one line per example of that split, in the split's order, so that every
+comparison between runs is paired on the same examples and can be recomputed from the files:
+    classification: {"id", "reference", "prediction", "correct": 0 | 1}
+    asr: {"id", "reference", "prediction", "word_edits", "words", "char_edits", "chars"}
+(the reference is the original transcript, normalised; edits count substitutions, deletions, insertions).
 """
 
 from __future__ import annotations
@@ -68,6 +75,28 @@ def write_results(output_dir: Path, results: dict) -> Path:
     path = output_dir / "results.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
+
+
+def examples_file(split: str) -> str:
+    return f"{split}_examples.jsonl"
+
+
+def example_ids(dataset, audio_column: str) -> list[str]:
+    """Each example's audio path (its row number when the audio came as bytes)."""
+    return [str((audio or {}).get("path") or row) for row, audio in enumerate(dataset[audio_column])]
+
+
+def write_examples(output_dir: Path, split: str, examples: list[dict]) -> Path:
+    path = output_dir / examples_file(split)
+    path.write_text("".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples))
+    return path
+
+
+def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
+    path = run_dir / examples_file(split)
+    if not path.is_file():
+        return None
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,

@@ -14,12 +14,14 @@ from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, s
 
 from ..args import UsageError
 from ..costs import CostMeter
+from ..statistics import metrics_of
 from . import classification, ctc
 from .args import DownstreamArguments
 from .data import AudioCollator, load_task_splits
 from .feature_cache import task_inputs
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
-from .results import downstream_card, strip_prefix, upstream_info, write_results
+from .results import (downstream_card, example_ids, examples_file, strip_prefix, upstream_info, write_examples,
+                      write_results)
 from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
 
 logger = logging.getLogger("hf_seqlen.downstream")
@@ -65,17 +67,28 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     splits = load_task_splits(args)
     overrides = config_overrides(args)
     probing = args.freeze_upstream
+    ids = {part: example_ids(split, args.audio_column_name) for part, split in splits.items()}
 
     if args.task == "asr":
         processor = ctc.build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
         encode = ctc.encoder(processor, args.text_column_name)
         model = ctc.load_model(args.model_name_or_path, processor, probing, args.cache_dir, **overrides)
-        compute_metrics, keep_from_logits = ctc.metrics_computer(processor), ctc.greedy_ids
+        references = {part: [ctc.normalize_transcript(t) for t in split[args.text_column_name]]
+                      for part, split in splits.items()}
+        compute_metrics, keep_from_logits = ctc.metrics_computer(processor, references.get("eval")), ctc.greedy_ids
+
+        def score(part, output):
+            return ctc.outcomes(processor, output.predictions, references[part], ids[part]), ctc.METRICS
     else:
         labels = classification.label_set(splits["train"], args.label_column_name)
         encode = classification.encoder(labels, args.label_column_name)
         model = classification.load_model(args.model_name_or_path, labels, probing, args.cache_dir, **overrides)
-        processor, compute_metrics, keep_from_logits = feature_extractor, classification.metrics_computer(args.task), None
+        compute_metrics = classification.metrics_computer(args.task, labels)
+        processor, keep_from_logits = feature_extractor, None
+
+        def score(part, output):
+            examples = classification.outcomes(labels, output.predictions, output.label_ids, ids[part])
+            return examples, classification.metric_names(args.task)
     apply_protocol(model, args)
     logger.info("%s: %s, %d trainable tensors", args.task, "probing" if probing else "fine-tuning",
                 len(trainable_parameter_names(model)))
@@ -91,16 +104,20 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
         fine_tuning_costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
     trainer.save_model()  # the model and its processor / feature extractor
 
-    metrics = {
-        part: strip_prefix(trainer.evaluate(datasets[part], metric_key_prefix=part), part)
-        for part in ("eval", "test")
-        if part in datasets
-    }
+    # Final scores come from per-example outcomes against the original targets, stored beside results.json.
+    trainer.compute_metrics = None
+    metrics, examples = {}, {}
+    for part in ("eval", "test"):
+        if part in datasets:
+            output = trainer.predict(datasets[part], metric_key_prefix=part)
+            examples[part], names = score(part, output)
+            metrics[part] = {**strip_prefix(output.metrics, part), **metrics_of(examples[part], names)}
     results = {
         "task": args.task,
         "protocol": "probe" if probing else "fine-tune",
         "upstream": upstream_info(args.model_name_or_path),
         "metrics": metrics,
+        "examples": {part: examples_file(part) for part in examples},
         "train": {
             "steps": train_result.global_step,
             "loss": train_result.training_loss,
@@ -112,6 +129,8 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     }
     if trainer.is_world_process_zero():
         write_results(output_dir, results)
+        for part, rows in examples.items():
+            write_examples(output_dir, part, rows)
         dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
         dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
         downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,

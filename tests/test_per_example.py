@@ -1,0 +1,66 @@
+"""Per-example outcomes of downstream runs: scored against the original targets, stored beside results.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from datasets import Dataset
+from transformers import EvalPrediction, Wav2Vec2FeatureExtractor
+
+from hf_seqlen import metrics
+from hf_seqlen.cli import downstream_main
+from hf_seqlen.downstream import ctc
+
+
+@pytest.fixture
+def processor(tmp_path):
+    train = Dataset.from_dict({"text": ["Hello world", "a road"]})  # no "ö" anywhere in training
+    return ctc.build_processor(train, "text", Wav2Vec2FeatureExtractor(), tmp_path)
+
+
+def ctc_path(processor, text: str) -> np.ndarray:
+    """Greedy frame ids that decode to `text`: each token followed by a blank, so repeats are not merged."""
+    tokenizer = processor.tokenizer
+    ids = tokenizer(text).input_ids
+    return np.array([[i for token in ids for i in (token, tokenizer.pad_token_id)]])
+
+
+def test_asr_is_scored_against_the_original_transcript_not_one_with_unk(processor):
+    reference = "hello wörld"
+    labels = np.array([processor.tokenizer(reference).input_ids])
+    # The model emits [UNK] where the unseen character is: read back from the label ids, the reference
+    # would say the same, and the transcript would score as perfect.
+    predicted = ctc_path(processor, "hello w" + "ö" + "rld")
+    assert "[UNK]" in processor.tokenizer.batch_decode(predicted)[0]
+    scores = ctc.metrics_computer(processor, [reference])(EvalPrediction(predictions=predicted, label_ids=labels))
+    assert scores["wer"] == pytest.approx(1 / 2)
+    assert scores["cer"] == pytest.approx(5 / 11)  # ö -> "[UNK]": one substitution, four insertions
+
+
+def test_asr_outcomes_add_up_to_the_corpus_error_rates(processor):
+    references = ["hello world", "a road", "hello"]
+    hypotheses = ["hello word", "a road road", ""]
+    predicted = np.concatenate([np.pad(p, ((0, 0), (0, 40 - p.shape[1])), constant_values=-100)
+                                for p in (ctc_path(processor, h) for h in hypotheses)])
+    examples = ctc.outcomes(processor, predicted, references, ["u0", "u1", "u2"])
+    assert [e["prediction"] for e in examples] == hypotheses
+    words = sum(e["words"] for e in examples)
+    assert sum(e["word_edits"] for e in examples) / words == pytest.approx(
+        metrics.load("wer").compute(predictions=hypotheses, references=references)["wer"])
+    assert sum(e["char_edits"] for e in examples) / sum(e["chars"] for e in examples) == pytest.approx(
+        metrics.load("cer").compute(predictions=hypotheses, references=references)["cer"])
+
+
+def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained_checkpoint, tmp_path):
+    output_dir = tmp_path / "kws"
+    assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--model_name_or_path",
+                            str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "5"]) == 0
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["examples"]["test"] == "test_examples.jsonl"
+    examples = [json.loads(line) for line in (output_dir / "test_examples.jsonl").read_text().splitlines()]
+    assert len({e["id"] for e in examples}) == len(examples) > 10
+    assert all(e["correct"] == (e["reference"] == e["prediction"]) for e in examples)
+    assert {e["reference"] for e in examples} <= set(json.loads((output_dir / "config.json").read_text())["label2id"])
+    assert results["metrics"]["test"]["accuracy"] == pytest.approx(np.mean([e["correct"] for e in examples]))
