@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,15 @@ def assert_gradients_close(actual: dict, expected: dict, share: float = 1e-5) ->
     scale = max(gradient.abs().max() for gradient in expected.values())
     for name, gradient in expected.items():
         assert (actual[name] - gradient).abs().max() <= share * scale, name
+
+
+def start_until_logged(command: list[str], env: dict, log: Path, text: str, timeout: float = 400,
+                       **popen) -> subprocess.Popen:
+    """`command` in the background, returned once `text` shows in its log (the run is then mid-training)."""
+    running = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), **popen)
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout:g} s"
+        time.sleep(0.1)
+    return running

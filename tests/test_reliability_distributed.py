@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from hf_seqlen.audio import Crop
 from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
-from conftest import REPO, launch_command, launch_env, run_accelerate
+from conftest import launch_command, launch_env, run_accelerate, start_until_logged
 from hf_seqlen.checkpoints import complete_checkpoints
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 
@@ -107,21 +105,10 @@ def training_processes(launcher_pid: int) -> dict[int, int]:
     return found
 
 
-def start_two_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
-    running = subprocess.Popen(launch_command(args, processes=2), cwd=REPO, env=launch_env(2),
-                               stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    deadline = time.monotonic() + 400
-    while text not in log.read_text():
-        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {text!r} in 400 s"
-        time.sleep(0.2)
-    return running
-
-
 def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
     output_dir, log = tmp_path / "run", tmp_path / "run.log"
     args = ["--output_dir", str(output_dir), *TWO]
-    running = start_two_until_logged(args, log, "step 2: ")
+    running = start_until_logged(launch_command(args, processes=2), launch_env(2), log, "step 2: ")
     os.kill(training_processes(running.pid)[1], signal.SIGTERM)  # the main process gets no signal
     running.wait(timeout=300)
     text = log.read_text()
@@ -144,7 +131,7 @@ def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
 def test_a_dead_or_hung_process_does_not_hang_its_peer(tmp_path, harm, said):
     output_dir, log = tmp_path / "run", tmp_path / "run.log"
     args = ["--output_dir", str(output_dir), "--save_steps", "1", "--ddp_timeout", "10", *TWO]
-    running = start_two_until_logged(args, log, "step 2: ")
+    running = start_until_logged(launch_command(args, processes=2), launch_env(2), log, "step 2: ")
     ranks = training_processes(running.pid)
     os.kill(ranks[1], harm)
     try:

@@ -17,7 +17,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import REPO, launch_env, logged_steps
+from conftest import REPO, launch_env, logged_steps, start_until_logged
 from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 
@@ -34,17 +34,9 @@ def run_pretrain(args: list[str]) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def start_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
-    """A run in the background, returned once `text` shows in its log (the run is then mid-training)."""
+def start_run_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
     # A session of its own, so that a signal can reach its whole process group, as Ctrl-C or SLURM sends it.
-    running = subprocess.Popen(pretrain_command(args), cwd=REPO, env=launch_env(), stdout=subprocess.DEVNULL,
-                               stderr=log.open("w"), start_new_session=True)
-    deadline = time.monotonic() + 300
-    while text not in log.read_text():
-        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {text!r} in 300 s"
-        time.sleep(0.1)
-    return running
+    return start_until_logged(pretrain_command(args), launch_env(), log, text, timeout=300, start_new_session=True)
 
 
 def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
@@ -53,7 +45,7 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     stopped_dir, log = tmp_path / "stopped", tmp_path / "stopped.log"
-    running = start_until_logged([*args, "--output_dir", str(stopped_dir)], log, "step 3: ")
+    running = start_run_until_logged([*args, "--output_dir", str(stopped_dir)], log, "step 3: ")
     os.killpg(running.pid, signal.SIGTERM)  # the DataLoader worker too: it must go on serving batches
     assert running.wait(timeout=300) == PREEMPTED_EXIT_STATUS, log.read_text()[-3000:]
     assert log.read_text().count("SIGTERM received: finishing this update") == 1
@@ -70,8 +62,8 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
 
 
 def test_a_second_signal_exits_at_once(tmp_path):
-    running = start_until_logged(["--max_train_steps", "50", *FAST, "--output_dir", str(tmp_path / "run")],
-                                 tmp_path / "run.log", "step 1: ")
+    running = start_run_until_logged(["--max_train_steps", "50", *FAST, "--output_dir", str(tmp_path / "run")],
+                                     tmp_path / "run.log", "step 1: ")
     running.send_signal(signal.SIGUSR1)  # what SLURM's --signal=USR1 sends
     time.sleep(0.05)
     running.send_signal(signal.SIGINT)  # then Ctrl-C
