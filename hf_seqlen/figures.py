@@ -63,8 +63,11 @@ def _task_figure(rows, reference, task, metric, cost, chance, path, written):
     if chance is not None:
         words = "empty transcript" if metric.endswith(("wer", "cer")) else "commonest class"
         ax.axhline(chance * k, color="grey", ls="--", lw=1)
+        # Below the line (arm labels sit above their points, which may lie on it), with room for it.
+        low, high = ax.get_ylim()
+        ax.set_ylim(min(low, chance * k - 0.1 * (high - low)), high)
         ax.annotate(f"chance ({words})", (0.01, chance * k), xycoords=("axes fraction", "data"), fontsize=9,
-                    color="grey", xytext=(0, 3), textcoords="offset points")
+                    color="grey", xytext=(0, -4), textcoords="offset points", va="top")
     ax.set_xlabel(label(cost), fontsize=11)
     ax.set_ylabel(label(metric.split("_", 1)[1]), fontsize=11)
     ax.set_title(f"{TASK_NAMES.get(task, task)}: mean over seeds, 95% CI", fontsize=11)

@@ -38,12 +38,16 @@ def a_run_folder(output_dir: Path) -> Path:
     return output_dir / "checkpoint-3"
 
 
+def publisher_without_retry_delays(output_dir, strategy: str, repo: str, monkeypatch) -> HubPublisher:
+    monkeypatch.setattr(push, "RETRY_DELAYS_S", (0, 0))
+    args = SimpleNamespace(hub_strategy=strategy, hub_token=TOKEN, hub_model_id=repo, hub_private_repo=None)
+    return HubPublisher(args, output_dir, is_main_process=True)
+
+
 def test_a_push_mid_training_runs_beside_the_updates_and_is_tried_again(hub, tmp_path, monkeypatch):
     output_dir = tmp_path / "run"
     checkpoint = a_run_folder(output_dir)
-    args = SimpleNamespace(hub_strategy="checkpoint", hub_token=TOKEN, hub_model_id="tiny-async", hub_private_repo=None)
-    publisher = HubPublisher(args, output_dir, is_main_process=True)
-    monkeypatch.setattr(push, "RETRY_DELAYS_S", (0, 0))
+    publisher = publisher_without_retry_delays(output_dir, "checkpoint", "tiny-async", monkeypatch)
     # A slow network cannot be made here: each try waits until the test lets it go.
     network_free, tries, real_push = threading.Event(), [], push.push_output_dir
 
@@ -77,9 +81,7 @@ def test_a_push_mid_training_runs_beside_the_updates_and_is_tried_again(hub, tmp
 def test_a_push_that_keeps_failing_leaves_every_local_file_and_the_final_one_raises(hub, tmp_path, monkeypatch):
     output_dir = tmp_path / "run"
     checkpoint = a_run_folder(output_dir)
-    args = SimpleNamespace(hub_strategy="every_save", hub_token=TOKEN, hub_model_id="tiny-down", hub_private_repo=None)
-    publisher = HubPublisher(args, output_dir, is_main_process=True)
-    monkeypatch.setattr(push, "RETRY_DELAYS_S", (0, 0))
+    publisher = publisher_without_retry_delays(output_dir, "every_save", "tiny-down", monkeypatch)
     before = sorted(p.relative_to(output_dir) for p in output_dir.rglob("*"))
     hub.refuse_commits = True
     publisher.push(checkpoint, final=False)

@@ -111,6 +111,13 @@ def label_names(dataset: Dataset, column: str) -> list[str]:
     return [str(value) for value in dataset[column]]
 
 
+def training_window(index: int, length: float, window: float, seed: int) -> tuple[float, float]:
+    """(start, length) of a random training window of utterance `index`, in the unit of `length`: a new
+    one each time the utterance is drawn, seeded through torch, so DataLoader workers differ."""
+    crop = random_crop(index, length, window, seed, int(torch.randint(2**31 - 1, ())))
+    return crop.start, crop.length
+
+
 class LabelledAudio(torch.utils.data.Dataset):
     """Decodes utterance i with its target. Training: a random `crop_seconds` window (a new one each
     time the utterance is drawn, seeded through torch, so DataLoader workers differ); else whole."""
@@ -135,9 +142,7 @@ class LabelledAudio(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         start, length = 0.0, None
         if self.crop_seconds is not None:
-            draw = int(torch.randint(2**31 - 1, ()))
-            crop = random_crop(index, self.durations[index], self.crop_seconds, self.seed, draw)
-            start, length = crop.start, crop.length
+            start, length = training_window(index, self.durations[index], self.crop_seconds, self.seed)
         return {"input_values": self.decode(self.audio[index], start, length), "labels": self.targets[index]}
 
 

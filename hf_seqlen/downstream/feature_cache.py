@@ -40,9 +40,9 @@ from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtra
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
 from ..args import UsageError
-from ..audio import AudioDecoder, random_crop
+from ..audio import AudioDecoder
 from .args import DownstreamArguments
-from .data import AudioCollator, stack_labels, task_datasets
+from .data import AudioCollator, stack_labels, task_datasets, training_window
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum
 
 logger = logging.getLogger(__name__)
@@ -179,9 +179,7 @@ class CachedFeatures(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         start, length = 0, None
         if self.crop_frames is not None:
-            draw = int(torch.randint(2**31 - 1, ()))
-            crop = random_crop(index, self.cache.frames[index], self.crop_frames, self.seed, draw)
-            start, length = int(crop.start), int(crop.length)
+            start, length = map(int, training_window(index, self.cache.frames[index], self.crop_frames, self.seed))
         features = torch.from_numpy(np.array(self.cache.utterance(index, start, length), dtype=np.float32))
         return {"layer_features": features.transpose(0, 1), "labels": self.targets[index]}  # [layers, frames, hidden]
 
