@@ -25,18 +25,22 @@ synthesised in a fresh process, so a rerun on the same machine writes byte-ident
 
     hf-seqlen demo-corpus --size large --output_dir DIR
 
-Needs `pip install 'hf_seqlen[corpus]'` (espeak-ng's library and voices, from espeakng-loader).
+espeak-ng's library and voices come from espeakng-loader, a dependency: pip alone, no root.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import dataclasses
 import itertools
+import multiprocessing
+import os
 import random
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +53,7 @@ from .args import UsageError
 
 SAMPLE_RATE = 16_000
 SEED = 1234
+GENERATOR_VERSION = 1  # bump when a change makes different files, so cached corpora are remade
 PEAK = 0.89  # -1 dBFS, so rounding never clips
 RESOLUTION_BITS = 10
 SPLITS = ("train", "validation", "test")
@@ -334,14 +339,29 @@ def voice_clips(voice, preset, pool):
         yield f"keywords/{stem}_silence_{take}.flac", silence_clip(rng), dict(row, text="", keyword=SILENCE_LABEL)
 
 
-def build_split(split_dir, voices, preset, pool, log=print):
-    """Write every clip and the metadata.csv of one split; return its rows."""
+def write_voice(split_dir, voice, preset, pool):
+    """Write every clip one voice speaks; return their metadata rows in order."""
     rows = []
-    for index, voice in enumerate(voices):
-        for file_name, audio, row in voice_clips(voice, preset, pool):
-            write_flac(split_dir / file_name, audio)
-            rows.append(dict(file_name=file_name, **row))
-        log(f"  {split_dir.name}: {voice.name} done ({index + 1}/{len(voices)})")
+    for file_name, audio, row in voice_clips(voice, preset, pool):
+        write_flac(split_dir / file_name, audio)
+        rows.append(dict(file_name=file_name, **row))
+    return rows
+
+
+def build_split(split_dir, voices, preset, pool, log=print, workers=1):
+    """Write every clip and the metadata.csv of one split; return its rows.
+
+    Voices are independent (each has its own seeds), so they are spoken in parallel by `workers`
+    processes and the result does not depend on how many there are.
+    """
+    context = multiprocessing.get_context("fork")  # the espeak-ng library is loaded once, before forking
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as executor:
+        per_voice = executor.map(write_voice, itertools.repeat(split_dir), voices, itertools.repeat(preset),
+                                 itertools.repeat(pool))
+        rows = []
+        for index, (voice, voice_rows) in enumerate(zip(voices, per_voice)):
+            rows += voice_rows
+            log(f"  {split_dir.name}: {voice.name} done ({index + 1}/{len(voices)})")
     with open(split_dir / "metadata.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["file_name", "kind", "text", "keyword", "speaker"], lineterminator="\n")
         writer.writeheader()
@@ -349,7 +369,7 @@ def build_split(split_dir, voices, preset, pool, log=print):
     return rows
 
 
-def make_corpus(output_dir, size="large", overwrite=False, log=print):
+def make_corpus(output_dir, size="large", overwrite=False, log=print, workers=None):
     """Synthesise the preset `size` into `output_dir`; return {split: metadata rows}."""
     output_dir = Path(output_dir)
     if size not in PRESETS:
@@ -364,11 +384,45 @@ def make_corpus(output_dir, size="large", overwrite=False, log=print):
             raise UsageError(f"--output_dir {output_dir} holds more than train/validation/test; not deleting it")
         shutil.rmtree(output_dir)
     preset = PRESETS[size]
+    espeak.version()  # load the library (or fail in one line) before any worker starts
+    workers = workers or os.cpu_count() or 1
     rows_by_split = {}
     for split in SPLITS:
         pool = TRAIN_SENTENCES if split == "train" else HELD_OUT_SENTENCES
-        rows_by_split[split] = build_split(output_dir / split, preset.voices[split], preset, pool, log)
+        rows_by_split[split] = build_split(output_dir / split, preset.voices[split], preset, pool, log, workers)
     return rows_by_split
+
+
+def cache_root():
+    """Where made corpora are kept between runs: $HF_SEQLEN_CACHE, else the user's cache folder."""
+    explicit = os.environ.get("HF_SEQLEN_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hf_seqlen"
+
+
+def cached_corpus(size="large", log=print):
+    """The preset `size`, made on first use into the cache; later calls return it at once.
+
+    It is made in a temporary sibling and renamed, so a run that is stopped halfway leaves no
+    corpus that looks finished, and two runs making it at once both end with one whole corpus.
+    """
+    folder = cache_root() / f"demo_corpus_{size}_v{GENERATOR_VERSION}"
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log(f"making the {size} demo corpus into {folder} (once; a few minutes on two cores)")
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        make_corpus(partial, size, log=lambda _: None)
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # not a concurrent maker's win: a real failure
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def summary(output_dir, rows_by_split):
@@ -398,9 +452,11 @@ def main(argv=None):
                              "upstreams apart; tiny: for tests")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in --output_dir")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="voices spoken at once (default: one per CPU core); the files do not depend on it")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print(f"espeak-ng {espeak.version()}: {args.size} corpus into {args.output_dir}")
-    rows_by_split = make_corpus(args.output_dir, args.size, args.overwrite)
+    rows_by_split = make_corpus(args.output_dir, args.size, args.overwrite, workers=args.workers)
     print(summary(args.output_dir, rows_by_split))
     print(f"made in {time.perf_counter() - start:.0f} s")

@@ -46,7 +46,7 @@ def _library() -> tuple[ctypes.CDLL, bytes]:
         import espeakng_loader
     except ImportError:
         raise UsageError(
-            "making a demo corpus needs espeak-ng from the espeakng-loader package: pip install 'hf_seqlen[corpus]'"
+            "making a demo corpus needs espeak-ng from the espeakng-loader package: pip install espeakng-loader"
         ) from None
     return ctypes.CDLL(espeakng_loader.get_library_path()), espeakng_loader.get_data_path().encode()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .args import UsageError
+from .demo_corpus_maker import cached_corpus
 from .options import parse_dataclasses
 from .report import seed_dir, write_report
 from .study_card import write_card_sections
@@ -37,6 +38,10 @@ class SweepArguments:
         metadata={"help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first)."},
     )
     tasks: list[str] = field(default_factory=lambda: ["kws", "asr"], metadata={"help": "Downstream tasks per arm."})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "Local corpus (audiofolder layout, a `kind` column for the demo tasks) that pre-training and every "
+                "task read. Default: the large demo corpus (2.4 h, 96 voices), made on first use into the cache "
+                "($HF_SEQLEN_CACHE or ~/.cache/hf_seqlen). Data named in --pretrain_args or --downstream_args wins."})
     budget: str = field(
         default="steps",
         metadata={"help": "What is equal across arms: steps (--max_train_steps), audio_hours "
@@ -76,6 +81,18 @@ def budget_options(args: SweepArguments) -> list[str]:
     return ["--max_train_flops", str(args.budget_flops)]
 
 
+DATA_OPTIONS = ("--data_dir", "--dataset_name")
+
+
+def names_data(extra_args: str) -> bool:
+    return any(word.split("=")[0] in DATA_OPTIONS for word in shlex.split(extra_args))
+
+
+def data_options(args: SweepArguments, extra_args: str) -> list[str]:
+    """`--data_dir` for a job, unless its own extra options already name its data."""
+    return [] if names_data(extra_args) else ["--data_dir", args.data_dir]
+
+
 def launch(args: SweepArguments, module_args: list[str]) -> list[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     if args.accelerate_config:
@@ -93,7 +110,7 @@ def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> list[
         options += ["--resume_from_checkpoint", "latest"]
     elif out.exists():
         options += ["--overwrite_output_dir"]
-    return launch(args, options + shlex.split(args.pretrain_args))
+    return launch(args, options + data_options(args, args.pretrain_args) + shlex.split(args.pretrain_args))
 
 
 def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> list[str] | None:
@@ -101,7 +118,7 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
         return None
     options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
                "--max_steps", str(args.downstream_max_steps), "--seed", str(seed)]
-    return launch(args, options + shlex.split(args.downstream_args))
+    return launch(args, options + data_options(args, args.downstream_args) + shlex.split(args.downstream_args))
 
 
 class JobFailed(RuntimeError):
@@ -130,6 +147,10 @@ def sweep(args: SweepArguments) -> list[dict]:
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
+    if args.data_dir is None and not (names_data(args.pretrain_args) and names_data(args.downstream_args)):
+        args.data_dir = str(cached_corpus("large", log=logger.info))
+    elif args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
     root = Path(args.output_dir)
     arms = arms_of(args)
     if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:

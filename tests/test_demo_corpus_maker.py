@@ -12,7 +12,10 @@ from hf_seqlen.cli import main
 from hf_seqlen.data import load_audio_folder
 from hf_seqlen.downstream.args import parse_args
 from hf_seqlen.downstream.data import load_task_splits
-from hf_seqlen.demo_corpus_maker import KEYWORDS, PRESETS, SILENCE_LABEL, SPLITS, UNKNOWN_LABEL
+from hf_seqlen.demo_corpus_maker import (
+    KEYWORDS, PRESETS, SILENCE_LABEL, SMALL_VOICES, SPLITS, TRAIN_SENTENCES, UNKNOWN_LABEL, Preset, build_split,
+    cached_corpus,
+)
 
 
 def tree_bytes(folder):
@@ -32,6 +35,25 @@ def test_a_rebuild_writes_the_same_bytes(tiny, tmp_path):
     first, second = tree_bytes(tiny), tree_bytes(again)
     assert sorted(first) == sorted(second) and len(first) > 40
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_voices_spoken_in_parallel_give_the_same_files_in_the_same_order(tmp_path):
+    voices = SMALL_VOICES["train"][:3]
+    preset = Preset({"train": voices}, short_per_voice=1, long_per_voice=0, keyword_renditions=0, silence_per_voice=1)
+    alone = build_split(tmp_path / "alone", voices, preset, TRAIN_SENTENCES, log=lambda _: None, workers=1)
+    parallel = build_split(tmp_path / "parallel", voices, preset, TRAIN_SENTENCES, log=lambda _: None, workers=3)
+    assert [row["speaker"] for row in parallel] == [voice.name for voice in voices for _ in range(2)]
+    assert parallel == alone
+    assert tree_bytes(tmp_path / "parallel") == tree_bytes(tmp_path / "alone")
+
+
+def test_the_cached_corpus_is_made_once_and_never_left_half_made(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_SEQLEN_CACHE", str(tmp_path))
+    folder = cached_corpus("tiny", log=lambda _: None)
+    assert folder.parent == tmp_path and (folder / "test" / "metadata.csv").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no partial folder left beside it
+    (folder / "marker").write_text("kept")
+    assert cached_corpus("tiny", log=lambda _: None) == folder and (folder / "marker").is_file()
 
 
 def test_the_package_loader_reads_every_split(tiny):
@@ -92,7 +114,7 @@ def test_without_espeakng_loader_the_message_says_what_to_install(tmp_path, caps
     finally:
         espeak._library.cache_clear()
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "pip install 'hf_seqlen[corpus]'" in error
+    assert error.count("\n") == 0 and "pip install espeakng-loader" in error
 
 
 @pytest.mark.parametrize("task, kind", [("kws", "keyword"), ("asr", "sentence")])

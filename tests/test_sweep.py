@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from hf_seqlen.data import DEMO_CORPUS
 from hf_seqlen.report import write_report
+from hf_seqlen.sweep import SweepArguments, downstream_job, pretrain_job
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps", "20", "--downstream_max_steps", "10"]
+SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps", "20", "--downstream_max_steps", "10",
+         "--data_dir", str(DEMO_CORPUS)]
 
 
 def run_sweep(output_dir: Path, *seeds: str) -> subprocess.CompletedProcess:
@@ -92,3 +95,14 @@ def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
     shutil.copytree(sweep_dir / "2s" / "seed-0" / "pretrain", pretrain)
     card = refresh_card(pretrain, "someone/w2v2-2s").read_text()
     assert "someone/w2v2-2s" in card and card.count("## In the sequence-length study") == 1
+
+
+def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_path):
+    arm = {"name": "2s", "max_duration": 2.0}
+    args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus")
+    assert pretrain_job(args, arm, 0, tmp_path / "p")[-2:] == ["--data_dir", "corpus"]
+    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")[-2:] == ["--data_dir", "corpus"]
+    args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", pretrain_args="--dataset_name=librispeech_asr",
+                          downstream_args="--data_dir mine")
+    assert "corpus" not in pretrain_job(args, arm, 0, tmp_path / "p")
+    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")[-2:] == ["--data_dir", "mine"]
