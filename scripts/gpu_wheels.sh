@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=${WHEELS:-wheels}
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 PYTHON_VERSIONS=${PYTHON_VERSIONS:-"3.11 3.12"}
 # What `python -m benchmarks --gpu` and pre-training import beyond torch, transformers and accelerate.
 # Downstream's jiwer and evaluate and the CPU report's matplotlib would push the folder past what the
