@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -307,14 +309,15 @@ def run_part(part: str, profile: GpuProfile, seconds: float, workdir: Path, save
     command = [sys.executable, "-m", "benchmarks.gpu", part, profile.name, str(lines), str(seconds)]
     log = (workdir / f"{part}.log").open("w")
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    # A session of its own, so stopping the part also stops what it started (the reference's arms).
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     result = {"status": "running", "budget_seconds": seconds, "found": []}
     while process.poll() is None and time.monotonic() - started < seconds:
         time.sleep(1)
         result["found"] = read_lines(lines)
         save()
     if process.poll() is None:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         result["status"] = f"stopped at its {seconds:g} s limit"
     elif process.returncode != 0:

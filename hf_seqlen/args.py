@@ -131,8 +131,8 @@ class DataArguments:
     length_buckets: int | None = field(
         default=None,
         metadata={"help": "Snap each crop down to one of N lengths (max_duration * k/N, and min_duration), so "
-                          "batches take at most N lengths and a compiled model compiles each once. A crop loses "
-                          "up to max_duration/N seconds of its utterance (a random window of it each epoch). "
+                          "batches take at most N shapes (a compiled model with CUDA graphs records each once). A "
+                          "crop of a short utterance loses up to max_duration/N seconds (another window each epoch). "
                           f"Default: {COMPILE_LENGTH_BUCKETS} with --torch_compile, else 0 (off)."},
     )
 
@@ -168,8 +168,8 @@ class PretrainingArguments:
     )
     torch_compile: bool = field(
         default=False,
-        metadata={"help": "torch.compile the model (inductor): fused kernels, after a compile of a minute or more. "
-                          "Crops snap to --length_buckets lengths, so each length compiles once."},
+        metadata={"help": "torch.compile the model (in place: checkpoints keep their names): fused kernels, after "
+                          "compiling in the first steps. Crops snap to --length_buckets lengths."},
     )
     torch_compile_backend: str = field(
         default="inductor",

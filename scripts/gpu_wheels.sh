@@ -19,7 +19,7 @@ PYTHON_VERSIONS=${PYTHON_VERSIONS:-"3.11 3.12"}
 PACKAGES=(${PACKAGES:-datasets soundfile soxr codecarbon psutil})
 # Large, and present wherever torch, transformers, accelerate and pyarrow are: never shipped. Small
 # pure-Python dependencies stay, in case the machine's are older than these packages need.
-ALREADY_THERE='^(torch|triton|nvidia_.*|transformers|accelerate|pyarrow|numpy|tokenizers|safetensors|hf_xet|regex|sympy|networkx|jinja2|markupsafe|pyyaml|charset_normalizer|setuptools)-'
+ALREADY_THERE='^(torch|triton|nvidia_cu.*|nvidia_n[cv].*|transformers|accelerate|pyarrow|numpy|tokenizers|safetensors|hf_xet|regex|sympy|networkx|jinja2|markupsafe|pyyaml|charset_normalizer|setuptools)-'
 
 case "${1:-}" in
   download)

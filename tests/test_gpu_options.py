@@ -155,8 +155,10 @@ def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(tm
     (["--dataloader_prefetch_factor", "4"], "need --dataloader_num_workers >= 1"),
     (["--streaming", "--max_train_steps", "4", "--dataloader_num_workers", "1", "--dataloader_persistent_workers"],
      "does not work with --streaming"),
+    (["--torch_compile_mode", "reduce-overhead"], "need --torch_compile"),
+    (["--length_buckets", "-1"], "--length_buckets must be >= 0"),
 ])
-def test_loader_options_without_workers_are_one_line(argv, explanation, tmp_path, capsys):
+def test_gpu_option_mistakes_are_one_line(argv, explanation, tmp_path, capsys):
     assert pretrain_main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hf_seqlen error: ") and explanation in err and "\n" not in err
@@ -187,14 +189,14 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-def test_inductor_kernels_train_as_eager(monkeypatch, fresh_dynamo):
+def test_inductor_kernels_train_as_eager(fresh_dynamo):
     """inductor on the CPU, as on a GPU but with C++ kernels: one step of one crop length (each new
     shape costs minutes of compiling on two cores; a cached rerun takes seconds)."""
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # dropout draws as eager does
     eager, compiled = model_of(), model_of()
     compiled.compile()
     started = time.perf_counter()
-    compiled_steps(eager, compiled, [(1.0, 0.5)])
+    with torch._inductor.config.patch(fallback_random=True):  # dropout draws as eager does
+        compiled_steps(eager, compiled, [(1.0, 0.5)])
     print(f"inductor compiled and ran one step in {time.perf_counter() - started:.0f} s")
 
 
@@ -275,8 +277,10 @@ def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(tm
     (["--dataloader_prefetch_factor", "4"], "need --dataloader_num_workers >= 1"),
     (["--streaming", "--max_train_steps", "4", "--dataloader_num_workers", "1", "--dataloader_persistent_workers"],
      "does not work with --streaming"),
+    (["--torch_compile_mode", "reduce-overhead"], "need --torch_compile"),
+    (["--length_buckets", "-1"], "--length_buckets must be >= 0"),
 ])
-def test_loader_options_without_workers_are_one_line(argv, explanation, tmp_path, capsys):
+def test_gpu_option_mistakes_are_one_line(argv, explanation, tmp_path, capsys):
     assert pretrain_main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hf_seqlen error: ") and explanation in err and "\n" not in err
