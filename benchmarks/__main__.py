@@ -1,10 +1,13 @@
 """python -m benchmarks [--quick | --smoke] [--only NAME ...] [--output_dir DIR]
+python -m benchmarks --gpu [--tiny] [--output_dir DIR]
 
 Runs the measurements, writes one JSON per measurement into DIR/results/, the cost-curve plot
 DIR/results/scaling.png, and DIR/RESULTS.md naming the machine. With --only, the other sections
 of RESULTS.md come from the JSON files already in DIR/results/. DIR defaults to the benchmarks
 folder for the full profile, the committed record, and to benchmarks/runs/PROFILE (ignored by
-git) for --quick and --smoke, so a trial run never overwrites the record.
+git) for --quick and --smoke, so a trial run never overwrites the record. --gpu measures one GPU
+(benchmarks/gpu.py) into DIR/results/gpu.json and the GPU section of DIR/RESULTS.md; --gpu --tiny
+runs it on the CPU with a tiny model, into benchmarks/runs/gpu-tiny.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from . import data_pipeline, gpu, machine, overhead, reference, report, scaling
 from .common import write_json
 from .profiles import FULL, PROFILES, QUICK, SMOKE
@@ -26,8 +31,9 @@ MEASUREMENTS = {
     "scaling": scaling.run,
     "overhead": overhead.run,
     "reference": reference.run,
-    "gpu": gpu.run,
 }
+# Written by --gpu only, on a GPU machine; the CPU runs show it from its file.
+GPU_RESULTS = "gpu"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,19 +48,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output_dir", type=Path, default=None,
                         help="where RESULTS.md and results/ go (default: the benchmarks folder for the full profile, "
                              "benchmarks/runs/PROFILE for --quick and --smoke)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="measure one GPU (wav2vec2-base; at most 6 minutes on an H100) instead")
+    parser.add_argument("--tiny", action="store_true",
+                        help="with --gpu: the same code on the CPU with wav2vec2-tiny, to check that it runs")
     parser.set_defaults(profile=FULL.name)
     return parser.parse_args(argv)
 
 
 def default_output_dir(profile_name: str) -> Path:
-    """The committed record is written only by the full profile."""
+    """The committed record is written only by the full profile and by --gpu on a GPU."""
     here = Path(__file__).resolve().parent
-    return here if profile_name == FULL.name else here / "runs" / profile_name
+    return here if profile_name in (FULL.name, gpu.GPU.name) else here / "runs" / profile_name
 
 
 def load_previous(results_dir: Path, skip: list[str]) -> dict:
     found = {}
-    for name in MEASUREMENTS:
+    for name in [*MEASUREMENTS, GPU_RESULTS]:
         path = results_dir / f"{name}.json"
         if name not in skip and path.is_file():
             found[name] = json.loads(path.read_text())["results"]
@@ -63,8 +73,10 @@ def load_previous(results_dir: Path, skip: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    profile = PROFILES[args.profile]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.gpu or args.tiny:
+        return gpu_main(args)
+    profile = PROFILES[args.profile]
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
     about = machine.describe()
@@ -84,6 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks" + ("" if profile is FULL else f" --{profile.name}")
     path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command)
     print(f"[benchmarks] wrote {path} and {results_dir}/", file=sys.stderr)
+    return 0
+
+
+def gpu_main(args: argparse.Namespace) -> int:
+    if not args.gpu:
+        print("python -m benchmarks: --tiny goes with --gpu (python -m benchmarks --gpu --tiny).", file=sys.stderr)
+        return 2
+    if not args.tiny and not torch.cuda.is_available():
+        print("python -m benchmarks --gpu: no CUDA device here. Run it on a GPU machine, or check that it runs "
+              "with --gpu --tiny.", file=sys.stderr)
+        return 2
+    profile = gpu.TINY if args.tiny else gpu.GPU
+    path = gpu.run(profile, args.output_dir or default_output_dir(profile.name))
+    print(f"[benchmarks --gpu] wrote {path} and the GPU section of {path.parent.parent / 'RESULTS.md'}", file=sys.stderr)
     return 0
 
 

@@ -42,11 +42,6 @@ class Profile:
     reference_warmup_steps: int = 3
     reference_steps: int = 20
     reference_repeats: int = 3
-    # GPU (only where CUDA is present)
-    gpu_config: str = "wav2vec2-base"
-    gpu_batch_size: int = 16
-    gpu_steps: int = 10
-    gpu_compile: bool = True
 
 
 FULL = Profile(
@@ -73,9 +68,6 @@ QUICK = Profile(
     overhead_repeats=1,
     reference_steps=10,
     reference_repeats=2,
-    gpu_batch_size=8,
-    gpu_steps=5,
-    gpu_compile=False,
 )
 
 SMOKE = Profile(
@@ -99,10 +91,6 @@ SMOKE = Profile(
     reference_warmup_steps=0,
     reference_steps=1,
     reference_repeats=1,
-    gpu_config="wav2vec2-tiny",
-    gpu_batch_size=2,
-    gpu_steps=1,
-    gpu_compile=False,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

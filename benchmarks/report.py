@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .gpu import NO_GPU
+from .gpu import headline as gpu_headline
+from .gpu import section as gpu_section
 
 FIXES = Path(__file__).resolve().parent / "fixes.md"
 NOT_RUN = "not run in this invocation (no results file)"
@@ -75,7 +76,7 @@ def headline(results: dict) -> str:
                          "section for what the memory figure can and cannot see.")
     gpu = results.get("gpu")
     if gpu:
-        lines.append(f"- GPU: {NO_GPU}." if gpu["status"] == NO_GPU else "- GPU: measured, see below.")
+        lines.append(gpu_headline(gpu))
     return "\n".join(lines)
 
 
@@ -156,25 +157,6 @@ def reference_section(reference: dict) -> str:
         "costs no memory.",
         _table(["model", "arm", "audio s / s (each run)", "peak RSS MiB (rise during steps)", "padding"], rows),
         _table(["model", "throughput ours / usual", "peak memory ours / usual", "memory rise ours / usual"], ratios),
-    ])
-
-
-def gpu_section(gpu: dict) -> str:
-    if gpu["status"] != "measured":
-        return gpu["status"] + "."
-    rows = [[v["variant"], v["status"]] + ([f"{v['step_seconds']:.4f}", f"{v['audio_seconds_per_second']:.0f}",
-                                             f"{v['mfu']:.1%}", f"{v['peak_gpu_memory_mb']:.0f}"]
-                                            if v["status"] == "measured" else ["", "", "", ""])
-            for v in gpu["variants"]]
-    loader = [[str(w["workers"]), str(w["pin_memory"]), f"{w['data_wait_share']:.1%}", f"{w['seconds_per_step']:.4f}"]
-              for w in gpu["loader"]]
-    return "\n\n".join([
-        f"{gpu['device_name']}, {gpu['config_name']}, {gpu['batch_size']} crops of {gpu['crop_seconds']:g} s. "
-        f"Peak bf16 matrix product: {gpu['peak_bf16_matmul_tflops']:.1f} TFLOP/s; FLOPs per step "
-        f"(FlopCounterMode, forward + backward): {gpu['flops_per_step'] / 1e12:.2f} TFLOP.",
-        _table(["variant", "status", "step (s)", "audio s / s", "MFU", "peak GPU memory (MiB)"], rows),
-        "Share of the step spent waiting for the next batch (real loader, demo corpus):",
-        _table(["workers", "pinned memory", "waiting for data", "step (s)"], loader),
     ])
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from .options import UsageError, parse_dataclasses
 
 HUB_CONFIGS = Path(__file__).resolve().parent / "hub_configs"  # package data: installed with the code
+# Crop lengths a compiled run snaps to by default: few shapes to compile, at most 1/8 of a crop left out.
+COMPILE_LENGTH_BUCKETS = 8
 
 
 COUNTRY_ISO_CODE_HELP = ("3-letter ISO code of the country whose grid powers the run: sets the carbon intensity "
@@ -126,6 +128,13 @@ class DataArguments:
         default=True, metadata={"help": "Pinned host memory for batches, so copies to a GPU overlap compute."}
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on validation files."})
+    length_buckets: int | None = field(
+        default=None,
+        metadata={"help": "Snap each crop down to one of N lengths (max_duration * k/N, and min_duration), so "
+                          "batches take at most N shapes (a compiled model with CUDA graphs records each once). A "
+                          "crop of a short utterance loses up to max_duration/N seconds (another window each epoch). "
+                          f"Default: {COMPILE_LENGTH_BUCKETS} with --torch_compile, else 0 (off)."},
+    )
 
 
 @dataclass
@@ -156,6 +165,22 @@ class PretrainingArguments:
     gradient_checkpointing: bool = field(
         default=False,
         metadata={"help": "Recompute encoder activations in the backward pass: less memory, about a third more compute."},
+    )
+    torch_compile: bool = field(
+        default=False,
+        metadata={"help": "torch.compile the model (in place: checkpoints keep their names): fused kernels, after "
+                          "compiling in the first steps. Crops snap to --length_buckets lengths."},
+    )
+    torch_compile_backend: str = field(
+        default="inductor",
+        metadata={"help": "torch.compile backend: inductor (fused kernels), or aot_eager and eager to find what "
+                          "breaks a compiled run without compiling kernels."},
+    )
+    torch_compile_mode: str = field(
+        default="default",
+        metadata={"help": "torch.compile mode: default, reduce-overhead (CUDA graphs, one per length), max-autotune, "
+                          "or max-autotune-no-cudagraphs.",
+                  "choices": ["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]},
     )
     max_grad_norm: float = field(default=10.0, metadata={"help": "Gradient clipping norm (0: off)."})
     lr_scheduler_type: str = field(default="linear", metadata={"help": "Schedule after warm-up (transformers names)."})
@@ -312,6 +337,12 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
     if data.streaming and data.dataloader_persistent_workers:
         raise UsageError("--dataloader_persistent_workers does not work with --streaming: each epoch reshuffles the "
                          "stream inside its workers, so they must start anew. Leave it out.")
+    if data.length_buckets is not None and data.length_buckets < 0:
+        raise UsageError(f"--length_buckets must be >= 0 (got {data.length_buckets}); 0 turns bucketing off.")
+    if (train.torch_compile_mode != "default" or train.torch_compile_backend != "inductor") and not train.torch_compile:
+        raise UsageError("--torch_compile_mode and --torch_compile_backend need --torch_compile.")
+    if data.length_buckets is None:
+        data.length_buckets = COMPILE_LENGTH_BUCKETS if train.torch_compile else 0
     if train.gradient_accumulation_steps < 1 or train.per_device_train_batch_size < 1:
         raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")
     if train.max_consecutive_nonfinite < 1:

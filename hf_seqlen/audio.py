@@ -10,7 +10,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -134,13 +134,30 @@ class Crop:
     length: float
 
 
-def random_crop(index: int, duration: float, max_duration: float, seed: int, epoch: int) -> Crop:
-    """A window of min(duration, max_duration) seconds at a uniform random offset.
+def bucket_lengths(max_duration: float, min_duration: float, count: int) -> tuple[float, ...]:
+    """`count` lengths evenly spaced up to max_duration, and min_duration (below it nothing is kept),
+    so every crop of at least min_duration snaps to one of them. Empty when count is 0."""
+    if not count:
+        return ()
+    steps = (max_duration * k / count for k in range(1, count + 1))
+    return tuple(sorted({min_duration, *(s for s in steps if s >= min_duration)}))
+
+
+def snap_length(length: float, buckets: Sequence[float]) -> float:
+    """The longest bucket that fits in `length`; `length` itself without buckets (or below them all)."""
+    fitting = [b for b in buckets if b <= length + 1e-9]  # header durations carry rounding
+    return fitting[-1] if fitting else length
+
+
+def random_crop(index: int, duration: float, max_duration: float, seed: int, epoch: int,
+                buckets: Sequence[float] = ()) -> Crop:
+    """A window of min(duration, max_duration) seconds (snapped down to a bucket length, if any) at a
+    uniform random offset.
 
     The offset depends only on (seed, epoch, index): every epoch sees another window, a rerun
     or a resumed run sees the same one, whatever the worker or process that decodes it.
     """
-    length = min(duration, max_duration)
+    length = snap_length(min(duration, max_duration), buckets)
     slack = duration - length
     if slack <= 0:
         return Crop(index, 0.0, length)
@@ -149,14 +166,14 @@ def random_crop(index: int, duration: float, max_duration: float, seed: int, epo
 
 
 def chunk_crops(
-    index: int, duration: float, max_duration: float, min_duration: float = 0.0
+    index: int, duration: float, max_duration: float, min_duration: float = 0.0, buckets: Sequence[float] = ()
 ) -> Iterator[Crop]:
     """Every consecutive max_duration segment of the utterance; the remainder is kept as a
-    shorter last segment unless it is below min_duration."""
+    shorter last segment (snapped down to a bucket length, if any) unless it is below min_duration."""
     count = max(1, math.ceil(duration / max_duration - 1e-9))
     for k in range(count):
         start = k * max_duration
-        length = min(max_duration, duration - start)
+        length = snap_length(min(max_duration, duration - start), buckets)
         if k > 0 and length < min_duration:
             return
         yield Crop(index, start, length)

@@ -24,7 +24,7 @@ def epoch_zero_plan(sampler: CropBatchSampler, max_duration: float) -> tuple[lis
     Computed from the whole plan, not a process's shard, so every process reaches the same numbers.
     """
     crops = plan_crops(sampler.rows, sampler.durations, max_duration, sampler.crop_mode, sampler.seed, 0,
-                       sampler.min_duration)
+                       sampler.min_duration, sampler.length_buckets)
     batches = group_into_batches(crops, sampler.seed, 0, sampler.batch_size, sampler.max_batch_seconds)
     return batches, len(shard_batches(batches, 0, sampler.world_size))
 

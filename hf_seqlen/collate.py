@@ -47,13 +47,13 @@ def seeded_numpy(seed_material: Sequence[int]) -> Iterator[None]:
         np.random.set_state(saved)
 
 
-def pad_audio(values: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad with zeros; the attention mask marks real samples.
+def pad_audio(values: Sequence[np.ndarray], length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad with zeros to the longest, or to `length` if longer; the attention mask marks real samples.
 
     Built in numpy: torch fills a fresh tensor on all its intra-op threads, and waking them costs
     milliseconds per batch when the training step keeps the cores busy (measured in benchmarks/).
     """
-    longest = max(len(v) for v in values)
+    longest = max(length, *(len(v) for v in values))
     batch = np.zeros((len(values), longest), dtype=np.float32)
     attention_mask = np.zeros((len(values), longest), dtype=np.int64)
     for i, v in enumerate(values):
@@ -100,13 +100,16 @@ class PretrainingCollator:
         batch: dict = {"bad_audio": bad_audio, "num_samples": len(good)}
         if not good:
             return batch
-        input_values, attention_mask = pad_audio([s["input_values"] for s in good])
+        crops = [s["crop"] for s in good]
+        # As long as the longest planned crop, even where decoding gave a sample less (resampling, a header
+        # that overstates): the batch then has the planned shape, one of few when lengths are bucketed.
+        planned = round(max(c.length for c in crops) * self.sampling_rate)
+        input_values, attention_mask = pad_audio([s["input_values"] for s in good], planned)
         frames = [feature_frames(len(s["input_values"]), self.config) for s in good]
         frame_mask = np.zeros((len(good), feature_frames(input_values.shape[1], self.config)), dtype=bool)
         for i, n in enumerate(frames):
             frame_mask[i, :n] = True
 
-        crops = [s["crop"] for s in good]
         seed_material = [self.seed, good[0]["epoch"]] + [c.index for c in crops] + [int(c.start * 1000) for c in crops]
         with seeded_numpy(seed_material):
             mask_time_indices = _compute_mask_indices(

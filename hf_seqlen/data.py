@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from datasets import Audio, Dataset, concatenate_datasets, load_dataset
 
-from .audio import AudioDecoder, BadAudioError, Crop, chunk_crops, random_crop, read_info
+from .audio import AudioDecoder, BadAudioError, Crop, bucket_lengths, chunk_crops, random_crop, read_info
 
 logger = logging.getLogger(__name__)
 
@@ -210,16 +210,19 @@ def plan_crops(
     seed: int,
     epoch: int,
     min_duration: float = 0.0,
+    length_buckets: int = 0,
 ) -> list[Crop]:
-    """The samples of one epoch: one random window per utterance, or every consecutive chunk."""
+    """The samples of one epoch: one random window per utterance, or every consecutive chunk; with
+    `length_buckets`, every length snapped down to one of that many (`bucket_lengths`)."""
+    buckets = bucket_lengths(max_duration, min_duration, length_buckets)
     if crop_mode == "random":
         return [
-            random_crop(int(row), float(d), max_duration, seed, epoch) for row, d in zip(rows, durations)
+            random_crop(int(row), float(d), max_duration, seed, epoch, buckets) for row, d in zip(rows, durations)
         ]
     return [
         crop
         for row, d in zip(rows, durations)
-        for crop in chunk_crops(int(row), float(d), max_duration, min_duration)
+        for crop in chunk_crops(int(row), float(d), max_duration, min_duration, buckets)
     ]
 
 
@@ -297,8 +300,10 @@ class CropBatchSampler(torch.utils.data.Sampler):
         max_batch_seconds: float | None = None,
         rank: int = 0,
         world_size: int = 1,
+        length_buckets: int = 0,
     ):
         self.rows, self.durations = rows, durations
+        self.length_buckets = length_buckets
         self.max_duration, self.crop_mode, self.min_duration = max_duration, crop_mode, min_duration
         self.seed, self.batch_size, self.max_batch_seconds = seed, batch_size, max_batch_seconds
         self.rank, self.world_size = rank, world_size
@@ -307,7 +312,8 @@ class CropBatchSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch = epoch
         crops = plan_crops(
-            self.rows, self.durations, self.max_duration, self.crop_mode, self.seed, epoch, self.min_duration
+            self.rows, self.durations, self.max_duration, self.crop_mode, self.seed, epoch, self.min_duration,
+            self.length_buckets,
         )
         batches = group_into_batches(crops, self.seed, epoch, self.batch_size, self.max_batch_seconds)
         mine = shard_batches(batches, self.rank, self.world_size)

@@ -10,6 +10,9 @@ scores recomputed, then the gradients of scores, values, queries and keys), as t
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
@@ -30,6 +33,10 @@ CPU_ATTENTION_FORMULAS = {
 }
 
 
-def flop_counter() -> FlopCounterMode:
-    """A FlopCounterMode (as a context manager) that counts attention on every device."""
-    return FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FORMULAS)
+@contextlib.contextmanager
+def flop_counter() -> Iterator[FlopCounterMode]:
+    """A FlopCounterMode that counts attention on every device. A compiled model runs eagerly inside:
+    the counter sees aten operations, which fused kernels would hide."""
+    with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False,
+                                                                   custom_mapping=CPU_ATTENTION_FORMULAS) as counter:
+        yield counter

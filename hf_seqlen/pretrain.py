@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import (DistributedDataParallelKwargs, DistributedType, InitProcessGroupKwargs, gather_object,
-                               set_seed)
+from accelerate.utils import (DistributedDataParallelKwargs, DistributedType, DynamoBackend, InitProcessGroupKwargs,
+                               gather_object, set_seed)
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
@@ -136,7 +136,8 @@ def streaming_batches(data_args: DataArguments, args: PretrainingArguments, deco
     stream = load_audio_stream(data_args.train_split_name[0], data_args.dataset_name, data_args.dataset_config_name,
                                data_args.data_dir, data_args.audio_column_name)
     crops = StreamingCrops(stream, data_args.audio_column_name, decode, data_args.max_duration,
-                           data_args.min_duration, args.seed, accelerator.process_index, accelerator.num_processes)
+                           data_args.min_duration, args.seed, accelerator.process_index, accelerator.num_processes,
+                           data_args.length_buckets)
     return StreamingBatches(crops, args.per_device_train_batch_size, collator, loader_options(data_args, accelerator))
 
 
@@ -161,6 +162,7 @@ def make_loader(split: Split, data_args, batch_size, max_batch_seconds, decode, 
         max_batch_seconds=max_batch_seconds,
         rank=accelerator.process_index,
         world_size=accelerator.num_processes,
+        length_buckets=data_args.length_buckets,
     )
     loader = torch.utils.data.DataLoader(
         CroppedAudio(split.dataset, decode, data_args.audio_column_name),
@@ -311,12 +313,20 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     model, feature_extractor = load_model(model_args)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if args.torch_compile:
+        # In place: parameter names, checkpoints, DDP and save_pretrained see the plain module.
+        model.compile(backend=args.torch_compile_backend,
+                      mode=None if args.torch_compile_backend != "inductor" else args.torch_compile_mode)
     config = model.config
     trackers = [t for t in args.report_to.split(",") if t and t != "none"]
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=trackers or None, project_dir=str(output_dir),
                               kwargs_handlers=[ddp_options(config), InitProcessGroupKwargs(timeout=timedelta(seconds=args.ddp_timeout))])
     check_processes_joined(accelerator)
     check_distributed_type(accelerator)
+    if args.torch_compile and accelerator.state.dynamo_plugin.backend != DynamoBackend.NO:
+        raise UsageError("the model would be compiled twice: by --torch_compile and by Accelerate's dynamo_backend "
+                         f"({accelerator.state.dynamo_plugin.backend.value}). Keep --torch_compile and launch with "
+                         "--dynamo_backend no.")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_main_process:
         logging.getLogger("hf_seqlen").setLevel(logging.WARNING)

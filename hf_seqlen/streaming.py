@@ -19,7 +19,7 @@ from datasets import Audio, IterableDataset, load_dataset
 from datasets.distributed import split_dataset_by_node
 
 from .args import UsageError
-from .audio import AudioDecoder, BadAudioError, random_crop, read_info
+from .audio import AudioDecoder, BadAudioError, bucket_lengths, random_crop, read_info
 from .data import DEMO_CORPUS, DataSourceError, load_audio_folder
 
 SHUFFLE_BUFFER = 1000
@@ -52,12 +52,12 @@ class StreamingCrops(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, stream: IterableDataset, audio_column: str, decode: AudioDecoder, max_duration: float,
-                 min_duration: float, seed: int, rank: int, world_size: int):
+                 min_duration: float, seed: int, rank: int, world_size: int, length_buckets: int = 0):
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
         self.stream = self.stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
         self.audio_column, self.decode = audio_column, decode
         self.max_duration, self.min_duration, self.seed = max_duration, min_duration, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.length_buckets = rank, world_size, length_buckets
         self.epoch, self.consumed = 0, {}
 
     def set_epoch(self, epoch: int, consumed: dict[int, int] | None = None) -> None:
@@ -69,6 +69,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
         worker = torch.utils.data.get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
         skip = self.consumed.get(worker_id, 0)
+        buckets = bucket_lengths(self.max_duration, self.min_duration, self.length_buckets)
         for position, example in enumerate(self.stream):
             if position < skip:
                 continue
@@ -79,7 +80,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
                 duration = read_info(ref).duration
                 if duration < self.min_duration:
                     continue
-                crop = random_crop(index, duration, self.max_duration, self.seed, self.epoch)
+                crop = random_crop(index, duration, self.max_duration, self.seed, self.epoch, buckets)
                 values = self.decode(ref, crop.start, crop.length)
             except BadAudioError as error:
                 yield {"crop": None, "epoch": self.epoch, "bad_audio": (error.name, error.reason), "read": read}

@@ -81,9 +81,9 @@ def logged_steps(log: str) -> dict[int, dict]:
     return steps
 
 
-def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int) -> None:
+def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int) -> subprocess.CompletedProcess:
     """Train `args` whole, then again from only its checkpoint-`stopped_at` (a run stopped there):
-    the resumed updates log the uninterrupted run's losses and end in the same weights."""
+    the resumed updates log the uninterrupted run's losses and end in the same weights. Returns the whole run."""
     whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
     assert whole.returncode == 0, whole.stderr[-3000:]
     (tmp_path / "resumed").mkdir()
@@ -96,6 +96,7 @@ def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopp
     assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
     assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
         tmp_path / "whole" / "model.safetensors").read_bytes()
+    return whole
 
 
 def assert_gradients_close(actual: dict, expected: dict, share: float = 1e-5) -> None:

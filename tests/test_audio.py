@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hf_seqlen.audio import BadAudioError, chunk_crops, decode_range, normalize, random_crop, read_info
+from hf_seqlen.audio import (BadAudioError, bucket_lengths, chunk_crops, decode_range, normalize, random_crop, read_info,
+                             snap_length)
 from hf_seqlen.data import DEMO_CORPUS
 
 from conftest import write_tone
@@ -41,6 +42,35 @@ def test_chunks_cover_the_whole_utterance_without_overlap(duration):
 def test_chunks_drop_a_last_piece_shorter_than_min_duration():
     chunks = list(chunk_crops(0, 6.2, 2.0, min_duration=0.5))
     assert [c.length for c in chunks] == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_bucket_lengths_reach_from_min_to_max_duration():
+    assert bucket_lengths(2.0, 0.5, 8) == pytest.approx((0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0))
+    assert bucket_lengths(8.0, 0.5, 4) == pytest.approx((0.5, 2.0, 4.0, 6.0, 8.0))  # min_duration: nothing shorter
+    assert bucket_lengths(2.0, 0.5, 0) == ()
+
+
+@pytest.mark.parametrize("duration", [0.5, 0.74, 1.3, 1.999, 2.0, 9.7])
+def test_bucketed_random_crop_is_a_bucket_long_and_at_most_a_step_shorter(duration):
+    buckets = bucket_lengths(2.0, 0.5, 8)
+    for epoch in range(4):
+        crop = random_crop(3, duration, 2.0, seed=1, epoch=epoch, buckets=buckets)
+        assert crop.length in buckets
+        assert min(duration, 2.0) - 0.25 < crop.length <= min(duration, 2.0) + 1e-9
+        assert 0 <= crop.start and crop.start + crop.length <= duration + 1e-9
+
+
+def test_a_short_utterance_snapped_down_shows_another_window_each_epoch():
+    """What snapping costs: a 1.7 s utterance gives 1.5 s crops, but not always the same 1.5 s."""
+    starts = {random_crop(0, 1.7, 2.0, seed=0, epoch=e, buckets=bucket_lengths(2.0, 0.5, 8)).start for e in range(8)}
+    assert len(starts) == 8 and max(starts) <= 0.2 + 1e-9
+
+
+def test_bucketed_chunks_snap_only_the_last_piece():
+    chunks = list(chunk_crops(0, 5.3, 2.0, min_duration=0.5, buckets=bucket_lengths(2.0, 0.5, 8)))
+    assert [c.start for c in chunks] == pytest.approx([0.0, 2.0, 4.0])
+    assert [c.length for c in chunks] == pytest.approx([2.0, 2.0, 1.25])
+    assert snap_length(0.3, (0.5, 1.0)) == 0.3  # below every bucket: left as it is
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])

@@ -8,11 +8,9 @@ import os
 import subprocess
 import sys
 
-import torch
-
 from conftest import REPO
 
-MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "gpu")
+MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference")
 
 
 def test_smoke_run_writes_results_report_and_plot(tmp_path):
@@ -28,21 +26,57 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
     assert (tmp_path / "results" / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     report = (tmp_path / "RESULTS.md").read_text()
-    cpu_model = json.loads((tmp_path / "results" / "gpu.json").read_text())["machine"]["cpu_model"]
+    cpu_model = json.loads((tmp_path / "results" / "scaling.json").read_text())["machine"]["cpu_model"]
     assert cpu_model in report
     for headline in ("faster than decoding the whole file", "Overhead of the real training loop",
                      "Against the usual approach"):
         assert headline in report
-    if not torch.cuda.is_available():
-        assert "not measured: no GPU on this machine" in report
+    assert not (tmp_path / "results" / "gpu.json").exists()  # only --gpu writes it
+
+
+def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
+    """`python -m benchmarks --gpu --tiny`: the GPU script's code on the CPU (wav2vec2-tiny, Dynamo
+    without a backend for compile), so it cannot rot before a GPU runs it. Every part measures and the
+    report names the device; the numbers mean nothing."""
+    (tmp_path / "RESULTS.md").write_text("# Benchmarks\n\n## GPU\n\nold\n\n## Reading the numbers\n\nkept\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--gpu", "--tiny", "--output_dir", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    saved = json.loads((tmp_path / "results" / "gpu.json").read_text())["results"]
+    assert list(saved["parts"]) == ["scaling", "data_wait", "reference", "precision"]
+    # On a loaded machine a part may reach its time limit: it then says so and keeps what it measured.
+    for name, part in saved["parts"].items():
+        assert part["status"] == "measured" or part["status"].startswith("stopped at its"), (name, part["status"])
+    scaling, precision = saved["parts"]["scaling"], saved["parts"]["precision"]
+    if scaling["status"] == "measured":
+        assert [p["crop_seconds"] for p in scaling["found"] if "crop_seconds" in p] == [0.5, 1, 2]
+    if precision["status"] == "measured":
+        assert [p["variant"] for p in precision["found"] if "variant" in p] == [
+            "eager fp32", "eager bf16 autocast", "bf16 autocast + torch.compile"]
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert saved["device"].startswith("CPU: ") and saved["device"] in report
+    assert "old" not in report and report.count("## GPU") == 1 and report.endswith("## Reading the numbers\n\nkept\n")
+    assert "| scaling |" in report and "| precision |" in report
+
+
+def test_a_part_that_fails_or_runs_out_of_time_is_recorded_and_the_rest_still_run(tmp_path):
+    from benchmarks import gpu
+
+    saves = []
+    failed = gpu.run_part("no_such_part", gpu.TINY, 60, tmp_path, lambda: saves.append(1))
+    assert failed["status"].startswith("failed (exit 1)") and "KeyError: 'no_such_part'" in failed["status"]
+    stopped = gpu.run_part("scaling", gpu.TINY, 1, tmp_path, lambda: saves.append(1))
+    assert stopped["status"] == "stopped at its 1 s limit" and saves
 
 
 def test_trial_profiles_never_write_the_committed_record():
     from benchmarks.__main__ import default_output_dir
 
     record = REPO / "benchmarks"
-    assert default_output_dir("full") == record
-    for trial in ("quick", "smoke"):
+    assert default_output_dir("full") == record and default_output_dir("gpu") == record
+    for trial in ("quick", "smoke", "gpu-tiny"):
         folder = default_output_dir(trial)
         assert folder != record and record in folder.parents
         assert subprocess.run(["git", "check-ignore", "-q", str(folder / "RESULTS.md")], cwd=REPO).returncode == 0

@@ -43,6 +43,15 @@ def test_shapes(config):
     assert batch["longest_seconds"] == pytest.approx(2.0)
 
 
+def test_a_batch_is_as_long_as_its_longest_planned_crop(config):
+    """A crop decoded a sample short (a resampled file) still gives the planned shape."""
+    short = samples([1.0, 0.5])
+    short[0]["input_values"] = short[0]["input_values"][:-1]
+    batch = PretrainingCollator(config, RATE)(short)
+    assert batch["input_values"].shape == (2, RATE)
+    assert batch["attention_mask"][0].sum() == RATE - 1
+
+
 def test_masks_never_fall_on_padding(config):
     lengths = [2.0, 1.3, 0.7]
     batch = PretrainingCollator(config, RATE)(samples(lengths))

@@ -96,6 +96,16 @@ def test_sampler_redraws_crops_each_epoch_and_skips_on_resume():
     assert sampler.batches_in_epoch == 5
 
 
+def test_bucketed_batches_are_padded_to_few_lengths():
+    """With 8 buckets a whole epoch's padded batch lengths take at most 8 values (without: one per batch)."""
+    durations = np.random.default_rng(0).uniform(0.5, 3.0, 200)
+    for buckets, most in ((8, 8), (0, 200)):
+        sampler = CropBatchSampler(np.arange(200), durations, max_duration=2.0, seed=0, min_duration=0.5,
+                                   batch_size=8, length_buckets=buckets)
+        longest = {max(crop.length for crop, _ in batch) for batch in sampler}
+        assert len(longest) <= most and (buckets or len(longest) > 8)
+
+
 def test_chunk_mode_plans_every_segment():
     crops = plan_crops(np.array([0, 1]), np.array([5.0, 1.0]), max_duration=2.0, crop_mode="chunk", seed=0, epoch=0)
     assert [(c.index, c.start, c.length) for c in crops] == [(0, 0.0, 2.0), (0, 2.0, 2.0), (0, 4.0, 1.0), (1, 0.0, 1.0)]
