@@ -15,7 +15,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from .options import UsageError, closest, parse_dataclasses, raising_usage_errors, read_options_file
+from .options import UsageError, closest, is_options_file, parse_dataclasses, raising_usage_errors, read_options_file
 
 NESTED_OPTIONS = ("pretrain_args", "downstream_args")
 
@@ -58,7 +58,9 @@ def recipe_words(path: Path, sweep_arguments: type) -> list[str]:
 
 def with_recipe(argv: list[str], sweep_arguments: type) -> list[str]:
     """argv with the options of its --config recipe put first, after checking the recipe on its own, so
-    that a mistake in it is named as the recipe's."""
+    that a mistake in it is named as the recipe's. An options file given alone is a recipe too."""
+    if is_options_file(argv):
+        argv = ["--config", argv[0]]
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--config")
     path = peek.parse_known_args(argv)[0].config

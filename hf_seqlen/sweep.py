@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .args import UsageError
 from .options import error_line, parse_dataclasses
+from .recipe import with_recipe
 from .report import seed_dir, write_report
 from .study_card import write_card_sections
 from .schedule import DurationSchedule
@@ -133,7 +134,6 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
 class Job:
     name: str
     arm: dict
-    seed: int
     task: str | None  # None: the arm's pre-training
     command: list[str] | None  # None: finished earlier
     log_file: Path
@@ -145,9 +145,9 @@ def jobs(args: SweepArguments, arms: list[dict]) -> list[Job]:
     for seed in args.seeds:
         for arm in arms:
             runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
-            planned.append(Job(f"{name} pre-training", arm, seed, None,
+            planned.append(Job(f"{name} pre-training", arm, None,
                                pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log"))
-            planned += [Job(f"{name} {task}", arm, seed, task,
+            planned += [Job(f"{name} {task}", arm, task,
                             downstream_job(args, runs / "pretrain", task, seed, runs / task), runs / f"{task}.log")
                         for task in args.tasks]
     return planned
@@ -181,7 +181,6 @@ def sweep(args: SweepArguments) -> list[dict]:
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
-    task_options(args)
     root = Path(args.output_dir)
     arms = arms_of(args)
     if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:
@@ -202,8 +201,6 @@ def sweep(args: SweepArguments) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
-
-    from .recipe import with_recipe
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     argv = sys.argv[1:] if argv is None else list(argv)

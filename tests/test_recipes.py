@@ -32,6 +32,16 @@ def dry_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.fixture(scope="module")
+def recipe_dry_runs(tmp_path_factory) -> dict[Path, tuple[subprocess.CompletedProcess, Path]]:
+    """Each recipe's dry run as a user types it, once per module, each in an empty folder of its own."""
+    runs = {}
+    for recipe in RECIPES:
+        cwd = tmp_path_factory.mktemp(recipe.stem)
+        runs[recipe] = dry_run("--config", str(recipe), cwd=cwd), cwd
+    return runs
+
+
 def planned_commands(stdout: str) -> list[str]:
     return [line.strip()[2:] for line in stdout.splitlines() if line.startswith("  $ ")]
 
@@ -50,20 +60,20 @@ def write_recipe(path: Path, recipe: dict) -> Path:
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[path.stem for path in RECIPES])
-def test_every_recipe_passes_its_dry_run_offline_with_one_job_per_arm_seed_and_task(recipe, tmp_path):
-    result = dry_run("--config", str(recipe), cwd=tmp_path)
+def test_every_recipe_passes_its_dry_run_offline_with_one_job_per_arm_seed_and_task(recipe, recipe_dry_runs):
+    result, cwd = recipe_dry_runs[recipe]
     assert result.returncode == 0, result.stderr[-3000:]
     options = yaml.safe_load(recipe.read_text())
     arms = len(options.get("durations", [])) + len(options.get("duration_schedules", []))
     commands = planned_commands(result.stdout)
     assert len(commands) == arms * len(options["seeds"]) * (1 + len(options["tasks"]))
     assert sum(" hf_seqlen.cli pretrain " in c for c in commands) == arms * len(options["seeds"])
-    assert not any(tmp_path.iterdir()), "a dry run must not write anything"
+    assert not any(cwd.iterdir()), "a dry run must not write anything"
     assert "Expected pre-training cost per arm and seed (estimates" in result.stdout
 
 
-def test_the_paper_recipe_runs_the_studys_arms_and_superb_tasks(tmp_path):
-    commands = planned_commands(dry_run("--config", str(PAPER_RECIPE), cwd=tmp_path).stdout)
+def test_the_paper_recipe_runs_the_studys_arms_and_superb_tasks(recipe_dry_runs):
+    commands = planned_commands(recipe_dry_runs[PAPER_RECIPE][0].stdout)
     pretraining = [c for c in commands if " pretrain " in c]
     lengths = [re.search(r"--(max_duration|duration_schedule) (\S+)", c).group(2) for c in pretraining]
     assert lengths == ["1", "2", "4", "8", "16", "1:0.5,4:0.3,16:0.2"]
@@ -96,6 +106,15 @@ def test_plan_lists_jobs_in_run_order_and_the_command_line_wins_over_the_recipe(
     assert commands[1].endswith("--freeze_upstream true --max_duration 0.8")
     assert commands[2].endswith("--freeze_upstream true")
     assert not (tmp_path / "study").exists()
+
+
+def test_an_options_file_given_alone_is_read_as_a_recipe(tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "alone.yaml", {"output_dir": str(tmp_path / "study"), "durations": [2],
+                                                    "seeds": [0], "dry_run": True, "pretrain_args": "--seed 5",
+                                                    "tasks": {"sid": {"max_steps": 3}}})
+    assert sweep_exit([str(recipe)]) == 0
+    commands = planned_commands(capsys.readouterr().out)
+    assert len(commands) == 2 and commands[0].endswith("--max_duration 2 --seed 5") and commands[1].endswith("--max_steps 3")
 
 
 @pytest.mark.parametrize("recipe, named", [
@@ -134,7 +153,8 @@ def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys)
 
 def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tmp_path, capsys):
     seed_0 = tmp_path / "study" / "1s" / "seed-0" / "pretrain"
-    result = run_accelerate(["--max_duration", "1", "--max_train_steps", "2", "--output_dir", str(seed_0), "--seed", "0"])
+    result = run_accelerate(["--max_duration", "1", "--max_train_steps", "2", "--max_eval_samples", "2",
+                             "--flops_counted_steps", "1", "--output_dir", str(seed_0), "--seed", "0"])
     assert result.returncode == 0, result.stderr[-3000:]
     costs = json.loads((seed_0 / "costs.json").read_text())
     assert sweep_exit(["--output_dir", str(tmp_path / "study"), "--durations", "1", "2", "--seeds", "0", "1",
