@@ -32,6 +32,9 @@ def option_words(options: dict, where: str) -> list[str]:
         if value is None or isinstance(value, dict) or value == []:
             raise UsageError(f"{where}: {name}: {value!r} is not an option value; give one, or leave the key "
                              "out for its default.")
+        if isinstance(value, list) and any(isinstance(item, bool) for item in value):
+            raise UsageError(f"{where}: {name}: YAML reads a bare yes, no, on or off as true or false; quote "
+                             'such words ("yes").')
         words += [f"--{name}", *(_word(item) for item in (value if isinstance(value, list) else [value]))]
     return words
 

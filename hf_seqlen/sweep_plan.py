@@ -166,6 +166,10 @@ def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
     for job in jobs:
         if job.command is None:
             print(f"[done] {job.name}: finished earlier, skipped")
+    folders = {getattr(options, "data_dir", None) for job_options in parsed.values() for options in job_options}
+    missing = sorted(folder for folder in folders if folder and not Path(folder).is_dir())
+    if missing:
+        print(f"Local data not on this machine, needed where the jobs run: {', '.join(missing)}")
     print("Expected pre-training cost per arm and seed (estimates from measurements only):")
     for line in arm_costs(args, arms, jobs, parsed):
         print(line)

@@ -87,6 +87,7 @@ def test_the_paper_recipe_runs_the_studys_arms_and_superb_tasks(recipe_dry_runs)
                 for task in ("kws", "asr", "er", "sid")}
     assert datasets == {"kws": "google/speech_commands", "asr": "openslr/librispeech_asr",
                         "er": "Zahra99/IEMOCAP_Audio", "sid": "voxceleb1-iden"}
+    assert "Local data not on this machine, needed where the jobs run: voxceleb1-iden" in recipe_dry_runs[PAPER_RECIPE][0].stdout
 
 
 def test_plan_lists_jobs_in_run_order_and_the_command_line_wins_over_the_recipe(tmp_path, capsys):
@@ -126,6 +127,7 @@ def test_an_options_file_given_alone_is_read_as_a_recipe(tmp_path, capsys):
     ({"tasks": {"kws": {"max_duration": -1}}}, "job 1s seed 0 kws: --max_duration must be > 0 seconds"),
     ({"tasks": {"asr": {"keep_labels": ["a"]}}}, "job 1s seed 0 asr: --keep_labels is for classification tasks"),
     ({"tasks": {"kws": {"label_column_name": None}}}, "tasks: kws: label_column_name: None is not an option value"),
+    ({"tasks": {"kws": {"keep_labels": [True, "up"]}}}, 'tasks: kws: keep_labels: YAML reads a bare yes, no, on or off'),
 ])
 def test_a_broken_recipe_is_one_line_naming_its_key_and_exit_2(recipe, named, tmp_path, capsys):
     path = write_recipe(tmp_path / "broken.yaml", {"output_dir": str(tmp_path / "study"), "durations": [1],
