@@ -42,6 +42,9 @@ def option_words(options: dict, where: str) -> list[str]:
 def recipe_words(path: Path, sweep_arguments: type) -> list[str]:
     """The recipe as `hf-seqlen sweep` command-line options."""
     recipe = read_options_file(path)
+    if "output_dir" not in recipe:
+        raise UsageError("no output_dir: a recipe names where its study goes (output_dir: study-NAME); "
+                         "--output_dir beside --config can still move it.")
     valid = [f.name for f in dataclasses.fields(sweep_arguments) if f.init and f.name != "config"]
     words = []
     for key, value in recipe.items():

@@ -137,6 +137,12 @@ def test_a_broken_recipe_is_one_line_naming_its_key_and_exit_2(recipe, named, tm
     assert len(err) == 1 and err[0].startswith(f"hf_seqlen error: recipe {path}") and named in err[0], err
 
 
+def test_a_recipe_without_output_dir_says_to_name_one(tmp_path, capsys):
+    path = write_recipe(tmp_path / "nowhere.yaml", {"durations": [1]})
+    assert sweep_exit(["--config", str(path), "--output_dir", str(tmp_path / "study"), "--dry_run"]) == 2
+    assert f"recipe {path}: no output_dir: a recipe names where its study goes" in capsys.readouterr().err
+
+
 def test_a_broken_recipe_stops_the_user_command_with_one_line(tmp_path):
     path = write_recipe(tmp_path / "broken.yaml", {"output_dir": "study", "seeds": [0],
                                                    "tasks": {"kws": {"dataset_nme": "x"}}})
