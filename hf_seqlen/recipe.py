@@ -10,12 +10,12 @@ command-line options it spells; they go before the options typed beside --config
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shlex
 from pathlib import Path
 
-from .options import UsageError, closest, is_options_file, parse_dataclasses, raising_usage_errors, read_options_file
+from .options import (OptionParser, UsageError, closest, is_options_file, parse_dataclasses, raising_usage_errors,
+                      read_options_file)
 
 NESTED_OPTIONS = ("pretrain_args", "downstream_args")
 
@@ -67,7 +67,7 @@ def with_recipe(argv: list[str], sweep_arguments: type) -> list[str]:
     that a mistake in it is named as the recipe's. An options file given alone is a recipe too."""
     if is_options_file(argv):
         argv = ["--config", argv[0]]
-    peek = argparse.ArgumentParser(add_help=False)
+    peek = OptionParser(prog="hf-seqlen sweep", add_help=False, allow_abbrev=False)
     peek.add_argument("--config")
     path = peek.parse_known_args(argv)[0].config
     if not path:
