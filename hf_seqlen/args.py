@@ -290,9 +290,11 @@ def check_hub_ids_offline(model: ModelArguments, data: DataArguments) -> None:
             raise UsageError(f"--dataset_name {data.dataset_name}: {hint}or use --data_dir with a local folder.") from None
 
 
-def validate(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> None:
+def validate(model: ModelArguments, data: DataArguments, train: PretrainingArguments,
+             check_sources: bool = True) -> None:
     """Catch argument mistakes in seconds, before data or models load. A --duration_schedule sets
-    max_duration to its longest length."""
+    max_duration to its longest length. check_sources=False leaves out what needs the data or the Hub
+    (a sweep's plan is checked where neither may be)."""
     if data.duration_schedule:
         from .schedule import DurationSchedule  # it reports through UsageError, defined here
 
@@ -322,7 +324,7 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         )
     if data.dataset_name and data.data_dir:
         raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
-    if data.data_dir and not Path(data.data_dir).is_dir():
+    if check_sources and data.data_dir and not Path(data.data_dir).is_dir():
         raise UsageError(f"--data_dir {data.data_dir}: no such directory.")
     config_path = Path(model.resolve_config_path())
     looks_local = model.config_name.startswith((".", "/", "~")) or config_path.exists()
@@ -347,7 +349,8 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         raise UsageError("--gradient_accumulation_steps and --per_device_train_batch_size must be >= 1.")
     if train.max_consecutive_nonfinite < 1:
         raise UsageError("--max_consecutive_nonfinite must be >= 1.")
-    check_hub_ids_offline(model, data)
+    if check_sources:
+        check_hub_ids_offline(model, data)
     from .costs import country_problem  # codecarbon's country table, loaded only when checking
 
     if problem := country_problem(train.country_iso_code):

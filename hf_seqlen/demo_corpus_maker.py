@@ -401,13 +401,17 @@ def cache_root():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hf_seqlen"
 
 
+def cached_corpus_folder(size):
+    return cache_root() / f"demo_corpus_{size}_v{GENERATOR_VERSION}"
+
+
 def cached_corpus(size="large", log=print):
     """The preset `size`, made on first use into the cache; later calls return it at once.
 
     It is made in a temporary sibling and renamed, so a run that is stopped halfway leaves no
     corpus that looks finished, and two runs making it at once both end with one whole corpus.
     """
-    folder = cache_root() / f"demo_corpus_{size}_v{GENERATOR_VERSION}"
+    folder = cached_corpus_folder(size)
     if folder.is_dir():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,12 @@ status 2 (argparse's status for a usage error), and an unknown option or key nam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,6 +21,10 @@ from transformers import HfArgumentParser
 
 OPTIONS_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 HELP_HINT = "--help lists every option."
+
+# Set while a caller parses options on the user's behalf (a sweep checking its jobs): a mistake then raises
+# instead of exiting, so the caller can say which job or recipe key it came from.
+_RAISING = ContextVar("raising_usage_errors", default=False)
 
 
 class UsageError(ValueError):
@@ -66,12 +72,24 @@ def _is_number(word: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def raising_usage_errors():
+    """Within it, a parser's mistake raises UsageError with its one-line message instead of exiting."""
+    token = _RAISING.set(True)
+    try:
+        yield
+    finally:
+        _RAISING.reset(token)
+
+
 class OptionParser(argparse.ArgumentParser):
     """argparse whose every mistake is one line and exit status 2 (no usage block), and whose parse_args
     names each unknown option with the closest valid one."""
 
     def error(self, message: str) -> NoReturn:
         message = message if message.endswith((".", "?")) else f"{message}."
+        if _RAISING.get():
+            raise UsageError(message)
         self.exit(2, error_line(f"{message} {HELP_HINT}") + "\n")
 
     def parse_args(self, args=None, namespace=None):

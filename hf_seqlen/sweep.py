@@ -6,7 +6,9 @@ pre-train, fine-tune every task on that checkpoint, then report cost against qua
 Every job is a real `accelerate launch` of run_pretrain / run_downstream, so a sweep runs on many
 GPUs unchanged (`--accelerate_config`). Every arm runs once per seed (`--seeds 0 1 2`), in
 `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed runs only the new
-jobs; an interrupted pre-training resumes from its last checkpoint.
+jobs; an interrupted pre-training resumes from its last checkpoint. Before any job starts, every job's options
+are checked by the parser of its entry point; `--dry_run` stops there and prints the plan (sweep_plan.py).
+A recipe file (`--config recipes/NAME.yaml`, recipe.py) holds a whole study's options.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .args import UsageError
-from .demo_corpus_maker import cached_corpus
-from .options import parse_dataclasses
+from .demo_corpus_maker import cached_corpus, cached_corpus_folder
+from .options import error_line, parse_dataclasses
+from .recipe import with_recipe
 from .report import seed_dir, write_report
 from .study_card import write_card_sections
 from .schedule import DurationSchedule
@@ -55,10 +58,20 @@ class SweepArguments:
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
     downstream_args: str = field(default="", metadata={"help": "More run_downstream options, as one quoted string."})
+    task_args: list[str] = field(
+        default_factory=list,
+        metadata={"help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name "
+                          "NAME --label_column label'); they come after --downstream_args, so they win."},
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
                              metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})
     reference_arm: str | None = field(default=None, metadata={
         "help": "The arm every other arm is compared with (default: the longest fixed duration)."})
+    config: str | None = field(default=None, metadata={
+        "help": "A recipe: a .yaml or .json file of these options (see recipes/); options given beside it win."})
+    dry_run: bool = field(default=False, metadata={
+        "help": "Check every job's options offline and print the plan (each job's command, the expected cost "
+                "where one was measured); run nothing."})
 
 
 def arms_of(args: SweepArguments) -> list[dict]:
@@ -84,13 +97,32 @@ def budget_options(args: SweepArguments) -> list[str]:
 DATA_OPTIONS = ("--data_dir", "--dataset_name")
 
 
-def names_data(extra_args: str) -> bool:
-    return any(word.split("=")[0] in DATA_OPTIONS for word in shlex.split(extra_args))
+def names_data(extra: list[str]) -> bool:
+    return any(word.split("=")[0] in DATA_OPTIONS for word in extra)
 
 
-def data_options(args: SweepArguments, extra_args: str) -> list[str]:
-    """`--data_dir` for a job, unless its own extra options already name its data."""
-    return [] if names_data(extra_args) else ["--data_dir", args.data_dir]
+def with_data(args: SweepArguments, extra: list[str]) -> list[str]:
+    """A job's extra options, led by the sweep's `--data_dir` unless they name their own data."""
+    return extra if names_data(extra) else ["--data_dir", args.data_dir, *extra]
+
+
+def extra_options(args: SweepArguments, task: str | None) -> list[str]:
+    """What the user added to a job: --pretrain_args, or --downstream_args and the task's --task_args."""
+    if task is None:
+        return shlex.split(args.pretrain_args)
+    return shlex.split(args.downstream_args) + task_options(args).get(task, [])
+
+
+def resolve_data_dir(args: SweepArguments) -> None:
+    """A job whose options name no data reads --data_dir, by default the large demo corpus (made once)."""
+    if args.data_dir is not None:
+        if not Path(args.data_dir).is_dir():
+            raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
+        return
+    if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
+        return
+    # a dry run names the folder without making it: it only plans
+    args.data_dir = str(cached_corpus_folder("large") if args.dry_run else cached_corpus("large", log=logger.info))
 
 
 def launch(args: SweepArguments, module_args: list[str]) -> list[str]:
@@ -110,7 +142,20 @@ def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> list[
         options += ["--resume_from_checkpoint", "latest"]
     elif out.exists():
         options += ["--overwrite_output_dir"]
-    return launch(args, options + data_options(args, args.pretrain_args) + shlex.split(args.pretrain_args))
+    return launch(args, options + with_data(args, extra_options(args, None)))
+
+
+def task_options(args: SweepArguments) -> dict[str, list[str]]:
+    """--task_args as {task: options}."""
+    from .downstream.args import TASKS
+
+    options = {}
+    for text in args.task_args:
+        task, colon, rest = text.partition(":")
+        if not colon or task.strip() not in TASKS:
+            raise UsageError(f"--task_args {text!r}: expected 'TASK: OPTIONS' with TASK one of {', '.join(TASKS)}.")
+        options[task.strip()] = shlex.split(rest)
+    return options
 
 
 def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> list[str] | None:
@@ -118,7 +163,30 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
         return None
     options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
                "--max_steps", str(args.downstream_max_steps), "--seed", str(seed)]
-    return launch(args, options + data_options(args, args.downstream_args) + shlex.split(args.downstream_args))
+    return launch(args, options + with_data(args, extra_options(args, task)))
+
+
+@dataclass
+class Job:
+    name: str
+    arm: dict
+    task: str | None  # None: the arm's pre-training
+    command: list[str] | None  # None: finished earlier
+    log_file: Path
+
+
+def jobs(args: SweepArguments, arms: list[dict]) -> list[Job]:
+    """Every job of the sweep, in the order they run: per seed, per arm, pre-training then each task."""
+    planned = []
+    for seed in args.seeds:
+        for arm in arms:
+            runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
+            planned.append(Job(f"{name} pre-training", arm, None,
+                               pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log"))
+            planned += [Job(f"{name} {task}", arm, task,
+                            downstream_job(args, runs / "pretrain", task, seed, runs / task), runs / f"{task}.log")
+                        for task in args.tasks]
+    return planned
 
 
 class JobFailed(RuntimeError):
@@ -142,27 +210,26 @@ def run_job(name: str, command: list[str] | None, log_file: Path) -> None:
 
 
 def sweep(args: SweepArguments) -> list[dict]:
+    from .sweep_plan import check_jobs, print_plan
+
     if not args.durations and not args.duration_schedules:
         raise UsageError("give at least one of --durations or --duration_schedules.")
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
-    if args.data_dir is None and not (names_data(args.pretrain_args) and names_data(args.downstream_args)):
-        args.data_dir = str(cached_corpus("large", log=logger.info))
-    elif args.data_dir and not Path(args.data_dir).is_dir():
-        raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
+    resolve_data_dir(args)
     root = Path(args.output_dir)
     arms = arms_of(args)
     if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:
         raise UsageError(f"--reference_arm {args.reference_arm} is not an arm of this sweep "
                          f"(arms: {', '.join(arm['name'] for arm in arms)}).")
-    for seed in args.seeds:
-        for arm in arms:
-            runs, name = seed_dir(root, arm["name"], seed), f"{arm['name']} seed {seed}"
-            run_job(f"{name} pre-training", pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log")
-            for task in args.tasks:
-                run_job(f"{name} {task}", downstream_job(args, runs / "pretrain", task, seed, runs / task),
-                        runs / f"{task}.log")
+    planned = jobs(args, arms)
+    parsed = check_jobs(planned, args.config)  # a mistyped option of the last task fails now, not after days of pre-training
+    if args.dry_run:
+        print_plan(args, arms, planned, parsed)
+        return []
+    for job in planned:
+        run_job(job.name, job.command, job.log_file)
     rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
@@ -173,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import run_reporting_user_errors
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = with_recipe(argv, SweepArguments)
+    except UsageError as error:
+        print(error_line(error), file=sys.stderr)
+        return 2
     (args,) = parse_dataclasses(SweepArguments, argv, prog="hf-seqlen sweep")
     try:
         return run_reporting_user_errors(lambda: sweep(args))

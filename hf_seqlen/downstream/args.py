@@ -22,6 +22,9 @@ TASKS = ("asr", *CLASSIFICATION_TASKS)
 # The label column each classification task reads unless --label_column names another.
 DEFAULT_LABEL_COLUMN = {"kws": "keyword", "sid": "speaker", "er": "emotion", "audio-classification": "label"}
 
+# With --keep_labels, every other label becomes this class (the Speech Commands convention).
+OTHER_LABEL = "_unknown_"
+
 # Classification: training clips are randomly cropped to this many seconds (keyword clips are
 # about 1 s). ASR: training utterances longer than this are dropped, since a crop would cut
 # its transcript.
@@ -115,6 +118,12 @@ class DownstreamArguments:
         metadata={"help": "Classification: column of labels (default: keyword for kws, speaker for sid, "
                           "emotion for er, label for audio-classification).", "aliases": ["--label_column"]},
     )
+    keep_labels: list[str] | None = field(
+        default=None,
+        metadata={"help": f"Classification: keep these labels and merge every other one into one class, {OTHER_LABEL} "
+                          "(Speech Commands' 12 classes: the ten command words and _silence_ kept, the rest "
+                          f"{OTHER_LABEL}). Default: every label is its own class."},
+    )
     max_duration: float | None = field(
         default=None,
         metadata={"help": "Classification: training clips are randomly cropped to this many seconds; asr: longer "
@@ -151,24 +160,28 @@ def _task_of(argv: list[str]) -> str | None:
     return peek.parse_known_args(argv)[0].task
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[DownstreamArguments, TrainingArguments]:
-    """From the command line, or from one .json / .yaml file given as the only argument."""
+def parse_args(argv: list[str] | None = None, check_sources: bool = True) -> tuple[DownstreamArguments, TrainingArguments]:
+    """From the command line, or from one .json / .yaml file given as the only argument. check_sources=False
+    leaves out what needs the data (a sweep's plan is checked where it may not be)."""
     argv = sys.argv[1:] if argv is None else argv
     defaults = {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(_task_of(argv), {})}
     args, training_args = parse_dataclasses((DownstreamArguments, TrainingArguments), argv, defaults=defaults)
-    validate(args, training_args)
+    validate(args, training_args, check_sources)
     return args, training_args
 
 
-def validate(args: DownstreamArguments, training_args: TrainingArguments) -> None:
+def validate(args: DownstreamArguments, training_args: TrainingArguments, check_sources: bool = True) -> None:
     """Catch argument mistakes before data or models load."""
     if args.dataset_name and args.data_dir:
         raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
-    if args.data_dir and not Path(args.data_dir).is_dir():
+    if check_sources and args.data_dir and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
     if args.task == "er" and not (args.dataset_name or args.data_dir):
         raise UsageError("--task er needs a dataset with an emotion label: the demo corpus has none. "
                          "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion').")
+    if args.keep_labels and not args.is_classification:
+        raise UsageError(f"--keep_labels is for classification tasks ({', '.join(CLASSIFICATION_TASKS)}), not "
+                         f"--task {args.task}. Leave it out.")
     if args.feature_cache_dir and not (args.freeze_upstream and args.cache_features):
         raise UsageError("--feature_cache_dir is for probing on cached features: add --freeze_upstream "
                          "(and drop --no_cache_features), or drop --feature_cache_dir.")

@@ -20,7 +20,7 @@ from datasets import ClassLabel, Dataset
 from ..audio import AudioDecoder, random_crop
 from ..collate import pad_audio
 from ..data import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
-from .args import DownstreamArguments
+from .args import OTHER_LABEL, DownstreamArguments
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
                 f"{describe_source(args.dataset_name, args.data_dir)} split '{names[part]}' has no column "
                 f"'{target}' (columns: {', '.join(dataset.column_names)}); name the right one with {option}."
             )
+    if args.keep_labels:
+        splits = _merge_other_labels(splits, target, args.keep_labels)
     return {part: _usable(dataset, part, args) for part, dataset in splits.items()}
 
 
@@ -109,6 +111,21 @@ def label_names(dataset: Dataset, column: str) -> list[str]:
     if isinstance(feature, ClassLabel):
         return [feature.int2str(int(value)) for value in dataset[column]]
     return [str(value) for value in dataset[column]]
+
+
+def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: list[str]) -> dict[str, Dataset]:
+    """Labels outside `keep` become one class, OTHER_LABEL; a kept label the training split lacks is a mistake."""
+    train_labels = set(label_names(splits["train"], column))
+    missing = sorted(set(keep) - train_labels)
+    if missing:
+        raise DataSourceError(f"--keep_labels {' '.join(missing)}: no such label in column '{column}' of the "
+                              f"training split (it has: {', '.join(sorted(train_labels)[:40])}).")
+
+    def merged(dataset: Dataset) -> Dataset:
+        names = [name if name in keep else OTHER_LABEL for name in label_names(dataset, column)]
+        return dataset.remove_columns(column).add_column(column, names)
+
+    return {part: merged(dataset) for part, dataset in splits.items()}
 
 
 def training_window(index: int, length: float, window: float, seed: int) -> tuple[float, float]:
