@@ -2,16 +2,16 @@
 """Which downstream protocol tells a better upstream from a worse one for the least CPU time.
 
     python scripts/protocol_separation.py --output_dir runs/protocols --data_dir demo_large \
-        --protocol "probe=--freeze_upstream --max_steps 200" --protocol "fine-tune=--max_steps 60"
+        --protocol "probe=--freeze_upstream --max_steps 200" --protocol "fine-tune=--max_steps 200"
 
 Per seed it pre-trains the better upstream (run_pretrain.py's default recipe, --better_steps updates)
 and the worse ones: the same recipe with a tenth of the updates, and the same config saved untrained.
 Every protocol then trains kws on every upstream with that seed, each job an `accelerate launch` as the
 sweep runs it, timed in CPU seconds (user + system of the job and its children). The table gives, per
 protocol and worse upstream, the paired difference better minus worse in test accuracy with its 95% CI
-(statistics.paired_difference: test clips and seeds resampled), z = difference / CI half-width, and
-z^2 per CPU minute of the downstream jobs behind it: z grows with the square root of the jobs run, so z^2 per minute
-is what a protocol buys with each minute, whatever the number of seeds. Finished jobs are kept.
+(statistics.paired_difference: test clips and seeds resampled), its separation (difference / CI half-width: above
+1, the CI excludes zero), and separation^2 per CPU minute of the downstream jobs behind it (what a protocol buys
+per minute; compare protocols measured on the same seeds). Finished jobs are kept.
 """
 
 from __future__ import annotations
@@ -103,20 +103,20 @@ def main() -> None:
             for name in ("better", *options.worse):
                 runs[protocol, name, seed] = downstream(options, sweep, folders[name], protocol, extra, seed)
 
-    print("| protocol | worse upstream | better acc. | worse acc. | difference (95% CI) | z | CPU s per job | "
-          "z^2 per CPU min |")
+    print("| protocol | worse upstream | better acc. | worse acc. | difference (95% CI) | separation | CPU s per job | "
+          "separation^2 per CPU min |")
     print("|---|---|---|---|---|---|---|---|")
     for protocol in protocols:
         for worse in options.worse:
             better = [runs[protocol, "better", s] for s in options.seeds]
             other = [runs[protocol, worse, s] for s in options.seeds]
             difference = paired_difference("accuracy", [r["table"] for r in better], [r["table"] for r in other])
-            z = difference.estimate / max((difference.high - difference.low) / 2, 1e-9)
+            separation = difference.estimate / max((difference.high - difference.low) / 2, 1e-9)
             cpu = sum(r["cpu_seconds"] for r in better + other)
             accuracy = [sum(r["test_accuracy"] for r in rs) / len(rs) for rs in (better, other)]
             print(f"| {protocol} | {worse} | {accuracy[0]:.3f} | {accuracy[1]:.3f} | "
                   f"{difference.estimate * 100:+.1f} ({difference.low * 100:+.1f} to {difference.high * 100:+.1f}) | "
-                  f"{z:.1f} | {cpu / len(better + other):.0f} | {z * z / (cpu / 60):.1f} |")
+                  f"{separation:.2f} | {cpu / len(better + other):.1f} | {separation**2 / (cpu / 60):.2f} |")
     print(json.dumps({f"{p}/{n}/seed-{s}": {k: v for k, v in r.items() if k != "table"}
                       for (p, n, s), r in runs.items()}, indent=1))
 
