@@ -1,5 +1,5 @@
 """The Match-to-Win study in one command: for each sequence length (and length schedule),
-pre-train, fine-tune every task on that checkpoint, then report cost against quality.
+pre-train, train every task (probing by default) on that checkpoint, then report cost against quality.
 
     hf-seqlen sweep --durations 1 2 4 --tasks kws asr --max_train_steps 200 --output_dir study
 
@@ -54,10 +54,15 @@ class SweepArguments:
     max_train_steps: int = field(default=200, metadata={"help": "Pre-training updates per arm (budget=steps)."})
     budget_audio_hours: float | None = field(default=None, metadata={"help": "Audio hours fed per arm."})
     budget_flops: float | None = field(default=None, metadata={"help": "Training FLOPs per arm."})
-    downstream_max_steps: int = field(default=60, metadata={"help": "Fine-tuning steps per task."})
+    downstream_max_steps: int | None = field(
+        default=None, metadata={"help": "Training steps per task (default: run_downstream's for the task)."})
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
-    downstream_args: str = field(default="", metadata={"help": "More run_downstream options, as one quoted string."})
+    # Probing ranks upstreams for the least CPU time; measured in docs/study.md ("Which downstream protocol").
+    downstream_args: str = field(
+        default="--freeze_upstream",
+        metadata={"help": "run_downstream options, as one quoted string (default: probe the frozen upstream on "
+                          "cached features; '' fine-tunes it)."})
     task_args: list[str] = field(
         default_factory=list,
         metadata={"help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name "
@@ -162,7 +167,9 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
     if (out / "results.json").is_file():
         return None
     options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
-               "--max_steps", str(args.downstream_max_steps), "--seed", str(seed)]
+               "--seed", str(seed)]
+    if args.downstream_max_steps is not None:
+        options += ["--max_steps", str(args.downstream_max_steps)]
     return launch(args, options + with_data(args, extra_options(args, task)))
 
 

@@ -98,11 +98,14 @@ def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
 
 
 def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_path):
+    def data_of(command):
+        return [command[i + 1] for i, word in enumerate(command) if word == "--data_dir"]
+
     arm = {"name": "2s", "max_duration": 2.0}
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus")
-    assert pretrain_job(args, arm, 0, tmp_path / "p")[-2:] == ["--data_dir", "corpus"]
-    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")[-2:] == ["--data_dir", "corpus"]
+    assert data_of(pretrain_job(args, arm, 0, tmp_path / "p")) == ["corpus"]
+    assert data_of(downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")) == ["corpus"]
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", pretrain_args="--dataset_name=librispeech_asr",
-                          downstream_args="--data_dir mine")
-    assert "corpus" not in pretrain_job(args, arm, 0, tmp_path / "p")
-    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")[-2:] == ["--data_dir", "mine"]
+                          downstream_args="--data_dir mine", task_args=["asr: --dataset_name librispeech_asr"])
+    assert data_of(pretrain_job(args, arm, 0, tmp_path / "p")) == []
+    assert data_of(downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")) == ["mine"]
