@@ -419,6 +419,7 @@ def cached_corpus(size="large", log=print):
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         make_corpus(partial, size, log=lambda _: None)
+        partial.chmod(0o755)  # mkdtemp's folder is private; a cache is for everyone who can read it
         try:
             partial.rename(folder)
         except OSError:

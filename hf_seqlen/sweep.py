@@ -118,16 +118,19 @@ def extra_options(args: SweepArguments, task: str | None) -> list[str]:
     return shlex.split(args.downstream_args) + task_options(args).get(task, [])
 
 
-def resolve_data_dir(args: SweepArguments) -> None:
-    """A job whose options name no data reads --data_dir, by default the large demo corpus (made once)."""
+def resolve_data_dir(args: SweepArguments) -> bool:
+    """A job whose options name no data reads --data_dir, by default the large demo corpus.
+
+    Returns whether that default corpus is read, so the caller makes it once the plan has passed.
+    """
     if args.data_dir is not None:
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
-        return
+        return False
     if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
-        return
-    # a dry run names the folder without making it: it only plans
-    args.data_dir = str(cached_corpus_folder("large") if args.dry_run else cached_corpus("large", log=logger.info))
+        return False
+    args.data_dir = str(cached_corpus_folder("large"))
+    return True
 
 
 def launch(args: SweepArguments, module_args: list[str]) -> list[str]:
@@ -224,7 +227,7 @@ def sweep(args: SweepArguments) -> list[dict]:
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
-    resolve_data_dir(args)
+    reads_default_corpus = resolve_data_dir(args)
     root = Path(args.output_dir)
     arms = arms_of(args)
     if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:
@@ -235,6 +238,8 @@ def sweep(args: SweepArguments) -> list[dict]:
     if args.dry_run:
         print_plan(args, arms, planned, parsed)
         return []
+    if reads_default_corpus:
+        cached_corpus("large", log=logger.info)
     for job in planned:
         run_job(job.name, job.command, job.log_file)
     rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)

@@ -22,6 +22,7 @@ import torch
 
 from .args import ARGUMENT_CLASSES, UsageError, validate
 from .costs import device_name
+from .demo_corpus_maker import cached_corpus_folder
 from .options import parse_dataclasses, raising_usage_errors
 from .report import seed_dir
 from .schedule import DurationSchedule
@@ -168,6 +169,9 @@ def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
             print(f"[done] {job.name}: finished earlier, skipped")
     folders = {getattr(options, "data_dir", None) for job_options in parsed.values() for options in job_options}
     missing = sorted(folder for folder in folders if folder and not Path(folder).is_dir())
+    if str(cached_corpus_folder("large")) in missing:
+        missing.remove(str(cached_corpus_folder("large")))
+        print(f"The large demo corpus is made into {cached_corpus_folder('large')} when the sweep runs (a few minutes).")
     if missing:
         print(f"Local data not on this machine, needed where the jobs run: {', '.join(missing)}")
     print("Expected pre-training cost per arm and seed (estimates from measurements only):")

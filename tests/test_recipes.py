@@ -111,6 +111,7 @@ def test_plan_lists_jobs_in_run_order_and_the_command_line_wins_over_the_recipe(
     assert commands[2].endswith("--freeze_upstream true")
     # a dry run names the default corpus without making it
     assert not (tmp_path / "study").exists() and not (tmp_path / "cache").exists()
+    assert "The large demo corpus is made into" in out
 
 
 def test_an_options_file_given_alone_is_read_as_a_recipe(tmp_path, capsys):
@@ -156,11 +157,13 @@ def test_a_broken_recipe_stops_the_user_command_with_one_line(tmp_path):
         f"hf_seqlen error: recipe {path}, job 1s seed 0 kws: unknown option --dataset_nme (did you mean --dataset_name?)."]
 
 
-def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys):
+def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_SEQLEN_CACHE", str(tmp_path / "cache"))
     code = sweep_exit(["--output_dir", str(tmp_path / "study"), "--tasks", "kws", "asr",
                        "--task_args", "asr: --text_column_nam words"])
     assert code == 2 and "unknown option --text_column_nam" in capsys.readouterr().err
     assert not (tmp_path / "study").exists()  # the first pre-training never started
+    assert not (tmp_path / "cache").exists()  # nor was the default corpus made for it
 
 
 def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tmp_path, capsys):
