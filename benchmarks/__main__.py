@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data_pipeline, gpu, machine, overhead, reference, report, scaling
+from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, whole_process
 from .common import write_json
 from .profiles import FULL, PROFILES, QUICK, SMOKE
 
@@ -26,6 +26,7 @@ MEASUREMENTS = {
     "scaling": scaling.run,
     "overhead": overhead.run,
     "reference": reference.run,
+    "whole_process": whole_process.run,
     "gpu": gpu.run,
 }
 
