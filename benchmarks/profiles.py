@@ -50,7 +50,11 @@ class Profile:
     whole_files: int = 200  # per generated corpus
     whole_repeats: int = 3  # alternating rounds of the two arms
     whole_corpus_hours: tuple[float, ...] = (1.0, 4.0, 16.0)  # time to first update against corpus size
-    whole_size_repeats: int = 2
+    whole_size_repeats: int = 1
+    # Torch threads per run (OMP_NUM_THREADS) for both arms; None: torch's default, a thread per core.
+    # On cores other work keeps busy, a thread per core spin-waits on the others and step times swing
+    # threefold; one thread each keeps the arms' comparison steady.
+    whole_torch_threads: int | None = 1
     # GPU (only where CUDA is present)
     gpu_config: str = "wav2vec2-base"
     gpu_batch_size: int = 16

@@ -205,7 +205,9 @@ def whole_process_section(whole: dict) -> str:
         "cache, fixed-size shuffled batches padded to the longest, validation and a save at every epoch end; its "
         "docstring lists what had to change to run here). Same model "
         f"({whole['config_name']}), {whole['updates']} updates of {whole['batch_size']} crops <= "
-        f"{whole['max_duration']:g} s, minimum length 0.5 s, logging every update. Each run is a fresh "
+        f"{whole['max_duration']:g} s, minimum length 0.5 s, logging every update"
+        + (f", torch limited to {whole['torch_threads']} thread(s) in both (OMP_NUM_THREADS; see the profile)"
+           if whole.get("torch_threads") else "") + ". Each run is a fresh "
         "`python` process from start to saved model on a generated corpus of noise and tones (16-bit FLAC) "
         "that neither side had seen (fresh datasets cache per run); the arms alternate.",
         "Peak memory is the kernel's peak resident set of the process (`wait4`); beside it the largest "

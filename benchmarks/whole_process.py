@@ -36,7 +36,7 @@ FIRST_UPDATE = re.compile(r"\bstep 1: ")
 SAMPLE_SECONDS = 0.05
 
 
-def command(arm: str, corpus: Path, out: Path, profile: Profile, updates: int) -> list[str]:
+def command(arm: str, corpus: Path, out: Path, profile: Profile, updates: int, code: Path = REPO) -> list[str]:
     """Each side with its own defaults but for the shared model, crop length, batch size and updates.
     The example holds out 1% of the files; on a corpus of under 100 files, enough % for one file."""
     config = str(REPO / "hub_configs" / profile.whole_config)
@@ -44,7 +44,7 @@ def command(arm: str, corpus: Path, out: Path, profile: Profile, updates: int) -
     shared = ["--max_train_steps", str(updates), "--per_device_train_batch_size", str(profile.whole_batch_size),
               "--logging_steps", "1", "--output_dir", str(out)]
     if arm == "ours":
-        return [sys.executable, str(REPO / "run_pretrain.py"), "--data_dir", str(corpus), "--config_name", config,
+        return [sys.executable, str(code / "run_pretrain.py"), "--data_dir", str(corpus), "--config_name", config,
                 "--max_duration", str(profile.whole_max_duration), "--seed", "0", *shared]
     return [sys.executable, str(REPO / "benchmarks" / "transformers_example.py"), "--data_dir", str(corpus),
             "--model_name_or_path", config, "--max_duration_in_seconds", str(profile.whole_max_duration),
@@ -81,15 +81,19 @@ class TreeMemory(threading.Thread):
             self.done.wait(SAMPLE_SECONDS)
 
 
-def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: int, stop_at_first_update: bool) -> dict:
-    """One fresh process; its datasets cache, output and temporary files all under `run_dir`."""
+def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: int, stop_at_first_update: bool,
+             code: Path = REPO) -> dict:
+    """One fresh process; its datasets cache, output and temporary files all under `run_dir`. `code`: the
+    checkout whose `run_pretrain.py` and `hf_seqlen` ours runs (another commit's, to measure a change)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / "tmp").mkdir(parents=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_DATASETS_CACHE": str(run_dir / "datasets"), "HF_HOME": str(run_dir / "hf_home"),
-           "TMPDIR": str(run_dir / "tmp"), "PYTHONPATH": str(REPO)}
+           "TMPDIR": str(run_dir / "tmp"), "PYTHONPATH": str(code)}
+    if profile.whole_torch_threads:
+        env["OMP_NUM_THREADS"] = str(profile.whole_torch_threads)
     started = time.perf_counter()
-    proc = subprocess.Popen(command(arm, corpus, run_dir / "out", profile, updates), cwd=run_dir, env=env,
+    proc = subprocess.Popen(command(arm, corpus, run_dir / "out", profile, updates, code), cwd=run_dir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     memory = TreeMemory(proc.pid)
     memory.start()
@@ -177,6 +181,7 @@ def run(profile: Profile, workdir: Path) -> dict:
         "max_duration": profile.whole_max_duration,
         "batch_size": profile.whole_batch_size,
         "updates": profile.whole_updates,
+        "torch_threads": profile.whole_torch_threads,
         "comparisons": [compare_on(shape, profile, workdir) for shape in SHAPES],
         "corpus_size": against_corpus_size(profile, workdir),
     }
