@@ -48,7 +48,7 @@ class Profile:
     whole_batch_size: int = 8
     whole_updates: int = 100
     whole_files: int = 200  # per generated corpus
-    whole_repeats: int = 3  # alternating rounds of the two arms
+    whole_repeats: int = 2  # alternating rounds of the two arms
     whole_corpus_hours: tuple[float, ...] = (1.0, 4.0, 16.0)  # time to first update against corpus size
     whole_size_repeats: int = 1
     # Torch threads per run (OMP_NUM_THREADS) for both arms; None: torch's default, a thread per core.

@@ -213,8 +213,10 @@ def whole_process_section(whole: dict) -> str:
            if whole.get("torch_threads") else "") + ". Each run is a fresh "
         "`python` process from start to saved model on a generated corpus of noise and tones (16-bit FLAC) "
         "that neither side had seen (fresh datasets cache per run); the arms alternate.",
-        "Peak memory is the kernel's peak resident set of the process (`wait4`); beside it the largest "
-        "sampled sum over the process tree before / after the first update. Disk written: everything the run left "
+        "Peak memory is the kernel's peak resident set of the process (`wait4`: the largest process of the tree); "
+        "beside it the largest sampled sum over the process tree before / after the first update, which counts twice "
+        "the pages a forked helper shares with its parent (ours starts codecarbon, which forks helpers while it "
+        "probes the hardware), so it can read above the peak. Disk written: everything the run left "
         "in its own folder (datasets cache, Arrow files, checkpoints, model), in MiB. Time to first update: from "
         "the start of the process to its `step 1:` log line.",
         _table(["corpus", "arm", "wall (s)", "first update (s)", "peak RSS (MiB)", "tree peak before / after "
@@ -257,11 +259,23 @@ SECTIONS = (
 )
 
 
-def write(path: Path, results: dict, machine: dict, profile: str, command: str) -> Path:
+def _other_machine(measured_on: dict | None, machine: dict) -> str:
+    """A section kept from an earlier invocation on another machine says so."""
+    if not measured_on or (measured_on["cpu_model"], measured_on["cpu_cores"], measured_on["gpus"]) == (
+            machine["cpu_model"], machine["cpu_cores"], machine["gpus"]):
+        return ""
+    gpus = ", ".join(measured_on["gpus"]) or "no GPU"
+    return (f"Measured on another machine than the one named above: {measured_on['cpu_model']}, "
+            f"{measured_on['cpu_cores']} cores, {gpus}.\n\n")
+
+
+def write(path: Path, results: dict, machine: dict, profile: str, command: str, machines: dict | None = None) -> Path:
+    """`machines`: the machine each section's results were measured on, where known."""
     parts = ["# Benchmarks", "", machine_section(machine, profile, command), "", "## Summary", "", headline(results)]
     for key, title, render in SECTIONS:
         section = results.get(key)
-        parts += ["", f"## {title}", "", NOT_RUN if section is None else render(section)]
+        body = NOT_RUN if section is None else _other_machine((machines or {}).get(key), machine) + render(section)
+        parts += ["", f"## {title}", "", body]
     if FIXES.is_file():
         parts += ["", FIXES.read_text().strip()]
     path.write_text("\n".join(parts) + "\n")
