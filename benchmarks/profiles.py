@@ -48,6 +48,7 @@ class Profile:
     whole_batch_size: int = 8
     whole_updates: int = 100
     whole_files: int = 200  # per generated corpus
+    whole_shapes: tuple[str, ...] = ("mixed", "librispeech")  # corpora compared (benchmarks.corpora.SHAPES)
     whole_repeats: int = 2  # alternating rounds of the two arms
     whole_corpus_hours: tuple[float, ...] = (1.0, 4.0, 16.0)  # time to first update against corpus size
     whole_size_repeats: int = 1
@@ -120,6 +121,7 @@ SMOKE = Profile(
     whole_batch_size=2,
     whole_updates=2,
     whole_files=6,
+    whole_shapes=("mixed",),
     whole_repeats=1,
     whole_corpus_hours=(0.02,),
     whole_size_repeats=1,

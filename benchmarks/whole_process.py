@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from .common import REPO, alternate, paired_ratio, spread
-from .corpora import SHAPES, noise_corpus, silent_corpus
+from .corpora import noise_corpus, silent_corpus
 from .profiles import Profile
 
 ARMS = ("ours", "example")
@@ -182,6 +182,6 @@ def run(profile: Profile, workdir: Path) -> dict:
         "batch_size": profile.whole_batch_size,
         "updates": profile.whole_updates,
         "torch_threads": profile.whole_torch_threads,
-        "comparisons": [compare_on(shape, profile, workdir) for shape in SHAPES],
+        "comparisons": [compare_on(shape, profile, workdir) for shape in profile.whole_shapes],
         "corpus_size": against_corpus_size(profile, workdir),
     }
