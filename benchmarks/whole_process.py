@@ -34,6 +34,14 @@ from .profiles import Profile
 ARMS = ("ours", "example")
 FIRST_UPDATE = re.compile(r"\bstep 1: ")
 SAMPLE_SECONDS = 0.05
+PEAK_LINE = "peak-rss-kib: "
+LAUNCHER = (  # runs argv[1:], passes its output through, then prints its peak RSS and exits with its status
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    f"print('{PEAK_LINE}%d' % usage.ru_maxrss, flush=True)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
 
 
 def command(arm: str, corpus: Path, out: Path, profile: Profile, updates: int, code: Path = REPO) -> list[str]:
@@ -93,24 +101,30 @@ def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: i
     if profile.whole_torch_threads:
         env["OMP_NUM_THREADS"] = str(profile.whole_torch_threads)
     started = time.perf_counter()
-    proc = subprocess.Popen(command(arm, corpus, run_dir / "out", profile, updates, code), cwd=run_dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    # Through a small launcher: the kernel carries a parent's peak RSS into its child's ru_maxrss, so the
+    # run must be the child of a process far smaller than itself (this harness can be large).
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, *command(arm, corpus, run_dir / "out", profile, updates,
+                                                                      code)],
+                            cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, start_new_session=True)
     memory = TreeMemory(proc.pid)
     memory.start()
     tail: list[str] = []
     first_update = None
+    peak_kib = None
     for line in proc.stdout:  # text mode splits tqdm's carriage returns into lines too
         tail = (tail + [line])[-40:]
+        if line.startswith(PEAK_LINE):
+            peak_kib = int(line[len(PEAK_LINE):])
         if first_update is None and FIRST_UPDATE.search(line):
             first_update = time.perf_counter() - started
             memory.first_update_at = first_update
             if stop_at_first_update:
-                proc.send_signal(signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
                 break
     proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     memory.done.set()
     memory.join()
     if first_update is None or (proc.returncode != 0 and not stop_at_first_update):
@@ -119,7 +133,8 @@ def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: i
         "arm": arm,
         "wall_seconds": wall,
         "first_update_seconds": first_update,
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB; the largest process of the tree
+        # The run's own peak, from the launcher's wait4 (Linux: KiB); a run stopped early has none.
+        "peak_rss_mb": peak_kib / 1024 if peak_kib is not None else max(memory.peak_before, memory.peak_after),
         "tree_peak_before_first_update_mb": memory.peak_before,
         "tree_peak_after_first_update_mb": memory.peak_after,
         "disk_written_bytes": folder_bytes(run_dir),
