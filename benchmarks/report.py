@@ -166,12 +166,12 @@ def reference_section(reference: dict) -> str:
         "`pretrain` builds. Same demo corpus, model, seed, collator and loader settings; one fresh process per "
         "run, the arms alternating. What this does not measure: a whole process from start to saved model, on a "
         "corpus neither side has seen, against the transformers example itself. The demo corpus mixes 1 s keyword "
-        "clips with sentences of up to 15 s, which gives the usual approach its padding. Why both arms show the same "
-        "peak memory: a step's memory follows its batch's shape, and in both arms the largest batch is "
-        f"{reference['comparisons'][0]['batch_size']} x max_duration (the usual approach pads a batch to its longest "
-        "file, and nearly every batch holds one file longer than max_duration), so the peak is the same by "
-        "construction; padding costs compute on average, not peak memory. Whole runs, where the two sides do differ "
-        "in memory (the example's up-front decoding and Arrow cache), are measured in the section after this one.",
+        "clips with sentences of up to 15 s, which gives the usual approach its padding. Peak memory: until runs read "
+        "their own peak (VmHWM), a child's ru_maxrss started at its parent's peak, so every run of both arms read the "
+        "harness's own size (906 MiB in the tiny rows of results measured before that change). Even so, expect similar peaks here: the largest batch is "
+        f"{reference['comparisons'][0]['batch_size']} x max_duration in both arms (nearly every padded batch holds a "
+        "file longer than max_duration), so padding costs compute on average rather than peak memory. Whole runs, "
+        "where the two sides differ in memory, are in the next section.",
         _table(["model", "arm", "audio s / s (each run)", "peak RSS MiB (rise during steps)", "padding"], rows),
         _table(["model", "throughput ours / usual", "peak memory ours / usual", "memory rise ours / usual"], ratios),
     ])
@@ -213,7 +213,9 @@ def whole_process_section(whole: dict) -> str:
            if whole.get("torch_threads") else "") + ". Each run is a fresh "
         "`python` process from start to saved model on a generated corpus of noise and tones (16-bit FLAC) "
         "that neither side had seen (fresh datasets cache per run); the arms alternate.",
-        "Peak memory is the kernel's peak resident set of the process (`wait4`: the largest process of the tree); "
+        "Peak memory is the kernel's peak resident set of the run's process (`wait4` in a small launcher between the "
+        "harness and the run, since a child's figure starts at its parent's peak; for runs stopped at the first "
+        "update, the sampled peak); "
         "beside it the largest sampled sum over the process tree before / after the first update, which counts twice "
         "the pages a forked helper shares with its parent (ours starts codecarbon, which forks helpers while it "
         "probes the hardware), so it can read above the peak. Disk written: everything the run left "
