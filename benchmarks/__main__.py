@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, gpu, machine, overhead, reference, report, scaling
+from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, whole_process
 from .common import write_json
 from .profiles import FULL, PROFILES, QUICK, SMOKE
 
@@ -31,6 +31,7 @@ MEASUREMENTS = {
     "scaling": scaling.run,
     "overhead": overhead.run,
     "reference": reference.run,
+    "whole_process": whole_process.run,
 }
 # Written by --gpu only, on a GPU machine; the CPU runs show it from its file.
 GPU_RESULTS = "gpu"
@@ -62,13 +63,15 @@ def default_output_dir(profile_name: str) -> Path:
     return here if profile_name in (FULL.name, gpu.GPU.name) else here / "runs" / profile_name
 
 
-def load_previous(results_dir: Path, skip: list[str]) -> dict:
-    found = {}
+def load_previous(results_dir: Path, skip: list[str]) -> tuple[dict, dict]:
+    """The results already in results_dir, and the machine each was measured on."""
+    found, machines = {}, {}
     for name in [*MEASUREMENTS, GPU_RESULTS]:
         path = results_dir / f"{name}.json"
         if name not in skip and path.is_file():
-            found[name] = json.loads(path.read_text())["results"]
-    return found
+            saved = json.loads(path.read_text())
+            found[name], machines[name] = saved["results"], saved["machine"]
+    return found, machines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
     about = machine.describe()
-    results = load_previous(results_dir, skip=args.only)
+    results, machines = load_previous(results_dir, skip=args.only)
     with tempfile.TemporaryDirectory(prefix="hf_seqlen_bench_") as workdir:
         for name in args.only:
             print(f"[benchmarks] {name} ({profile.name}) ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
             results[name] = MEASUREMENTS[name](profile, Path(workdir))
+            machines[name] = about
             seconds = time.perf_counter() - started
             write_json(results_dir, name, {"profile": profile.name, "machine": about, "measured_at":
                                            time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in results:
         scaling.plot(results["scaling"], results_dir / report.PLOT_NAME)
     command = "python -m benchmarks" + ("" if profile is FULL else f" --{profile.name}")
-    path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command)
+    path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command, machines)
     print(f"[benchmarks] wrote {path} and {results_dir}/", file=sys.stderr)
     return 0
 

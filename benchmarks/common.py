@@ -56,8 +56,17 @@ def paired_ratio(numerators: list[float], denominators: list[float]) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process's own program so far.
+
+    Not ru_maxrss: Linux carries the parent's peak across fork and exec into the child's ru_maxrss,
+    so a child of a harness that had grown to 900 MiB reads at least 900 MiB whatever it does.
+    VmHWM belongs to the memory of the program now running, which exec starts afresh.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
 def current_rss_mb() -> float:

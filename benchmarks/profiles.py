@@ -42,6 +42,20 @@ class Profile:
     reference_warmup_steps: int = 3
     reference_steps: int = 20
     reference_repeats: int = 3
+    # whole processes: run_pretrain.py against the transformers example, start to saved model
+    whole_config: str = "wav2vec2-tiny"
+    whole_max_duration: float = 2.0
+    whole_batch_size: int = 8
+    whole_updates: int = 100
+    whole_files: int = 200  # per generated corpus
+    whole_shapes: tuple[str, ...] = ("mixed", "librispeech")  # corpora compared (benchmarks.corpora.SHAPES)
+    whole_repeats: int = 2  # alternating rounds of the two arms
+    whole_corpus_hours: tuple[float, ...] = (1.0, 4.0, 16.0)  # time to first update against corpus size
+    whole_size_repeats: int = 1
+    # Torch threads per run (OMP_NUM_THREADS) for both arms; None: torch's default, a thread per core.
+    # On cores other work keeps busy, a thread per core spin-waits on the others and step times swing
+    # threefold; one thread each keeps the arms' comparison steady.
+    whole_torch_threads: int | None = 1
 
 
 FULL = Profile(
@@ -68,6 +82,11 @@ QUICK = Profile(
     overhead_repeats=1,
     reference_steps=10,
     reference_repeats=2,
+    whole_updates=30,
+    whole_files=100,
+    whole_repeats=1,
+    whole_corpus_hours=(1.0, 4.0),
+    whole_size_repeats=1,
 )
 
 SMOKE = Profile(
@@ -91,6 +110,13 @@ SMOKE = Profile(
     reference_warmup_steps=0,
     reference_steps=1,
     reference_repeats=1,
+    whole_batch_size=2,
+    whole_updates=2,
+    whole_files=6,
+    whole_shapes=("mixed",),
+    whole_repeats=1,
+    whole_corpus_hours=(0.02,),
+    whole_size_repeats=1,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

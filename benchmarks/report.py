@@ -74,6 +74,21 @@ def headline(results: dict) -> str:
                          f"**{_range(c['peak_memory_ratio'], suffix='x')}** (goal <= 1.0x). In-loop throughput on "
                          "the demo corpus against our own rendering of the usual approach, not a whole run; see its "
                          "section for what the memory figure can and cannot see.")
+    whole = results.get("whole_process")
+    if whole:
+        for c in whole["comparisons"]:
+            lines.append(f"- Whole run, start to saved model, against the transformers example ({whole['config_name']}, "
+                         f"{whole['updates']} updates of {whole['batch_size']} crops <= {whole['max_duration']:g} s, "
+                         f"{_corpus(c['corpus'])}): **{_range(c['speedup'], suffix='x')}** faster (goal >= 1.2x); "
+                         f"peak memory ours / example **{_range(c['peak_rss_ratio'], suffix='x')}** (goal <= 1.0x).")
+        if whole["corpus_size"]:
+            small, large = whole["corpus_size"][0], whole["corpus_size"][-1]
+            lines.append(f"- Time to the first update from {small['corpus']['hours']:.2g} h to "
+                         f"{large['corpus']['hours']:.2g} h of audio: ours "
+                         f"{small['ours']['first_update_seconds']['median']:.1f} s -> "
+                         f"{large['ours']['first_update_seconds']['median']:.1f} s, the example "
+                         f"{small['example']['first_update_seconds']['median']:.1f} s -> "
+                         f"{large['example']['first_update_seconds']['median']:.1f} s (goal: flat in hours).")
     gpu = results.get("gpu")
     if gpu:
         lines.append(gpu_headline(gpu))
@@ -152,11 +167,69 @@ def reference_section(reference: dict) -> str:
         "`pretrain` builds. Same demo corpus, model, seed, collator and loader settings; one fresh process per "
         "run, the arms alternating. What this does not measure: a whole process from start to saved model, on a "
         "corpus neither side has seen, against the transformers example itself. The demo corpus mixes 1 s keyword "
-        "clips with sentences of up to 15 s, which gives the usual approach its padding. Peak RSS is dominated by the "
-        "process's fixed footprint (libraries, model, optimizer), so equal peaks here are no evidence that padding "
-        "costs no memory.",
+        "clips with sentences of up to 15 s, which gives the usual approach its padding. Peak memory: until runs read "
+        "their own peak (VmHWM), a child's ru_maxrss started at its parent's peak, so every run of both arms read the "
+        "harness's own size (906 MiB in the tiny rows of results measured before that change). Even so, expect similar peaks here: the largest batch is "
+        f"{reference['comparisons'][0]['batch_size']} x max_duration in both arms (nearly every padded batch holds a "
+        "file longer than max_duration), so padding costs compute on average rather than peak memory. Whole runs, "
+        "where the two sides differ in memory, are in the next section.",
         _table(["model", "arm", "audio s / s (each run)", "peak RSS MiB (rise during steps)", "padding"], rows),
         _table(["model", "throughput ours / usual", "peak memory ours / usual", "memory rise ours / usual"], ratios),
+    ])
+
+
+def _corpus(corpus: dict) -> str:
+    return f"{corpus['shape']} corpus, {corpus['files']} files, {corpus['hours']:.2g} h"
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.1f}"
+
+
+def whole_process_section(whole: dict) -> str:
+    rows, ratios = [], []
+    for c in whole["comparisons"]:
+        for arm in ("ours", "example"):
+            s = c["summary"][arm]
+            rows.append([c["corpus"]["shape"], arm, _range(s["wall_seconds"], "{:.1f}"),
+                         _range(s["first_update_seconds"], "{:.1f}"), _range(s["peak_rss_mb"], "{:.0f}"),
+                         f"{s['tree_peak_before_first_update_mb']['median']:.0f} / "
+                         f"{s['tree_peak_after_first_update_mb']['median']:.0f}",
+                         _mib(s["disk_written_bytes"]["median"])])
+        ratios.append([_corpus(c["corpus"]), _range(c["speedup"], suffix="x"), _range(c["peak_rss_ratio"], suffix="x"),
+                       _range(c["first_update_ratio"], suffix="x")])
+    sizes = [[f"{p['corpus']['hours']:.2g}", str(p["corpus"]["files"])]
+             + [cell for arm in ("ours", "example") for cell in (
+                 _range(p[arm]["first_update_seconds"], "{:.1f}"), _mib(p[arm]["disk_written_bytes"]["median"]),
+                 f"{p[arm]['peak_rss_mb']['median']:.0f}")]
+             for p in whole["corpus_size"]]
+    return "\n\n".join([
+        "`run_pretrain.py` (ours, its defaults) against `benchmarks/transformers_example.py`, which does what "
+        "transformers' `run_wav2vec2_pretraining_no_trainer.py` does (up-front decode of every file into an Arrow "
+        "cache, fixed-size shuffled batches padded to the longest, validation and a save at every epoch end; its "
+        "docstring lists what had to change to run here). Same model "
+        f"({whole['config_name']}), {whole['updates']} updates of {whole['batch_size']} crops <= "
+        f"{whole['max_duration']:g} s, minimum length 0.5 s, logging every update"
+        + (f", torch limited to {whole['torch_threads']} thread(s) in both (OMP_NUM_THREADS; see the profile)"
+           if whole.get("torch_threads") else "") + ". Each run is a fresh "
+        "`python` process from start to saved model on a generated corpus of noise and tones (16-bit FLAC) "
+        "that neither side had seen (fresh datasets cache per run); the arms alternate.",
+        "Peak memory is the kernel's peak resident set of the run's process (`wait4` in a small launcher between the "
+        "harness and the run, since a child's figure starts at its parent's peak; for runs stopped at the first "
+        "update, the sampled peak); "
+        "beside it the largest sampled sum over the process tree before / after the first update, which counts twice "
+        "the pages a forked helper shares with its parent (ours starts codecarbon, which forks helpers while it "
+        "probes the hardware), so it can read above the peak. Disk written: everything the run left "
+        "in its own folder (datasets cache, Arrow files, checkpoints, model), in MiB. Time to first update: from "
+        "the start of the process to its `step 1:` log line.",
+        _table(["corpus", "arm", "wall (s)", "first update (s)", "peak RSS (MiB)", "tree peak before / after "
+                "first update (MiB)", "disk written (MiB)"], rows),
+        _table(["corpus", "speed-up (example wall / ours)", "peak RSS ours / example", "first update ours / example"],
+               ratios),
+        "Time to first update and disk written against corpus size: LibriSpeech-shaped corpora of silent WAV "
+        "files (sparse on disk, so hours of audio cost no time to make), each run stopped at its first update.",
+        _table(["hours", "files", "ours: first update (s)", "ours: disk (MiB)", "ours: peak RSS (MiB)",
+                "example: first update (s)", "example: disk (MiB)", "example: peak RSS (MiB)"], sizes),
     ])
 
 
@@ -165,15 +238,28 @@ SECTIONS = (
     ("scaling", "Scaling: the cost curve", scaling_section),
     ("overhead", "Overhead of the training loop", overhead_section),
     ("reference", "Against the usual approach", reference_section),
+    ("whole_process", "Whole runs against the transformers example", whole_process_section),
     ("gpu", "GPU", gpu_section),
 )
 
 
-def write(path: Path, results: dict, machine: dict, profile: str, command: str) -> Path:
+def _other_machine(measured_on: dict | None, machine: dict) -> str:
+    """A section kept from an earlier invocation on another machine says so."""
+    if not measured_on or (measured_on["cpu_model"], measured_on["cpu_cores"], measured_on["gpus"]) == (
+            machine["cpu_model"], machine["cpu_cores"], machine["gpus"]):
+        return ""
+    gpus = ", ".join(measured_on["gpus"]) or "no GPU"
+    return (f"Measured on another machine than the one named above: {measured_on['cpu_model']}, "
+            f"{measured_on['cpu_cores']} cores, {gpus}.\n\n")
+
+
+def write(path: Path, results: dict, machine: dict, profile: str, command: str, machines: dict | None = None) -> Path:
+    """`machines`: the machine each section's results were measured on, where known."""
     parts = ["# Benchmarks", "", machine_section(machine, profile, command), "", "## Summary", "", headline(results)]
     for key, title, render in SECTIONS:
         section = results.get(key)
-        parts += ["", f"## {title}", "", NOT_RUN if section is None else render(section)]
+        body = NOT_RUN if section is None else _other_machine((machines or {}).get(key), machine) + render(section)
+        parts += ["", f"## {title}", "", body]
     if FIXES.is_file():
         parts += ["", FIXES.read_text().strip()]
     path.write_text("\n".join(parts) + "\n")

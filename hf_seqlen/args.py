@@ -127,7 +127,12 @@ class DataArguments:
     dataloader_pin_memory: bool = field(
         default=True, metadata={"help": "Pinned host memory for batches, so copies to a GPU overlap compute."}
     )
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on validation files."})
+    max_eval_samples: int = field(
+        default=64,
+        metadata={"help": "Cap on validation files: a larger validation split, or held-out share, is a seeded random "
+                          "sample of this many (0: no cap). Validation runs before the first update and at the end, "
+                          "so the cap keeps its cost the same whatever the corpus's size."},
+    )
     length_buckets: int | None = field(
         default=None,
         metadata={"help": "Snap each crop down to one of N lengths (max_duration * k/N, and min_duration), so "
@@ -312,6 +317,8 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         raise UsageError("give one budget: --max_train_steps, --max_train_audio_hours or --max_train_flops.")
     if any(b is not None and b <= 0 for b in budgets):
         raise UsageError("the training budget (--max_train_steps, --max_train_audio_hours, --max_train_flops) must be > 0.")
+    if data.max_eval_samples < 0:
+        raise UsageError(f"--max_eval_samples must be >= 0, 0 for no cap (got {data.max_eval_samples}).")
     if data.min_duration > data.max_duration:
         raise UsageError(
             f"--min_duration ({data.min_duration}) is longer than --max_duration ({data.max_duration}): "

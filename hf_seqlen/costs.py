@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import platform
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -130,26 +131,42 @@ class _LatestEmissions(BaseOutput):
 
 
 class EnergyTracker:
-    """codecarbon's offline tracker, quiet and writing no files. A failure is recorded here, never raised."""
+    """codecarbon's offline tracker, quiet and writing no files. A failure is recorded here, never raised.
+
+    codecarbon spends seconds probing the hardware (it waits on helper processes) before its
+    measurement starts; that probing runs in a thread, so training does not wait for it. Its energy
+    window is the same either way: codecarbon starts its clock only once the probing is done.
+    """
 
     def __init__(self, country_iso_code: str, tracking_mode: str, gpu_ids: list[int] | None) -> None:
         self.error: str | None = None
         self.stopped = False
+        self.tracker = None
         self.reports = _LatestEmissions()
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        self._starting = threading.Thread(target=self._start, args=(country_iso_code, tracking_mode, gpu_ids),
+                                          name="codecarbon-start", daemon=True)
+        self._starting.start()
+
+    def _start(self, country_iso_code: str, tracking_mode: str, gpu_ids: list[int] | None) -> None:
         try:
-            self.tracker = OfflineEmissionsTracker(
+            tracker = OfflineEmissionsTracker(
                 country_iso_code=country_iso_code, tracking_mode=tracking_mode, gpu_ids=gpu_ids,
                 output_methods=[], output_handlers=[self.reports], log_level="error", allow_multiple_runs=True,
             )
-            self.tracker.start()
+            tracker.start()
+            self.tracker = tracker
         except Exception as error:  # codecarbon probes the hardware; no failure of it may stop training
             self.error = f"codecarbon could not start: {type(error).__name__}: {error}"
-            self.tracker = None
+
+    def _started(self):
+        self._starting.join()
+        return self.tracker
 
     def kwh_and_kg(self) -> tuple[float | None, float | None]:
         """Energy and emissions so far (codecarbon swallows its own errors and reports nothing)."""
-        if self.tracker is not None and not self.stopped and self.tracker.flush() is None:
+        tracker = self._started()
+        if tracker is not None and not self.stopped and tracker.flush() is None:
             self.error = "codecarbon returned no measurement (its log says why)"
         data = self.reports.latest
         if self.error or data is None:
@@ -157,12 +174,14 @@ class EnergyTracker:
         return data.energy_consumed, data.emissions
 
     def stop(self) -> None:
-        if self.tracker is not None and not self.stopped:
+        tracker = self._started()
+        if tracker is not None and not self.stopped:
             self.stopped = True
-            if self.tracker.stop() is None:
+            if tracker.stop() is None:
                 self.error = "codecarbon returned no measurement when stopped (its log says why)"
 
     def details(self) -> dict:
+        self._started()
         data = self.reports.latest
         return {
             "source": f"codecarbon {codecarbon.__version__} OfflineEmissionsTracker",

@@ -116,11 +116,13 @@ def load_splits(data_args: DataArguments, seed: int) -> tuple[Split | None, Spli
     if validation_name:
         validation = with_durations(load_audio_splits([validation_name], **source),
                                     data_args.audio_column_name, data_args.preprocessing_num_workers)
-    else:
-        held_out = train.train_test_split(test_size=data_args.validation_split_percentage / 100, seed=seed)
+    else:  # held out: the share, but no more than are validated, so the rest train
+        share = math.ceil(data_args.validation_split_percentage / 100 * len(train))
+        held_out = train.train_test_split(test_size=min(share, data_args.max_eval_samples or share), seed=seed)
         train, validation = held_out["train"], held_out["test"]
-    if data_args.max_eval_samples is not None:
-        validation = validation.select(range(min(data_args.max_eval_samples, len(validation))))
+    if data_args.max_eval_samples and len(validation) > data_args.max_eval_samples:
+        rows = np.random.default_rng(seed).choice(len(validation), data_args.max_eval_samples, replace=False)
+        validation = validation.select(np.sort(rows))
 
     def usable(dataset: Dataset) -> Split:
         selection = select_usable(dataset, data_args.min_duration, data_args.on_bad_audio, data_args.audio_column_name)

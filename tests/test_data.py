@@ -125,3 +125,23 @@ def test_a_feature_extractor_without_normalisation_gets_the_raw_samples(audio_di
     expected = soxr.resample(sf.read(dataset[5]["audio"]["path"], dtype="float32")[0][16000:48000], 16000, 8000,
                              quality="HQ")
     np.testing.assert_allclose(values, expected, atol=1e-6)
+
+
+def test_validation_is_a_capped_sample_and_the_rest_of_a_held_out_share_trains(tmp_path):
+    from hf_seqlen.args import DataArguments
+    from hf_seqlen.pretrain import load_splits
+
+    for i in range(40):
+        write_tone(tmp_path / "corpus" / f"{i:02d}.wav", seconds=1.0)
+    held_out = DataArguments(data_dir=str(tmp_path / "corpus"), validation_split_percentage=25, max_eval_samples=4)
+    train, validation = load_splits(held_out, seed=0)
+    assert (len(train.dataset), len(validation.dataset)) == (36, 4)  # not 30 + 10, 6 of them never used
+
+    for i in range(12):
+        write_tone(tmp_path / "named" / "validation" / f"{i:02d}.wav", seconds=1.0)
+    write_tone(tmp_path / "named" / "train" / "a.wav", seconds=1.0)
+    named = DataArguments(data_dir=str(tmp_path / "named"), max_eval_samples=5)
+    _, validation = load_splits(named, seed=0)
+    names = [row["path"].rsplit("/", 1)[1] for row in validation.dataset["audio"]]
+    assert len(names) == 5 and names != [f"{i:02d}.wav" for i in range(5)]  # drawn from the whole split
+    assert names == sorted(names)

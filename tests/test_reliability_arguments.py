@@ -19,6 +19,7 @@ MISTAKES = {
     "missing data dir": (["--data_dir", "/no/such/audio"], "no such directory"),
     "zero max duration": (["--max_duration", "0"], "--max_duration must be > 0"),
     "negative max duration": (["--max_duration", "-2"], "--max_duration must be > 0"),
+    "negative validation cap": (["--max_eval_samples", "-1"], "--max_eval_samples must be >= 0"),
     "min above max": (["--max_duration", "2", "--min_duration", "3"], "Lower --min_duration"),
     "batch below one crop": (["--max_duration", "4", "--max_batch_seconds", "2"], "Raise it to at least"),
     "zero save minutes": (["--save_minutes", "0"], "--save_minutes must be > 0"),
