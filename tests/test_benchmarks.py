@@ -10,7 +10,7 @@ import sys
 
 from conftest import REPO
 
-MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference")
+MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
 
 
 def test_smoke_run_writes_results_report_and_plot(tmp_path):
@@ -29,7 +29,7 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
     cpu_model = json.loads((tmp_path / "results" / "scaling.json").read_text())["machine"]["cpu_model"]
     assert cpu_model in report
     for headline in ("faster than decoding the whole file", "Overhead of the real training loop",
-                     "Against the usual approach"):
+                     "Against the usual approach", "Whole run, start to saved model", "Time to the first update"):
         assert headline in report
     assert not (tmp_path / "results" / "gpu.json").exists()  # only --gpu writes it
 
