@@ -3,8 +3,12 @@ and the upstream inside it stays an ordinary wav2vec 2.0 encoder."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
+
+from hf_seqlen.args import UsageError
+from hf_seqlen.downstream.args import parse_args
 
 from hf_seqlen.downstream.layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
 from tiny_upstreams import tiny_config
@@ -74,3 +78,15 @@ def test_all_weight_on_the_last_layer_is_wav2vec2_for_ctc_loss_and_logits():
         theirs = plain(x, attention_mask=attention_mask, labels=labels)
     torch.testing.assert_close(ours.logits, theirs.logits)
     torch.testing.assert_close(ours.loss, theirs.loss)
+
+
+@pytest.mark.parametrize("option", ["--ctc_head_hidden_size", "--ctc_head_num_layers", "--ctc_head_downsample"])
+def test_a_head_size_below_one_is_refused_in_one_line(option, tmp_path):
+    with pytest.raises(UsageError, match=f"^{option} must be a whole number >= 1 \\(got 0\\)\\.$"):
+        parse_args(["--task", "asr", "--model_name_or_path", "x", "--output_dir", str(tmp_path), option, "0"])
+
+
+def test_a_config_saved_before_the_head_option_reads_as_the_linear_head():
+    config = Wav2Vec2LayerSumConfig.from_dict({k: v for k, v in probe().config.to_dict().items()
+                                               if not k.startswith("ctc_head")})
+    assert config.ctc_head == "linear" and Wav2Vec2ForCTCWithLayerSum(config).sequence_head is None

@@ -15,6 +15,7 @@ from transformers import TrainingArguments
 
 from ..args import COUNTRY_ISO_CODE_HELP, UsageError
 from ..options import is_options_file, parse_dataclasses, read_options_file
+from .layer_sum_ctc import CTC_HEADS
 
 CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
 TASKS = ("asr", *CLASSIFICATION_TASKS)
@@ -94,6 +95,20 @@ class DownstreamArguments:
     mask_time_prob: float = field(
         default=0.05,
         metadata={"help": "SpecAugment time masking while fine-tuning (0 under --freeze_upstream)."},
+    )
+    ctc_head: str = field(
+        default="conv",
+        metadata={"help": "asr probing: the head on the weighted layer sum before the linear output layer: conv "
+                          "(1-D convolutions, kernel 5), bilstm (SUPERB's ASR downstream, small; several times slower "
+                          "on a CPU) or linear (the output layer alone, as Wav2Vec2ForCTC's).", "choices": list(CTC_HEADS)},
+    )
+    ctc_head_hidden_size: int = field(default=256, metadata={"help": "conv / bilstm head: channels, or LSTM units "
+                                                                      "per direction."})
+    ctc_head_num_layers: int = field(default=2, metadata={"help": "conv / bilstm head: convolution or LSTM layers."})
+    ctc_head_downsample: int = field(
+        default=2,
+        metadata={"help": "conv / bilstm head: adjacent frames concatenated into one (2: 25 frames per second in "
+                          "place of 50): fewer steps for the head and the CTC loss."},
     )
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. superb."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. ks."})
@@ -187,6 +202,9 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
                          "(and drop --no_cache_features), or drop --feature_cache_dir.")
     if args.feature_cache_max_gib <= 0:
         raise UsageError(f"--feature_cache_max_gib must be > 0 (got {args.feature_cache_max_gib}).")
+    for name in ("ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a whole number >= 1 (got {getattr(args, name)}).")
     if args.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
     from ..costs import country_problem  # codecarbon's country table, loaded only when checking

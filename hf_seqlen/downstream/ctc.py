@@ -50,9 +50,11 @@ def encoder(processor: Wav2Vec2Processor, text_column: str) -> Callable[[Dataset
 
 
 def load_model(
-    upstream: str, processor: Wav2Vec2Processor, probing: bool, cache_dir: str | None, **config_overrides
+    upstream: str, processor: Wav2Vec2Processor, probing: bool, cache_dir: str | None, probe_head: dict | None = None,
+    **config_overrides
 ) -> Wav2Vec2ForCTC:
-    """A fresh CTC head on the upstream; when probing, the head reads the weighted sum of all layers."""
+    """A fresh CTC head on the upstream; when probing, the head reads the weighted sum of all layers, through the
+    head `probe_head` describes (Wav2Vec2LayerSumConfig's ctc_head options; default: linear)."""
     head = {
         "vocab_size": len(processor.tokenizer),
         "pad_token_id": processor.tokenizer.pad_token_id,
@@ -62,11 +64,18 @@ def load_model(
     }
     if not probing:
         return Wav2Vec2ForCTC.from_pretrained(upstream, cache_dir=cache_dir, **head)
-    config = Wav2Vec2LayerSumConfig.from_pretrained(upstream, cache_dir=cache_dir, use_weighted_layer_sum=True, **head)
+    config = Wav2Vec2LayerSumConfig.from_pretrained(upstream, cache_dir=cache_dir, use_weighted_layer_sum=True,
+                                                    **head, **(probe_head or {}))
     # Saved with its code (auto_map), so the folder loads with trust_remote_code=True.
     Wav2Vec2LayerSumConfig.register_for_auto_class()
     Wav2Vec2ForCTCWithLayerSum.register_for_auto_class("AutoModelForCTC")
     return Wav2Vec2ForCTCWithLayerSum.from_pretrained(upstream, config=config, cache_dir=cache_dir)
+
+
+def probe_head(args) -> dict:
+    """The probing head's config options from the run's arguments."""
+    return {name: getattr(args, name)
+            for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")}
 
 
 def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references: list[str],

@@ -211,9 +211,8 @@ def _classification_forward(self: Wav2Vec2ForSequenceClassification, layer_featu
 
 
 def _ctc_forward(self: Wav2Vec2ForCTCWithLayerSum, layer_features, frame_mask, labels=None):
-    """Wav2Vec2ForCTCWithLayerSum's head on cached layers: layer sum, dropout, lm_head, its CTC loss."""
-    logits = self.lm_head(self.dropout(_weighted_layer_sum(self.layer_weights, layer_features)))
-    loss = None if labels is None else self.ctc_loss(logits, labels, frame_mask.sum(-1))
+    """Wav2Vec2ForCTCWithLayerSum's head on cached layers: the code its forward runs on the live layers."""
+    loss, logits = self.layer_sum_head(layer_features, frame_mask.sum(-1), labels)
     return CausalLMOutput(loss=loss, logits=logits)
 
 

@@ -72,7 +72,8 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     if args.task == "asr":
         processor = ctc.build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
         encode = ctc.encoder(processor, args.text_column_name)
-        model = ctc.load_model(args.model_name_or_path, processor, probing, args.cache_dir, **overrides)
+        model = ctc.load_model(args.model_name_or_path, processor, probing, args.cache_dir, ctc.probe_head(args),
+                               **overrides)
         references = {part: [ctc.normalize_transcript(t) for t in split[args.text_column_name]]
                       for part, split in splits.items()}
         compute_metrics, keep_from_logits = ctc.metrics_computer(processor, references.get("eval")), ctc.greedy_ids
