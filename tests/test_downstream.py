@@ -163,15 +163,22 @@ def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_check
     assert_reproduces(asr_through_pipeline(transcribe, validation), results_of(output_dir)["metrics"]["eval"])
 
 
+@pytest.fixture(scope="module")
+def asr_feature_cache(tmp_path_factory) -> Path:
+    """One upstream, one cache: the heads below train on the same hidden states, computed once."""
+    return tmp_path_factory.mktemp("asr_features")
+
+
 @pytest.mark.parametrize("ctc_head, learns", [("conv", True), ("linear", False)])
 def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(pretrained_checkpoint, tmp_path,
-                                                                               ctc_head, learns):
+                                                                               asr_feature_cache, ctc_head, learns):
     """The demo-scale ASR protocol: at a budget of seconds on cached features, the conv head's test CER falls
     clearly below 1 on voices never heard in training, where the output layer alone still emits (almost) nothing."""
     output_dir = tmp_path / f"asr-{ctc_head}"
     downstream_in_process(
         "--task", "asr", "--freeze_upstream", "--ctc_head", ctc_head, "--model_name_or_path", str(pretrained_checkpoint),
         "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--eval_split_name", "",
+        "--feature_cache_dir", str(asr_feature_cache),
     )
     cer = results_of(output_dir)["metrics"]["test"]["cer"]
     assert (cer < 0.85) == learns, cer
