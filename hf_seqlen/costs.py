@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import platform
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -131,42 +130,26 @@ class _LatestEmissions(BaseOutput):
 
 
 class EnergyTracker:
-    """codecarbon's offline tracker, quiet and writing no files. A failure is recorded here, never raised.
-
-    codecarbon spends seconds probing the hardware (it waits on helper processes) before its
-    measurement starts; that probing runs in a thread, so training does not wait for it. Its energy
-    window is the same either way: codecarbon starts its clock only once the probing is done.
-    """
+    """codecarbon's offline tracker, quiet and writing no files. A failure is recorded here, never raised."""
 
     def __init__(self, country_iso_code: str, tracking_mode: str, gpu_ids: list[int] | None) -> None:
         self.error: str | None = None
         self.stopped = False
-        self.tracker = None
         self.reports = _LatestEmissions()
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
-        self._starting = threading.Thread(target=self._start, args=(country_iso_code, tracking_mode, gpu_ids),
-                                          name="codecarbon-start", daemon=True)
-        self._starting.start()
-
-    def _start(self, country_iso_code: str, tracking_mode: str, gpu_ids: list[int] | None) -> None:
         try:
-            tracker = OfflineEmissionsTracker(
+            self.tracker = OfflineEmissionsTracker(
                 country_iso_code=country_iso_code, tracking_mode=tracking_mode, gpu_ids=gpu_ids,
                 output_methods=[], output_handlers=[self.reports], log_level="error", allow_multiple_runs=True,
             )
-            tracker.start()
-            self.tracker = tracker
+            self.tracker.start()
         except Exception as error:  # codecarbon probes the hardware; no failure of it may stop training
             self.error = f"codecarbon could not start: {type(error).__name__}: {error}"
-
-    def _started(self):
-        self._starting.join()
-        return self.tracker
+            self.tracker = None
 
     def kwh_and_kg(self) -> tuple[float | None, float | None]:
         """Energy and emissions so far (codecarbon swallows its own errors and reports nothing)."""
-        tracker = self._started()
-        if tracker is not None and not self.stopped and tracker.flush() is None:
+        if self.tracker is not None and not self.stopped and self.tracker.flush() is None:
             self.error = "codecarbon returned no measurement (its log says why)"
         data = self.reports.latest
         if self.error or data is None:
@@ -174,14 +157,12 @@ class EnergyTracker:
         return data.energy_consumed, data.emissions
 
     def stop(self) -> None:
-        tracker = self._started()
-        if tracker is not None and not self.stopped:
+        if self.tracker is not None and not self.stopped:
             self.stopped = True
-            if tracker.stop() is None:
+            if self.tracker.stop() is None:
                 self.error = "codecarbon returned no measurement when stopped (its log says why)"
 
     def details(self) -> dict:
-        self._started()
         data = self.reports.latest
         return {
             "source": f"codecarbon {codecarbon.__version__} OfflineEmissionsTracker",
