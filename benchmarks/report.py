@@ -10,6 +10,8 @@ from .gpu import section as gpu_section
 
 FIXES = Path(__file__).resolve().parent / "fixes.md"
 NOT_RUN = "not run in this invocation (no results file)"
+GPU_NOT_RUN = ("Not measured yet: no GPU was lent. `python -m benchmarks --gpu` writes this section on one; "
+               "how to run it: [README.md](README.md).")
 PLOT_NAME = "scaling.png"
 
 
@@ -90,8 +92,8 @@ def headline(results: dict) -> str:
                          f"{small['example']['first_update_seconds']['median']:.1f} s -> "
                          f"{large['example']['first_update_seconds']['median']:.1f} s (goal: flat in hours).")
     gpu = results.get("gpu")
-    if gpu:
-        lines.append(gpu_headline(gpu))
+    lines.append(gpu_headline(gpu) if gpu else
+                 "- GPU: not measured yet; `python -m benchmarks --gpu` on a GPU machine writes it (see README.md).")
     return "\n".join(lines)
 
 
@@ -258,7 +260,8 @@ def write(path: Path, results: dict, machine: dict, profile: str, command: str, 
     parts = ["# Benchmarks", "", machine_section(machine, profile, command), "", "## Summary", "", headline(results)]
     for key, title, render in SECTIONS:
         section = results.get(key)
-        body = NOT_RUN if section is None else _other_machine((machines or {}).get(key), machine) + render(section)
+        missing = GPU_NOT_RUN if key == "gpu" else NOT_RUN
+        body = missing if section is None else _other_machine((machines or {}).get(key), machine) + render(section)
         parts += ["", f"## {title}", "", body]
     if FIXES.is_file():
         parts += ["", FIXES.read_text().strip()]
