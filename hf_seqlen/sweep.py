@@ -63,12 +63,10 @@ class SweepArguments:
         default="--freeze_upstream",
         metadata={"help": "run_downstream options, as one quoted string (default: probe the frozen upstream on "
                           "cached features; '' fine-tunes it)."})
-    # ASR probing's learning rate as measured in docs/downstream.md ("ASR at demo scale").
     task_args: list[str] = field(
-        default_factory=lambda: ["asr: --learning_rate 2e-3"],
+        default_factory=list,
         metadata={"help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name "
-                          "NAME --label_column label'); they come after --downstream_args, so they win. Giving it "
-                          "replaces the default 'asr: --learning_rate 2e-3'."},
+                          "NAME --label_column label'); they come after --downstream_args, so they win."},
     )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
                              metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})

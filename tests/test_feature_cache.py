@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 import torch
+import yaml
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
@@ -197,6 +198,26 @@ def test_a_cache_dir_without_probing_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--freeze_upstream"):
         parse_args(["--task", "kws", "--model_name_or_path", "x", "--output_dir", str(tmp_path),
                     "--feature_cache_dir", str(tmp_path / "cache")])
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_a_probe_gets_the_probing_defaults_and_the_command_line_still_wins(tmp_path, as_file):
+    def parsed(*options: str):
+        argv = ["--task", "kws", "--model_name_or_path", "x", "--output_dir", str(tmp_path), *options]
+        if as_file:
+            words = iter(argv)
+            path = tmp_path / "options.json"
+            path.write_text(json.dumps({name.removeprefix("--"): yaml.safe_load(next(words)) for name in words}))
+            argv = [str(path)]
+        return parse_args(argv, check_sources=False)[1]
+
+    fine_tuning, probing = parsed(), parsed("--freeze_upstream", "true")
+    assert (fine_tuning.learning_rate, fine_tuning.max_steps) == (3e-3, 200)
+    assert (probing.learning_rate, probing.max_steps) == (3e-2, 3000)
+    assert parsed("--freeze_upstream", "false").max_steps == 200
+    assert parsed("--freeze_upstream", "true", "--max_steps", "7").max_steps == 7
+    if not as_file:  # a bare flag means true
+        assert parsed("--freeze_upstream").max_steps == 3000
 
 
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):

@@ -1,17 +1,20 @@
 """Arguments of run_downstream.py: our dataclass plus transformers' `TrainingArguments`, parsed together.
 
-Training defaults (learning rate, steps, batch size, ...) depend on the task; a value given on the
-command line always wins. They are set in TASK_TRAINING_DEFAULTS, measured on the demo corpus.
+Training defaults (learning rate, steps, batch size, ...) depend on the task and on whether the upstream is
+fine-tuned or probed; a value given on the command line always wins. They are set in TASK_TRAINING_DEFAULTS and
+PROBING_TRAINING_DEFAULTS, measured on the demo corpus (docs/downstream.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from argparse import ArgumentTypeError
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 from ..args import COUNTRY_ISO_CODE_HELP, UsageError
 from ..options import is_options_file, parse_dataclasses, read_options_file
@@ -47,6 +50,14 @@ TASK_TRAINING_DEFAULTS = {
     # Eight sentences per training batch: 16 of up to 20 s cost a CPU step of several seconds.
     "asr": {"learning_rate": 1e-3, "per_device_eval_batch_size": 1, "per_device_train_batch_size": 8},
     **{task: CLASSIFICATION_TRAINING_DEFAULTS for task in CLASSIFICATION_TASKS},
+}
+# A probe trains only a head on cached features, so its steps cost milliseconds and it can train to near
+# convergence: at 200 steps and 3e-3, kws probes were so far from it that they ranked upstreams
+# differently than trained ones did (docs/downstream.md, "How long a probe trains").
+CLASSIFICATION_PROBING_DEFAULTS = {"learning_rate": 3e-2, "max_steps": 3000}
+PROBING_TRAINING_DEFAULTS = {
+    "asr": {"learning_rate": 2e-3},
+    **{task: CLASSIFICATION_PROBING_DEFAULTS for task in CLASSIFICATION_TASKS},
 }
 
 
@@ -166,21 +177,38 @@ class DownstreamArguments:
         return self.task in CLASSIFICATION_TASKS
 
 
-def _task_of(argv: list[str]) -> str | None:
-    """The task, read ahead of parsing to pick its training defaults; checking it is the parser's job."""
+def _task_and_protocol(argv: list[str]) -> tuple[str | None, bool]:
+    """The task and whether it probes, read ahead of parsing to pick the training defaults; checking them
+    is the parser's job."""
     if is_options_file(argv):
-        return read_options_file(Path(argv[0])).get("task")
+        options = read_options_file(Path(argv[0]))
+        return options.get("task"), _is_true(options.get("freeze_upstream", False))
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--task", nargs="?")
-    return peek.parse_known_args(argv)[0].task
+    peek.add_argument("--freeze_upstream", nargs="?", const="true", default="false")
+    known = peek.parse_known_args(argv)[0]
+    return known.task, _is_true(known.freeze_upstream)
+
+
+def _is_true(value) -> bool:
+    try:
+        return string_to_bool(str(value))
+    except ArgumentTypeError:  # a misspelt value: the parser says so
+        return False
+
+
+def training_defaults(argv: list[str]) -> dict:
+    task, probing = _task_and_protocol(argv)
+    per_protocol = PROBING_TRAINING_DEFAULTS.get(task, {}) if probing else {}
+    return {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(task, {}), **per_protocol}
 
 
 def parse_args(argv: list[str] | None = None, check_sources: bool = True) -> tuple[DownstreamArguments, TrainingArguments]:
     """From the command line, or from one .json / .yaml file given as the only argument. check_sources=False
     leaves out what needs the data (a sweep's plan is checked where it may not be)."""
     argv = sys.argv[1:] if argv is None else argv
-    defaults = {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(_task_of(argv), {})}
-    args, training_args = parse_dataclasses((DownstreamArguments, TrainingArguments), argv, defaults=defaults)
+    args, training_args = parse_dataclasses((DownstreamArguments, TrainingArguments), argv,
+                                            defaults=training_defaults(argv))
     validate(args, training_args, check_sources)
     return args, training_args
 
