@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
 
 from conftest import run_accelerate
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.demo_corpus_maker import SPLITS, Preset, build_split, every_accent_and_variant
 from hf_seqlen.downstream.results import read_examples
 from hf_seqlen.statistics import outcome_table, paired_difference
+from tiny_upstreams import save_upstream
 
 # Keyword clips only, on voices of their own per split: 12 clips a voice (10 keywords, 1 unknown word, 1 silence).
 KEYWORD_VOICES = {"train": 32, "validation": 2, "test": 24}
@@ -35,14 +34,6 @@ def keyword_corpus(tmp_path_factory):
     return root
 
 
-def untrained_like(checkpoint, folder):
-    """The checkpoint's config and feature extractor, its weights as initialised with a fixed seed."""
-    torch.manual_seed(0)
-    Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(checkpoint)).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor.from_pretrained(checkpoint).save_pretrained(folder)
-    return folder
-
-
 def probe(upstream, corpus, output_dir):
     assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--freeze_upstream", "--data_dir", str(corpus),
                             "--model_name_or_path", str(upstream), "--output_dir", str(output_dir), "--seed", "0"]) == 0
@@ -55,7 +46,8 @@ def test_the_default_probe_ranks_a_trained_upstream_above_an_untrained_one(keywo
                                   "--output_dir", str(upstream)])
     assert pretraining.returncode == 0, pretraining.stderr[-3000:]
     trained = probe(upstream, keyword_corpus, tmp_path / "trained")
-    untrained = probe(untrained_like(upstream, tmp_path / "untrained-upstream"), keyword_corpus, tmp_path / "untrained")
+    # run_pretrain's default config (wav2vec2-tiny), saved as initialised
+    untrained = probe(save_upstream(tmp_path / "untrained-upstream"), keyword_corpus, tmp_path / "untrained")
     assert len(trained["correct"]) == KEYWORD_VOICES["test"] * 12
     difference = paired_difference("accuracy", [trained], [untrained])
     steps = json.loads((tmp_path / "trained" / "results.json").read_text())["train"]["steps"]
