@@ -45,6 +45,7 @@ from .data import (
 )
 from .hub import save_release, without_secrets
 from .preemption import Preemption, SaveTriggers, ignore_stop_signals
+from .process_group import leave_process_group
 from .push import HubPublisher
 from .schedule import DurationSchedule
 from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
@@ -557,13 +558,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         logger.info("done: model, feature extractor, costs.json and model card in %s", output_dir.resolve())
         if bad_audio:
             logger.info("%d bad audio files were skipped (listed in the log above)", len(bad_audio))
-    # Teardown order matters with gloo: a barrier lets its threads drop the last collectives' tensors, and
-    # the DDP wrapper goes before the process group. Freeing the wrapper after the group was seen to
-    # deadlock at exit (the group's destructor joining a thread that waits for the GIL).
-    accelerator.wait_for_everyone()
-    del model, optimizer
-    accelerator.free_memory()
-    accelerator.end_training()
+    del model, optimizer  # the DDP wrapper must go before the process group
+    leave_process_group(accelerator)
     if publisher:
         publisher.push(checkpoint, final=True)
     return output_dir

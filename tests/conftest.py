@@ -41,10 +41,12 @@ def audio_dir(tmp_path: Path) -> Path:
 
 def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = ()) -> list[str]:
     """`accelerate launch ... run_pretrain.py ARGS` on CPU, as a user types it: one process, or several
-    joined over gloo (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one)."""
+    joined over gloo (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one).
+    Several processes run the script through a check that each one left its process group."""
     placement = ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
+    check = [] if processes == 1 else [str(REPO / "tests" / "scripts" / "leaves_process_group.py")]
     return [ACCELERATE, "launch", *placement, "--num_machines", "1", "--mixed_precision", "no",
-            "--dynamo_backend", "no", *launch_args, str(REPO / "run_pretrain.py"), *args]
+            "--dynamo_backend", "no", *launch_args, *check, str(REPO / "run_pretrain.py"), *args]
 
 
 def launch_env(processes: int = 1) -> dict[str, str]:

@@ -14,6 +14,7 @@ from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, s
 
 from ..args import UsageError
 from ..costs import CostMeter
+from ..process_group import leave_process_group
 from ..statistics import metrics_of
 from . import classification, ctc
 from .args import DownstreamArguments
@@ -137,4 +138,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
         downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,
                         license=args.license).save(output_dir / "README.md")
         logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())
+    accelerator = trainer.accelerator
+    del trainer, model  # the DDP wrapper must go before the process group
+    leave_process_group(accelerator)
     return results
