@@ -115,9 +115,14 @@ def start_until_logged(command: list[str], env: dict, log: Path, text: str, time
                        **popen) -> subprocess.Popen:
     """`command` in the background, returned once `text` shows in its log (the run is then mid-training)."""
     running = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), **popen)
+    wait_until_logged(log, text, timeout, running)
+    return running
+
+
+def wait_until_logged(log: Path, text: str, timeout: float, running: subprocess.Popen | None = None) -> None:
+    """Return once `text` shows in `log`; fail after `timeout` s, or when `running` (if given) ends first."""
     deadline = time.monotonic() + timeout
     while text not in log.read_text():
-        assert running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {text!r} in {timeout:g} s"
+        assert running is None or running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout:g} s:\n{log.read_text()[-3000:]}"
         time.sleep(0.1)
-    return running
