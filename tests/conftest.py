@@ -49,6 +49,13 @@ def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, 
             "--dynamo_backend", "no", *launch_args, *check, str(REPO / "run_pretrain.py"), *args]
 
 
+def launch_downstream(args: list[str], processes: int, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`accelerate launch ... run_downstream.py ARGS`: the launch command above with the downstream script."""
+    command = [*launch_command([], processes)[:-1], str(REPO / "run_downstream.py"), "--disable_tqdm", "true", *args]
+    env = {**launch_env(processes), "HF_EVALUATE_OFFLINE": "1"}
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def launch_env(processes: int = 1) -> dict[str, str]:
     """Offline, as on these machines; several processes get one thread each to share two cores."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ACCELERATE_USE_CPU": "1"}

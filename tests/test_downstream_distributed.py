@@ -4,12 +4,11 @@ an upstream with LayerDrop fine-tunes under DDP, and the costs count both proces
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from transformers import TrainingArguments
 
-from conftest import REPO, launch_command, launch_env
+from conftest import launch_downstream
 from hf_seqlen.args import UsageError
 from hf_seqlen.downstream.trainer_settings import allow_skipped_layers
 from tiny_upstreams import save_upstream, tiny_config
@@ -17,13 +16,6 @@ from tiny_upstreams import save_upstream, tiny_config
 # Half the layers dropped: with two layers, two processes and four steps a step without any skipped
 # layer on either process has probability 1/16 per step, so layers go unused in this run.
 LAYERDROP = 0.5
-
-
-def launch_downstream(args: list[str], processes: int) -> subprocess.CompletedProcess:
-    # conftest's launch command with run_downstream.py in place of run_pretrain.py
-    command = [*launch_command([], processes)[:-1], str(REPO / "run_downstream.py"), "--disable_tqdm", "true", *args]
-    env = {**launch_env(processes), "HF_EVALUATE_OFFLINE": "1"}
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 def test_layerdrop_upstream_fine_tunes_on_two_processes_and_costs_count_both(tmp_path):

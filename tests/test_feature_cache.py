@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ import yaml
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
-from conftest import ACCELERATE, REPO, launch_env, write_tone
+from conftest import launch_downstream, write_tone
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
@@ -223,13 +222,10 @@ def test_a_probe_gets_the_probing_defaults_and_the_command_line_still_wins(tmp_p
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
     """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
     upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"
-    command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-               "no", "--dynamo_backend", "no", str(REPO / "run_downstream.py"), "--disable_tqdm", "true", "--task",
-               "audio-classification", "--freeze_upstream", "--data_dir", str(make_class_folder(tmp_path / "sounds")),
-               "--test_split_name", "", "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
-               "--max_steps", "3"]
-    result = subprocess.run(command, cwd=REPO, env={**launch_env(2), "HF_EVALUATE_OFFLINE": "1"}, capture_output=True,
-                            text=True, timeout=600)
+    result = launch_downstream(["--task", "audio-classification", "--freeze_upstream", "--data_dir",
+                                str(make_class_folder(tmp_path / "sounds")), "--test_split_name", "",
+                                "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
+                                "--max_steps", "3"], processes=2)
     assert result.returncode == 0, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: computed .*/(train|eval)-", result.stderr)) == 2, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: reusing .*/(train|eval)-", result.stderr)) == 2
