@@ -61,6 +61,7 @@ def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav
 
 
 def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> dict:
+    """One downstream run; under DDP it ends by destroying the process group, so call it once per process."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
