@@ -132,3 +132,13 @@ def metrics_of(examples: list[dict], names: tuple[str, ...]) -> dict[str, float]
     """Corpus metrics of one run from its per-example outcomes."""
     table = outcome_table(examples)
     return {name: float(metric_values(name, table, np.ones(len(examples)))[0]) for name in names}
+
+
+def intervals_of(examples: list[dict], names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """One run's 95% CIs from its per-example outcomes, resampling the examples only: how far another test
+    set of the same size could move each metric. One run has one seed, so the seed's own chance is not in them."""
+    if not examples:
+        return {}
+    table = outcome_table(examples)
+    found = {name: interval(name, [table]) for name in names}
+    return {name: {"low": ci.low, "high": ci.high} for name, ci in found.items()}

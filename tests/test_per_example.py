@@ -63,4 +63,10 @@ def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained
     assert len({e["id"] for e in examples}) == len(examples) > 10
     assert all(e["correct"] == (e["reference"] == e["prediction"]) for e in examples)
     assert {e["reference"] for e in examples} <= set(json.loads((output_dir / "config.json").read_text())["label2id"])
-    assert results["metrics"]["test"]["accuracy"] == pytest.approx(np.mean([e["correct"] for e in examples]))
+    accuracy = results["metrics"]["test"]["accuracy"]
+    assert accuracy == pytest.approx(np.mean([e["correct"] for e in examples]))
+    ci = results["intervals"]["test"]["accuracy"]
+    assert ci["low"] < accuracy < ci["high"]
+    assert ci["high"] - ci["low"] > 0.1  # a few dozen demo clips cannot pin an accuracy down to +-5 points
+    card_row = f"| test | accuracy | {accuracy:.4f} | {ci['low']:.4f} to {ci['high']:.4f} |"
+    assert card_row in (output_dir / "README.md").read_text()

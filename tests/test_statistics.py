@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hf_seqlen.statistics import interval, metric_values, paired_difference
+from hf_seqlen.statistics import interval, intervals_of, metric_values, paired_difference
 
 
 def accuracy_tables(rng, difficulty, shift, seeds):
@@ -60,3 +60,14 @@ def test_macro_f1_and_uar_match_their_definitions():
     assert metric_values("uar", table, np.ones(5))[0] == pytest.approx(np.mean([0.5, 1.0, 0.0]))
     single = interval("f1", [table], replicates=300)
     assert single.low <= single.estimate <= single.high
+
+
+def test_one_runs_interval_is_the_binomial_spread_of_its_test_set():
+    # 200 clips, 120 right: the normal approximation gives 0.60 +- 1.96 * sqrt(0.6 * 0.4 / 200) = 0.532 to 0.668.
+    examples = [{"reference": "yes", "prediction": "yes" if i < 120 else "no", "correct": int(i < 120)}
+                for i in range(200)]
+    found = intervals_of(examples, ("accuracy", "f1"))
+    assert found["accuracy"]["low"] == pytest.approx(0.532, abs=0.015)
+    assert found["accuracy"]["high"] == pytest.approx(0.668, abs=0.015)
+    assert found["f1"]["low"] < found["f1"]["high"]
+    assert intervals_of([], ("accuracy",)) == {}

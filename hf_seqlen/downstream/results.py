@@ -99,6 +99,16 @@ def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+INTERVALS_NOTE = ("The 95% CIs resample this run's own examples (percentile bootstrap): they show how far a test set "
+                  "of the same size could move each score. They leave out the chance in the pre-training and "
+                  "fine-tuning seeds, which at demo scale is larger; comparing two checkpoints needs several seeds "
+                  "of each (`hf-seqlen sweep`).")
+
+
+def interval_text(interval: dict | None) -> str:
+    return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
+
+
 def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,
                     hub_dataset: str | None = None, license: str | None = None) -> ModelCard:
     """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
@@ -121,8 +131,9 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
         eval_results=eval_results or None,
     )
     crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
+    intervals = results.get("intervals", {})
     metric_rows = "\n".join(
-        f"| {split} | {metric} | {value:.4f} |"
+        f"| {split} | {metric} | {value:.4f} | {interval_text(intervals.get(split, {}).get(metric))} |"
         for split, values in results["metrics"].items()
         for metric, value in values.items()
         if isinstance(value, float)
@@ -140,9 +151,11 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
 
 ## Results (measured)
 
-| split | metric | value |
-|---|---|---|
+| split | metric | value | 95% CI |
+|---|---|---|---|
 {metric_rows}
+
+{INTERVALS_NOTE}
 
 {upstream_costs}
 ## Run

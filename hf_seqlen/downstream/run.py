@@ -15,7 +15,7 @@ from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, s
 from ..args import UsageError
 from ..costs import CostMeter
 from ..process_group import leave_process_group
-from ..statistics import metrics_of
+from ..statistics import intervals_of, metrics_of
 from . import classification, ctc
 from .args import DownstreamArguments
 from .data import AudioCollator, load_task_splits
@@ -109,17 +109,19 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
 
     # Final scores come from per-example outcomes against the original targets, stored beside results.json.
     trainer.compute_metrics = None
-    metrics, examples = {}, {}
+    metrics, intervals, examples = {}, {}, {}
     for part in ("eval", "test"):
         if part in datasets:
             output = trainer.predict(datasets[part], metric_key_prefix=part)
             examples[part], names = score(part, output)
             metrics[part] = {**strip_prefix(output.metrics, part), **metrics_of(examples[part], names)}
+            intervals[part] = intervals_of(examples[part], names)
     results = {
         "task": args.task,
         "protocol": "probe" if probing else "fine-tune",
         "upstream": upstream_info(args.model_name_or_path),
         "metrics": metrics,
+        "intervals": intervals,  # 95% CIs over the examples of this run (its seed's own chance is not in them)
         "examples": {part: examples_file(part) for part in examples},
         "train": {
             "steps": train_result.global_step,
