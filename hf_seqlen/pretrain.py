@@ -54,6 +54,78 @@ logger = logging.getLogger("hf_seqlen.pretrain")
 
 # Warn when fewer codevectors than this share of the codebook are in use.
 PERPLEXITY_COLLAPSE_SHARE = 0.05
+# What accumulate_gradients sums over an update, in its order; a log line's figures are made of them.
+UPDATE_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity", "masked_frames",
+               "audio_seconds", "batches")
+
+
+@dataclass
+class RunState:
+    """Where the run is. A checkpoint saves it in progress.json, beside the model, optimizer and RNG states."""
+
+    num_processes: int = 1  # a run resumes only with as many processes, each at its place in its shard
+    step: int = 0  # optimizer updates done
+    epoch: int = 0  # crop plans started: one per pass over the data or per new crop length
+    batches_done: int = 0  # of the current epoch's batches, on this process
+    nonfinite_skipped: int = 0  # updates skipped for a non-finite gradient
+    initial_eval: dict | None = None  # validation before the first update
+
+    @classmethod
+    def saved_in(cls, progress: dict) -> RunState:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in progress.items() if name in known})
+
+    def start_epoch(self) -> None:
+        """A new crop plan starts at its first batch."""
+        self.epoch += 1
+        self.batches_done = 0
+
+
+class IntervalSums:
+    """The updates' sums between two log lines, kept on the device: one all-reduce per log line."""
+
+    def __init__(self, device: torch.device, wall_clock_seconds: float):
+        self.sums = torch.zeros(len(UPDATE_SUMS), dtype=torch.float64, device=device)
+        self.started = wall_clock_seconds
+
+    def add(self, update_sums: torch.Tensor) -> None:
+        self.sums += update_sums
+
+    def take(self, accelerator: Accelerator, wall_clock_seconds: float) -> dict:
+        """Every process's sums as a log line's losses and rates; the next interval starts now, from zero."""
+        total = dict(zip(UPDATE_SUMS, accelerator.reduce(self.sums, "sum").tolist()))
+        seconds, self.started = wall_clock_seconds - self.started, wall_clock_seconds
+        self.sums.zero_()
+        frames = total["masked_frames"]
+        return {
+            "loss": total["loss"] / frames,
+            "contrastive_loss": total["contrastive_loss"] / frames,
+            "diversity_loss": total["diversity_loss"] / frames,
+            "codevector_perplexity": total["codevector_perplexity"] / total["batches"],
+            "audio_seconds_per_second": total["audio_seconds"] / max(seconds, 1e-9),
+        }
+
+
+class NonfiniteUpdates:
+    """Updates skipped for a non-finite gradient: each is logged; too many in a row stop the run."""
+
+    def __init__(self, limit: int, output_dir: Path):
+        self.limit, self.output_dir, self.in_a_row = limit, output_dir, 0
+
+    def skipped(self, step: int) -> None:
+        self.in_a_row += 1
+        logger.warning("non-finite gradient at step %d: update skipped (%d in a row)", step, self.in_a_row)
+        if self.in_a_row >= self.limit:
+            last = complete_checkpoints(self.output_dir)
+            resume_hint = (f"The last checkpoint, {last[-1]}, is intact: resume from it with "
+                           "--resume_from_checkpoint latest" if last else "No checkpoint was written yet")
+            raise FloatingPointError(
+                f"{self.in_a_row} updates in a row had a non-finite loss or gradient (step {step}). {resume_hint}. "
+                "Try a lower --learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 instead of fp16."
+            )
+
+    def passed(self) -> None:
+        self.in_a_row = 0
 
 
 @dataclass
@@ -262,8 +334,7 @@ def accumulate_gradients(model, accelerator: Accelerator, window: list[dict], st
     per-batch synchronisation. A process whose window held only bad audio joins the all-reduce with
     `stand_in` at weight 0.
 
-    Returns this process's sums of loss, contrastive loss, diversity loss, perplexity, masked frames,
-    audio seconds and batches; None when no process had a masked frame.
+    Returns this process's sums, in the order of UPDATE_SUMS; None when no process had a masked frame.
     """
     good = [b for b in window if b["num_samples"]]
     window_data = torch.tensor([sum(int(b["mask_time_indices"].sum()) for b in good),
@@ -382,19 +453,18 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                                   "num_processes": accelerator.num_processes})
     meter = CostMeter(accelerator, args.country_iso_code, args.energy_tracking_mode, args.flops_counted_steps,
                       args.flops_count_interval).start()
-    progress = {"step": 0, "epoch": 0, "batches_done": 0, "nonfinite_skipped": 0, "bad_audio": {},
-                "num_processes": accelerator.num_processes}
+    run = RunState(num_processes=accelerator.num_processes)
+    bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio if train_split else []),
+                                 **dict(eval_split.selection.bad_audio)}
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
     if checkpoint:
         progress = load_checkpoint(accelerator, checkpoint)
-        meter.load_state_dict(progress.pop("costs"))
+        run = RunState.saved_in(progress)
+        bad_audio.update(progress["bad_audio"])
+        meter.load_state_dict(progress["costs"])
         if data_args.streaming:  # each process's workers have read the stream to their own positions
-            train_sampler.load_state_dict(progress.pop("stream_positions")[accelerator.process_index])
-        logger.info("resumed from %s at step %d (epoch %d, batch %d)",
-                    checkpoint, progress["step"], progress["epoch"], progress["batches_done"])
-    bad_audio: dict[str, str] = {**dict(train_split.selection.bad_audio if train_split else []),
-                                 **dict(eval_split.selection.bad_audio),
-                                 **progress["bad_audio"]}
+            train_sampler.load_state_dict(progress["stream_positions"][accelerator.process_index])
+        logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, run.step, run.epoch, run.batches_done)
 
     def note_bad_audio(batch: dict) -> None:
         """Files found bad when decoding: stop, or log each once and count it (--on_bad_audio)."""
@@ -414,16 +484,16 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
 
     def checkpoint_now() -> Path:
         merge_bad_audio()
-        state = {**progress, "bad_audio": bad_audio, "costs": meter.state_dict()}
+        progress = {**dataclasses.asdict(run), "bad_audio": bad_audio, "costs": meter.state_dict()}
         if data_args.streaming:
-            state["stream_positions"] = gather_object([train_sampler.state_dict()])
-        return save_checkpoint(accelerator, output_dir, progress["step"], state, args.save_total_limit)
+            progress["stream_positions"] = gather_object([train_sampler.state_dict()])
+        return save_checkpoint(accelerator, output_dir, run.step, progress, args.save_total_limit)
 
     def write_release(eval_metrics: dict | None = None, final: bool = False) -> dict:
         """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
         merge_bad_audio()
         costs = {**(meter.finish() if final else meter.report()), "bad_audio_files": len(bad_audio),
-                 "nonfinite_updates_skipped": progress["nonfinite_skipped"]}
+                 "nonfinite_updates_skipped": run.nonfinite_skipped}
         if accelerator.is_main_process:
             model_id = publisher.repo_id if publisher else str(output_dir)
             save_release(output_dir, unwrapped, feature_extractor, run_config, costs, model_id, eval_metrics)
@@ -433,85 +503,61 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 data_args.duration_schedule or f"{data_args.max_duration:g}s", accelerator.num_processes, output_dir)
     if checkpoint is None:
         # The same fixed validation crops before and after: the drop is what pre-training achieved.
-        progress["initial_eval"] = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature,
-                                            note_bad_audio)
-        logger.info("validation before training: %s", progress["initial_eval"])
-    bar = tqdm(total=total_steps, initial=progress["step"], disable=not accelerator.is_local_main_process,
+        run.initial_eval = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature,
+                                    note_bad_audio)
+        logger.info("validation before training: %s", run.initial_eval)
+    bar = tqdm(total=total_steps, initial=run.step, disable=not accelerator.is_local_main_process,
                desc="pre-training")
     codebook_size = config.num_codevector_groups * config.num_codevectors_per_group
-    # Summed between two log lines: loss, contrastive, diversity, perplexity, masked frames, audio s, batches.
-    logged = torch.zeros(7, dtype=torch.float64, device=accelerator.device)
-    window: list[dict] = []
+    interval_sums = IntervalSums(accelerator.device, meter.wall_clock_seconds())
+    window: list[dict] = []  # the micro-batches of the next update
     stand_in = stand_in_batch(collator, data_args.min_duration)
-    consecutive_nonfinite = 0
+    nonfinite = NonfiniteUpdates(args.max_consecutive_nonfinite, output_dir)
     collapse_warned = False
-    interval_start_wall = meter.wall_clock_seconds()
 
-    while progress["step"] < total_steps:
-        train_sampler.max_duration = schedule.duration_at(progress["step"], total_steps)
-        train_sampler.set_epoch(progress["epoch"], skip_batches=progress["batches_done"])
+    while run.step < total_steps:
+        train_sampler.max_duration = schedule.duration_at(run.step, total_steps)
+        train_sampler.set_epoch(run.epoch, skip_batches=run.batches_done)
         for batch in train_loader:
-            progress["batches_done"] += 1
+            run.batches_done += 1
             note_bad_audio(batch)
             # Every process holds the same count of batches: counting batches, not good samples, keeps
             # the processes updating together even when a batch held only bad audio.
             window.append(batch)
-            end_of_epoch = progress["batches_done"] == train_sampler.batches_in_epoch
+            end_of_epoch = run.batches_done == train_sampler.batches_in_epoch
             if len(window) < args.gradient_accumulation_steps and not end_of_epoch:
                 continue
-            temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** progress["step"],
+            temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** run.step,
                               model_args.min_gumbel_temperature)
             unwrapped.set_gumbel_temperature(temperature)
-            sums = accumulate_gradients(model, accelerator, window, stand_in, meter, progress["step"])
+            update_sums = accumulate_gradients(model, accelerator, window, stand_in, meter, run.step)
             window = []
-            if sums is None:  # every batch of every process held only bad audio
+            if update_sums is None:  # every batch of every process held only bad audio
                 continue
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or float("inf"))
 
             if not torch.isfinite(grad_norm):
                 # Same decision on every process: the norm is of the all-reduced gradient.
                 optimizer.zero_grad(set_to_none=True)
-                progress["nonfinite_skipped"] += 1
-                consecutive_nonfinite += 1
+                run.nonfinite_skipped += 1
                 if accelerator.scaler is not None:  # fp16: back off the loss scale as the scaler would
                     accelerator.scaler.update(accelerator.scaler.get_scale() / 2)
-                logger.warning("non-finite gradient at step %d: update skipped (%d in a row)",
-                               progress["step"], consecutive_nonfinite)
-                if consecutive_nonfinite >= args.max_consecutive_nonfinite:
-                    last = complete_checkpoints(output_dir)
-                    resume_hint = (f"The last checkpoint, {last[-1]}, is intact: resume from it with "
-                                   "--resume_from_checkpoint latest" if last else "No checkpoint was written yet")
-                    raise FloatingPointError(
-                        f"{consecutive_nonfinite} updates in a row had a non-finite loss or gradient (step "
-                        f"{progress['step']}). {resume_hint}. Try a lower --learning_rate, a smaller "
-                        "--max_grad_norm, or --mixed_precision bf16 instead of fp16."
-                    )
+                nonfinite.skipped(run.step)
                 continue
-            consecutive_nonfinite = 0
-            logged += sums
+            nonfinite.passed()
+            interval_sums.add(update_sums)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            progress["step"] += 1
+            run.step += 1
             meter.add_step()
             bar.update(1)
 
-            step = progress["step"]
+            step = run.step
             if step % args.logging_steps == 0 or step == total_steps:
-                loss, contrastive, diversity, perplexity, frames, audio, micro_batches = accelerator.reduce(
-                    logged, "sum").tolist()
-                wall = meter.wall_clock_seconds()
-                metrics = {
-                    "loss": loss / frames,
-                    "contrastive_loss": contrastive / frames,
-                    "diversity_loss": diversity / frames,
-                    "codevector_perplexity": perplexity / micro_batches,
-                    "gumbel_temperature": temperature,
-                    "learning_rate": scheduler.get_last_lr()[0],
-                    "grad_norm": grad_norm.item(),
-                    "audio_seconds_per_second": audio / max(wall - interval_start_wall, 1e-9),
-                    "epoch": progress["epoch"],
-                }
+                metrics = {**interval_sums.take(accelerator, meter.wall_clock_seconds()),
+                           "gumbel_temperature": temperature, "learning_rate": scheduler.get_last_lr()[0],
+                           "grad_norm": grad_norm.item(), "epoch": run.epoch}
                 accelerator.log(metrics, step=step)
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", ppl=f"{metrics['codevector_perplexity']:.1f}",
                                 lr=f"{metrics['learning_rate']:.2e}")
@@ -523,8 +569,6 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                         "codevector perplexity %.1f of %d codevectors: the codebook is collapsing. Try a larger "
                         "--diversity_loss_weight in the config, a lower --learning_rate or a slower gumbel decay.",
                         metrics["codevector_perplexity"], codebook_size)
-                logged.zero_()
-                interval_start_wall = wall
             if args.eval_steps and step % args.eval_steps == 0 and step < total_steps:
                 metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
                 accelerator.log(metrics, step=step)
@@ -539,19 +583,17 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
                 break
             if schedule.duration_at(step, total_steps) != train_sampler.max_duration:
                 logger.info("step %d: crops now <= %gs", step, schedule.duration_at(step, total_steps))
-                progress["epoch"] += 1  # a new length starts a new crop plan
-                progress["batches_done"] = 0
+                run.start_epoch()  # a new length starts a new crop plan
                 break
         else:
-            progress["epoch"] += 1
-            progress["batches_done"] = 0
+            run.start_epoch()
 
     bar.close()
     eval_metrics = evaluate(model, eval_loader, accelerator, config.contrastive_logits_temperature, note_bad_audio)
-    accelerator.log(eval_metrics, step=progress["step"])
+    accelerator.log(eval_metrics, step=run.step)
     logger.info("validation: %s", eval_metrics)
     checkpoint = checkpoint_now()
-    initial = {f"initial_{name}": value for name, value in progress.get("initial_eval", {}).items()}
+    initial = {f"initial_{name}": value for name, value in (run.initial_eval or {}).items()}
     costs = write_release({**eval_metrics, **initial}, final=True)
     if accelerator.is_main_process:
         logger.info("cost of this run (costs.json):\n%s", cost_table_text(costs))

@@ -3,6 +3,7 @@ trains exactly as the uninterrupted one would have."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from accelerate import Accelerator
 
 from conftest import REPO, launch_command, launch_env, logged_steps, run_accelerate
 from hf_seqlen.args import UsageError
+from hf_seqlen.pretrain import RunState
 from hf_seqlen.checkpoints import (
     PROGRESS_FILE,
     complete_checkpoints,
@@ -64,6 +66,16 @@ def test_save_is_atomic_prunes_and_refuses_another_process_count(tmp_path):
     (tmp_path / "checkpoint-3" / PROGRESS_FILE).write_text(json.dumps({"step": 3, "num_processes": 2}))
     with pytest.raises(UsageError, match="resume it with 2 processes"):
         load_checkpoint(accelerator, tmp_path / "checkpoint-3")
+
+
+def test_the_run_state_comes_back_from_progress_json_and_reads_older_checkpoints():
+    run = RunState(num_processes=2, step=7, epoch=1, batches_done=3, nonfinite_skipped=1,
+                   initial_eval={"eval_loss": 2.9})
+    saved = json.loads(json.dumps({**dataclasses.asdict(run), "bad_audio": {}, "costs": {}}))  # as progress.json
+    assert RunState.saved_in(saved) == run
+    # A checkpoint written before initial_eval and num_processes were saved: one process, no initial validation.
+    assert RunState.saved_in({"step": 5, "epoch": 0, "batches_done": 5, "nonfinite_skipped": 0, "bad_audio": {},
+                              "costs": {}}) == RunState(step=5, batches_done=5)
 
 
 def test_sigkill_then_resume_latest_finishes(tmp_path):
