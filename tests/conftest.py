@@ -90,15 +90,17 @@ def logged_steps(log: str) -> dict[int, dict]:
     return steps
 
 
-def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int) -> subprocess.CompletedProcess:
+def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int,
+                                          processes: int = 1) -> subprocess.CompletedProcess:
     """Train `args` whole, then again from only its checkpoint-`stopped_at` (a run stopped there):
     the resumed updates log the uninterrupted run's losses and end in the same weights. Returns the whole run."""
-    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
+    whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")], processes)
     assert whole.returncode == 0, whole.stderr[-3000:]
     (tmp_path / "resumed").mkdir()
     checkpoint = f"checkpoint-{stopped_at}"
     shutil.copytree(tmp_path / "whole" / checkpoint, tmp_path / "resumed" / checkpoint)
-    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
+    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"],
+                             processes)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > stopped_at}
     assert expected, "log every step (--logging_steps 1) to compare the runs"

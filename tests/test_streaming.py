@@ -94,10 +94,13 @@ def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
     assert costs["optimizer_steps"] == 6 and costs["samples"] == 48 and costs["longest_input_seconds"] <= 2.0
 
 
-def test_a_streamed_run_with_workers_resumes_as_if_uninterrupted(tmp_path):
-    """The checkpoint keeps each worker's position in the stream: the resumed updates see the same
-    batches, so their losses are the uninterrupted run's."""
-    assert_resume_continues_uninterrupted(tmp_path, [
+def test_a_streamed_run_of_two_processes_with_workers_resumes_as_if_uninterrupted(tmp_path):
+    """As a large corpus is trained on several GPUs: each process streams its own share through its
+    workers, and the checkpoint keeps every worker's position in the stream, so the resumed updates see
+    the same batches and log the uninterrupted run's losses."""
+    whole = assert_resume_continues_uninterrupted(tmp_path, [
         "--streaming", "--max_train_steps", "6", "--save_steps", "3", "--max_duration", "1", "--logging_steps", "1",
         "--dataloader_num_workers", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
-        "--flops_counted_steps", "1"], stopped_at=3)
+        "--flops_counted_steps", "1"], stopped_at=3, processes=2)
+    costs = json.loads((tmp_path / "whole" / "costs.json").read_text())
+    assert costs["num_devices"] == 2 and costs["samples"] == 2 * 4 * 6, whole.stderr[-3000:]
