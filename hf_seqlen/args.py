@@ -44,6 +44,12 @@ class ModelArguments:
     )
     mask_time_prob: float | None = field(default=None, metadata={"help": "Override the config's mask_time_prob."})
     mask_time_length: int | None = field(default=None, metadata={"help": "Override the config's mask_time_length."})
+    feature_grad_mult: float = field(
+        default=1.0, metadata={"help": "Multiply the feature encoder's gradient by this (fairseq's recipe: 0.1; "
+                                       "transformers' example: 1.0). docs/pretraining-objective.md."})
+    feature_penalty_weight: float = field(
+        default=0.0, metadata={"help": "Weight of the L2 penalty on the feature encoder's output (fairseq's recipe: "
+                                       "10; transformers' example: 0). docs/pretraining-objective.md."})
     attn_implementation: str | None = field(
         default=None,
         metadata={"help": "Attention kernel: sdpa (transformers' default: flash or memory-efficient kernels on a GPU), "
@@ -310,6 +316,9 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
         data.max_duration = schedule.longest  # the run's longest input, checked below like a plain max_duration
     if data.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {data.max_duration}).")
+    if model.feature_grad_mult < 0 or model.feature_penalty_weight < 0:
+        raise UsageError(f"--feature_grad_mult and --feature_penalty_weight must be >= 0 (got "
+                         f"{model.feature_grad_mult} and {model.feature_penalty_weight}); fairseq uses 0.1 and 10.")
     if data.streaming and not train.max_train_steps:
         raise UsageError("--streaming: a stream has no known length, so give the budget as --max_train_steps.")
     budgets = [train.max_train_steps, train.max_train_audio_hours, train.max_train_flops]

@@ -43,6 +43,7 @@ from .data import (
     split_names,
     with_durations,
 )
+from .feature_encoder_terms import FeatureEncoderTerms
 from .hub import save_release, without_secrets
 from .preemption import Preemption, SaveTriggers, ignore_stop_signals
 from .process_group import leave_process_group
@@ -55,8 +56,8 @@ logger = logging.getLogger("hf_seqlen.pretrain")
 # Warn when fewer codevectors than this share of the codebook are in use.
 PERPLEXITY_COLLAPSE_SHARE = 0.05
 # What accumulate_gradients sums over an update, in its order; a log line's figures are made of them.
-UPDATE_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity", "masked_frames",
-               "audio_seconds", "batches")
+UPDATE_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity", "feature_penalty",
+               "masked_frames", "audio_seconds", "batches")
 
 
 @dataclass
@@ -97,10 +98,13 @@ class IntervalSums:
         seconds, self.started = wall_clock_seconds - self.started, wall_clock_seconds
         self.sums.zero_()
         frames = total["masked_frames"]
+        # The model's loss; a feature penalty (off by default) is added to what is minimised and shown apart.
+        penalty = {"feature_penalty": total["feature_penalty"] / frames} if total["feature_penalty"] else {}
         return {
             "loss": total["loss"] / frames,
             "contrastive_loss": total["contrastive_loss"] / frames,
             "diversity_loss": total["diversity_loss"] / frames,
+            **penalty,
             "codevector_perplexity": total["codevector_perplexity"] / total["batches"],
             "audio_seconds_per_second": total["audio_seconds"] / max(seconds, 1e-9),
         }
@@ -323,8 +327,12 @@ def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:
     return collator([{"crop": Crop(0, 0.0, seconds), "epoch": 0, "input_values": noise.astype(np.float32)}])
 
 
+def masked_frames(batch: dict) -> int:
+    return int(batch["mask_time_indices"].sum())
+
+
 def accumulate_gradients(model, accelerator: Accelerator, window: list[dict], stand_in: dict, meter: CostMeter,
-                         step: int) -> torch.Tensor | None:
+                         step: int, encoder_terms: FeatureEncoderTerms) -> torch.Tensor | None:
     """Forward and backward over one update's micro-batches; the gradients stay in the parameters.
 
     The model's loss is a sum over masked frames; dividing by the masked frames of every micro-batch
@@ -337,24 +345,26 @@ def accumulate_gradients(model, accelerator: Accelerator, window: list[dict], st
     Returns this process's sums, in the order of UPDATE_SUMS; None when no process had a masked frame.
     """
     good = [b for b in window if b["num_samples"]]
-    window_data = torch.tensor([sum(int(b["mask_time_indices"].sum()) for b in good),
+    window_data = torch.tensor([sum(masked_frames(b) for b in good),
                                 sum(b["audio_seconds"] for b in good), len(good)],
                                dtype=torch.float64, device=accelerator.device)
     total_masked = accelerator.reduce(window_data[:1].clone(), reduction="sum").item()
     if total_masked == 0:
         return None
     scale = accelerator.num_processes / total_masked
-    model_stats = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
+    model_stats = torch.zeros(5, dtype=torch.float64, device=accelerator.device)
     passes = good or [stand_in]
     for i, micro_batch in enumerate(passes):
         syncing = i == len(passes) - 1
         with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
             with meter.counting_flops(step, micro_batch["audio_seconds"]):
                 outputs = model(**model_inputs(micro_batch, accelerator.device))
-                accelerator.backward(outputs.loss * (scale if good else 0.0))
+                penalty = encoder_terms.penalty(masked_frames(micro_batch))
+                accelerator.backward((outputs.loss + penalty) * (scale if good else 0.0))
         if good:
             model_stats += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
-                                        outputs.codevector_perplexity]).detach().double()
+                                        outputs.codevector_perplexity,
+                                        torch.as_tensor(penalty, device=outputs.loss.device)]).detach().double()
             meter.add_batch(micro_batch)
     return torch.cat([model_stats, window_data])
 
@@ -385,6 +395,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     prepare_output_dir(output_dir, args)
     set_seed(args.seed)
     model, feature_extractor = load_model(model_args)
+    encoder_terms = FeatureEncoderTerms(model, model_args.feature_grad_mult, model_args.feature_penalty_weight)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if args.torch_compile:
@@ -530,7 +541,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
             temperature = max(model_args.max_gumbel_temperature * model_args.gumbel_temperature_decay ** run.step,
                               model_args.min_gumbel_temperature)
             unwrapped.set_gumbel_temperature(temperature)
-            update_sums = accumulate_gradients(model, accelerator, window, stand_in, meter, run.step)
+            update_sums = accumulate_gradients(model, accelerator, window, stand_in, meter, run.step, encoder_terms)
             window = []
             if update_sums is None:  # every batch of every process held only bad audio
                 continue

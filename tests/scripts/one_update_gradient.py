@@ -19,6 +19,7 @@ from hf_seqlen.args import DataArguments
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.collate import PretrainingCollator
 from hf_seqlen.costs import CostMeter
+from hf_seqlen.feature_encoder_terms import FeatureEncoderTerms
 from hf_seqlen.pretrain import accumulate_gradients, ddp_options, load_splits, make_loader, stand_in_batch
 
 config_dir, output, batches_per_process = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -44,7 +45,8 @@ collator = PretrainingCollator(config, extractor.sampling_rate, extractor.return
 loader, _ = make_loader(train, data_args, 4, None, AudioDecoder.for_extractor(extractor), collator, accelerator,
                         seed=0, crop_mode="random")
 window = [batch for _, batch in zip(range(batches_per_process), loader)]
-accumulate_gradients(model, accelerator, window, stand_in_batch(collator, 0.5), CostMeter(accelerator), step=0)
+accumulate_gradients(model, accelerator, window, stand_in_batch(collator, 0.5), CostMeter(accelerator), step=0,
+                     encoder_terms=FeatureEncoderTerms(accelerator.unwrap_model(model), grad_mult=1.0, penalty_weight=0.0))
 if accelerator.is_main_process:
     torch.save({name: p.grad for name, p in accelerator.unwrap_model(model).named_parameters() if p.grad is not None},
                output)

@@ -1,0 +1,73 @@
+"""fairseq's feature-encoder gradient multiplier and feature penalty, which transformers' model lacks:
+what each does to one update of wav2vec2 BASE narrowed (group norm), and a real run with both."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import Wav2Vec2ForPreTraining
+
+from conftest import assert_gradients_close, logged_steps, run_accelerate
+from test_gpu_options import batch_of, loss_and_gradients
+from hf_seqlen.cli import pretrain_main
+from hf_seqlen.feature_encoder_terms import FeatureEncoderTerms
+from tiny_upstreams import tiny_config
+
+# Without dropout and layerdrop, two copies of the model see exactly the same forward.
+DETERMINISTIC = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                     feat_quantizer_dropout=0.0, layerdrop=0.0)
+
+
+def base_narrowed(**terms) -> tuple[Wav2Vec2ForPreTraining, FeatureEncoderTerms]:
+    torch.manual_seed(0)
+    model = Wav2Vec2ForPreTraining(tiny_config(group_norm=True, **DETERMINISTIC)).train()
+    return model, FeatureEncoderTerms(model, **{"grad_mult": 1.0, "penalty_weight": 0.0, **terms})
+
+
+def is_feature_encoder(name: str) -> bool:
+    return name.startswith("wav2vec2.feature_extractor.")
+
+
+def test_the_defaults_leave_the_model_untouched():
+    model, _ = base_narrowed()
+    assert not model.wav2vec2.feature_extractor._forward_hooks
+
+
+def test_the_gradient_multiplier_scales_only_the_feature_encoders_gradient():
+    plain, _ = base_narrowed()
+    scaled, _ = base_narrowed(grad_mult=0.1)
+    batch = batch_of(plain.config)
+    loss, gradients = loss_and_gradients(plain, batch)
+    loss_scaled, gradients_scaled = loss_and_gradients(scaled, batch)
+    assert loss_scaled.item() == loss.item()  # the forward is the identity
+    encoder = {name: 0.1 * g for name, g in gradients.items() if is_feature_encoder(name)}
+    assert len(encoder) >= 7  # every convolution, and the group norm of the first
+    assert_gradients_close({n: g for n, g in gradients_scaled.items() if is_feature_encoder(n)}, encoder)
+    assert_gradients_close({n: g for n, g in gradients_scaled.items() if not is_feature_encoder(n)},
+                           {n: g for n, g in gradients.items() if not is_feature_encoder(n)})
+
+
+def test_the_penalty_is_the_mean_square_of_the_encoder_output_per_masked_frame():
+    model, terms = base_narrowed(penalty_weight=10.0)
+    batch = batch_of(model.config)
+    model(**batch)
+    features = model.wav2vec2.feature_extractor(batch["input_values"])  # the hook stores the same value again
+    masked_frames = int(batch["mask_time_indices"].sum())
+    assert terms.penalty(masked_frames).item() == pytest.approx(10.0 * masked_frames * features.pow(2).mean().item())
+
+
+def test_a_run_with_fairseqs_terms_trains_and_logs_its_penalty(tmp_path):
+    result = run_accelerate(["--output_dir", str(tmp_path / "run"), "--max_duration", "1", "--max_train_steps", "4",
+                             "--logging_steps", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
+                             "--flops_counted_steps", "1", "--feature_grad_mult", "0.1",
+                             "--feature_penalty_weight", "10"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = logged_steps(result.stderr)
+    assert sorted(steps) == [2, 4] and all(line["feature_penalty"] > 0 for line in steps.values())
+
+
+@pytest.mark.parametrize("option", ["--feature_grad_mult", "--feature_penalty_weight"])
+def test_a_negative_term_is_refused_in_one_line(option, tmp_path, capsys):
+    assert pretrain_main([option, "-1", "--output_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hf_seqlen error: ") and "must be >= 0" in err and "\n" not in err
