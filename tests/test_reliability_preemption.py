@@ -10,14 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import REPO, launch_env, logged_steps, start_until_logged
+from conftest import REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
 from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 
@@ -62,10 +61,14 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
 
 
 def test_a_second_signal_exits_at_once(tmp_path):
-    running = start_run_until_logged(["--max_train_steps", "50", *FAST, "--output_dir", str(tmp_path / "run")],
-                                     tmp_path / "run.log", "step 1: ")
+    # Updates of 32 micro-batches (about a second each): the second signal lands while the first is still
+    # finishing its update. With one micro-batch a loaded machine could finish the update, save and exit
+    # on the first signal before the second arrived.
+    log = tmp_path / "run.log"
+    running = start_run_until_logged(["--max_train_steps", "50", *FAST, "--gradient_accumulation_steps", "32",
+                                      "--output_dir", str(tmp_path / "run")], log, "step 1: ")
     running.send_signal(signal.SIGUSR1)  # what SLURM's --signal=USR1 sends
-    time.sleep(0.05)
+    wait_until_logged(log, "SIGUSR1 received", 60, running)  # its handler ran first, as a person's would
     running.send_signal(signal.SIGINT)  # then Ctrl-C
     assert running.wait(timeout=60) == 128 + signal.SIGINT
     log = (tmp_path / "run.log").read_text()
