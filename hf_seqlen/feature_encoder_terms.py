@@ -42,9 +42,10 @@ class FeatureEncoderTerms:
             self._penalty = features.float().pow(2).mean()
         return _ScaledGradient.apply(features, self.grad_mult) if self.grad_mult != 1.0 else features
 
-    def penalty(self, masked_frames: int) -> torch.Tensor | float:
-        """The penalty of the batch just forwarded, on the loss's scale (a sum over its masked frames)."""
+    def penalty(self, masked_frames: int) -> torch.Tensor | None:
+        """The penalty of the batch just forwarded, on the loss's scale (a sum over its masked frames);
+        None when the penalty is off, so that the step adds nothing."""
         if not self.penalty_weight:
-            return 0.0
+            return None
         penalty, self._penalty = self._penalty, None
         return self.penalty_weight * masked_frames * penalty

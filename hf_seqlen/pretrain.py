@@ -345,26 +345,28 @@ def accumulate_gradients(model, accelerator: Accelerator, window: list[dict], st
     Returns this process's sums, in the order of UPDATE_SUMS; None when no process had a masked frame.
     """
     good = [b for b in window if b["num_samples"]]
-    window_data = torch.tensor([sum(masked_frames(b) for b in good),
-                                sum(b["audio_seconds"] for b in good), len(good)],
+    frames = [masked_frames(b) for b in good]
+    window_data = torch.tensor([sum(frames), sum(b["audio_seconds"] for b in good), len(good)],
                                dtype=torch.float64, device=accelerator.device)
     total_masked = accelerator.reduce(window_data[:1].clone(), reduction="sum").item()
     if total_masked == 0:
         return None
     scale = accelerator.num_processes / total_masked
-    model_stats = torch.zeros(5, dtype=torch.float64, device=accelerator.device)
-    passes = good or [stand_in]
-    for i, micro_batch in enumerate(passes):
+    model_stats = torch.zeros(5, dtype=torch.float64, device=accelerator.device)  # UPDATE_SUMS to feature_penalty
+    passes = list(zip(good, frames)) or [(stand_in, 0)]
+    for i, (micro_batch, batch_frames) in enumerate(passes):
         syncing = i == len(passes) - 1
         with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
             with meter.counting_flops(step, micro_batch["audio_seconds"]):
                 outputs = model(**model_inputs(micro_batch, accelerator.device))
-                penalty = encoder_terms.penalty(masked_frames(micro_batch))
-                accelerator.backward((outputs.loss + penalty) * (scale if good else 0.0))
+                penalty = encoder_terms.penalty(batch_frames)
+                loss = outputs.loss if penalty is None else outputs.loss + penalty
+                accelerator.backward(loss * (scale if good else 0.0))
         if good:
-            model_stats += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
-                                        outputs.codevector_perplexity,
-                                        torch.as_tensor(penalty, device=outputs.loss.device)]).detach().double()
+            model_stats[:4] += torch.stack([outputs.loss, outputs.contrastive_loss, outputs.diversity_loss,
+                                            outputs.codevector_perplexity]).detach().double()
+            if penalty is not None:
+                model_stats[4] += penalty.detach().double()
             meter.add_batch(micro_batch)
     return torch.cat([model_stats, window_data])
 
