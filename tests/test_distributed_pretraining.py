@@ -17,14 +17,18 @@ from hf_seqlen.pretrain import check_distributed_type
 from tiny_upstreams import base_shaped_config
 
 
-def test_two_processes_pretrain_a_base_shaped_model_with_layerdrop(tmp_path):
+@pytest.mark.parametrize("recipe", [
+    [],  # transformers' example
+    ["--feature_grad_mult", "0.1", "--feature_penalty_weight", "10"],  # fairseq's, as the paper-scale recipe runs
+], ids=["defaults", "fairseq-feature-terms"])
+def test_two_processes_pretrain_a_base_shaped_model_with_layerdrop(tmp_path, recipe):
     """A layer skipped by layerdrop gets no gradient: DDP must expect it, or the next update fails."""
     # BASE's layerdrop is 0.05; at 0.5 a few updates of two processes surely skip layers.
     config = base_shaped_config(tmp_path / "config", layerdrop=0.5)
     output_dir = tmp_path / "run"
     result = run_accelerate(["--config_name", str(config), "--output_dir", str(output_dir), "--max_duration", "1",
                              "--per_device_train_batch_size", "4", "--max_train_steps", "6", "--logging_steps", "2",
-                             "--max_eval_samples", "8", "--flops_counted_steps", "1"], processes=2)
+                             "--max_eval_samples", "8", "--flops_counted_steps", "1", *recipe], processes=2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 6
 
