@@ -11,6 +11,7 @@ from transformers import EvalPrediction, Wav2Vec2ForSequenceClassification
 from ..data import DataSourceError
 from ..statistics import metrics_of
 from .data import label_names
+from .layer_weights import load_with_uniform_layer_weights
 
 
 def label_set(train: Dataset, column: str) -> list[str]:
@@ -41,7 +42,8 @@ def load_model(
     upstream: str, labels: list[str], probing: bool, cache_dir: str | None, **config_overrides
 ) -> Wav2Vec2ForSequenceClassification:
     """A fresh head; when probing it reads the softmax-weighted sum of all layers (`use_weighted_layer_sum`)."""
-    return Wav2Vec2ForSequenceClassification.from_pretrained(
+    return load_with_uniform_layer_weights(
+        Wav2Vec2ForSequenceClassification,
         upstream,
         cache_dir=cache_dir,
         num_labels=len(labels),

@@ -19,6 +19,7 @@ from transformers import (
 
 from ..statistics import metrics_of
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
+from .layer_weights import load_with_uniform_layer_weights
 
 WORD_DELIMITER, PAD, UNK = "|", "[PAD]", "[UNK]"
 METRICS = ("wer", "cer")
@@ -69,7 +70,7 @@ def load_model(
     # Saved with its code (auto_map), so the folder loads with trust_remote_code=True.
     Wav2Vec2LayerSumConfig.register_for_auto_class()
     Wav2Vec2ForCTCWithLayerSum.register_for_auto_class("AutoModelForCTC")
-    return Wav2Vec2ForCTCWithLayerSum.from_pretrained(upstream, config=config, cache_dir=cache_dir)
+    return load_with_uniform_layer_weights(Wav2Vec2ForCTCWithLayerSum, upstream, config=config, cache_dir=cache_dir)
 
 
 def probe_head(args) -> dict:
