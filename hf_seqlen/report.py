@@ -3,7 +3,7 @@ and every downstream metric with a 95% confidence interval, the paired differenc
 arm, as CSV and Markdown, figures, and a headline that claims only what the intervals support.
 
 Reads only what the runs wrote: `<arm>/seed-<s>/pretrain/costs.json` and
-`<arm>/seed-<s>/<task>/test_examples.jsonl` (see statistics.py for what is resampled).
+`<arm>/seed-<s>/<task>/test_examples.jsonl` (see statistics.py for how the intervals are made).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from . import figures
 from .downstream.results import read_examples
-from .statistics import METRICS, interval, outcome_table, paired_difference, table_size
+from .statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")
@@ -92,7 +92,16 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
             row["cost_ratio_vs_reference"] = row[cost] / reference[cost] if reference[cost] else float("nan")
         for task in tasks:
             _compare(row, task, tables[row["arm"], task], tables[reference["arm"], task])
+    adjust_for_many_comparisons(rows)
     return rows, reference
+
+
+def adjust_for_many_comparisons(rows: list[dict]) -> None:
+    """Holm-adjusted p-values over every comparison of the report (arms x tasks x metrics), beside the raw ones:
+    at 95% each, one comparison in twenty looks different by chance."""
+    keys = [(row, key) for row in rows for key in list(row) if key.endswith("_diff_p_value")]
+    for (row, key), adjusted in zip(keys, holm([row[key] for row, key in keys])):
+        row[key.replace("_diff_p_value", "_diff_p_holm")] = adjusted
 
 
 def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None:
@@ -105,10 +114,12 @@ def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None
         name = f"{task}_{metric}"
         own = interval(metric, [tables[s] for s in seeds])
         row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = own.estimate, own.low, own.high
+        row[f"{name}_seeds"] = own.seeds
         if common:
             diff = paired_difference(metric, [tables[s] for s in common], [reference_tables[s] for s in common])
             row[f"{name}_diff_vs_reference"] = diff.estimate
             row[f"{name}_diff_ci_low"], row[f"{name}_diff_ci_high"] = diff.low, diff.high
+            row[f"{name}_diff_seeds"], row[f"{name}_diff_p_value"] = diff.seeds, diff.p_value
 
 
 def metric_columns(rows: list[dict], tasks: list[str]) -> list[str]:
@@ -142,22 +153,32 @@ def difference_text(metric: str, row: dict) -> str:
             f"{state_difference(metric, high)[:-strip or None]}{unit})")
 
 
+def seeds_text(seeds: int) -> str:
+    return "on one pre-training seed (the interval covers test examples only)" if seeds == 1 else f"{seeds} seeds"
+
+
 def describe(row: dict, reference: dict, metric: str) -> str:
-    """One comparison in words: a difference only when its 95% CI excludes zero."""
+    """One comparison in words: a difference only when its 95% CI excludes zero, with the seeds it rests on, and
+    whether it survives Holm's adjustment for the report's many comparisons."""
     low, high = row.get(f"{metric}_diff_ci_low"), row.get(f"{metric}_diff_ci_high")
     label = metric.replace("_", " ")
     values = f"{state(metric, row[metric])} vs {state(metric, reference[metric])}"
     if low is None:
         return f"{label} {values} (seeds not shared with {reference['arm']}; not compared)"
+    seeds = seeds_text(int(row.get(f"{metric}_diff_seeds", row["seeds"])))
     if low == high == 0:
-        return f"{label} {values}: identical on every example in every seed"
+        return f"{label} {values}: identical on every example in every seed ({seeds})"
     difference = difference_text(metric, row)
     if low > 0 or high < 0:
         better = (high < 0) == lower_is_better(metric)
-        return f"{label} {values}: {'better' if better else 'worse'}, difference {difference}"
+        holm_p = row.get(f"{metric}_diff_p_holm")
+        family = "" if holm_p is None else (
+            "; holds after Holm's adjustment" if holm_p < 0.05 else
+            f"; not after Holm's adjustment for the report's comparisons (adjusted p {holm_p:.2f})")
+        return f"{label} {values}: {'better' if better else 'worse'}, difference {difference}, {seeds}{family}"
     task = metric.split("_")[0]
     return (f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
-            f"examples, {row['seeds']} seeds; difference {difference})")
+            f"examples, {seeds}; difference {difference})")
 
 
 def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
@@ -212,11 +233,15 @@ def write_markdown(rows, reference, tasks, budget, plots, path: Path) -> None:
     lines = ["# Sequence-length study", ""]
     summary = [p for p in plots if p.stem == "summary"]
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
+    comparisons = sum(1 for row in rows for key in row if key.endswith("_diff_p_value"))
     lines += [f"## Headline (each arm against {reference['arm']}, paired on test examples and seeds)", ""]
+    lines += [f"{comparisons} comparisons at 95% each: about one in twenty of them would show a difference by "
+              "chance alone. Each says whether it holds after Holm's adjustment for all of them "
+              "(report.csv: `*_diff_p_value`, `*_diff_p_holm`).", ""] if comparisons > 1 else []
     lines += [f"- {line}" for line in headline(rows, reference, tasks)] + [""]
     lines += ["## Budget", "", *budget_lines(rows, budget), ""]
-    lines += ["## Results (means over seeds; 95% bootstrap CIs over test examples and seeds; all columns in "
-              "report.csv)", "", *results_table(rows, tasks)]
+    lines += ["## Results (means over seeds; 95% CIs over test examples and pre-training seeds, with a t quantile "
+              "for the few seeds; all columns in report.csv)", "", *results_table(rows, tasks)]
     others = [p for p in plots if p.stem != "summary"]
     if others:
         lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in others]
