@@ -10,6 +10,7 @@ same way they came: renamed to a temporary name first, then deleted.
 checkpoint against it, so one damaged after it was completed (a truncated file, a lost file) is
 skipped for the one before it. Sizes, not checksums: a check reads no weights, and the damage seen
 on clusters (a quota or a full disk mid-copy, a file system that lost its tail) changes sizes.
+`--save_total_limit` counts intact checkpoints only, and removes damaged ones.
 """
 
 from __future__ import annotations
@@ -135,6 +136,22 @@ def _disk_full(partial: Path, output_dir: Path) -> CheckpointDiskFull:
         "Free space or lower --save_total_limit, then resume with --resume_from_checkpoint latest.")
 
 
+def _prune(output_dir: Path, save_total_limit: int) -> None:
+    """Keep the newest `save_total_limit` intact checkpoints. A damaged one is never resumed from, so it is
+    not one of them and goes too: left, one that `latest` skipped sorts above the resumed run's new
+    checkpoints, and counting it as kept would delete them and the one the run resumed from."""
+    intact = []
+    for checkpoint in complete_checkpoints(output_dir):
+        if (problem := damage(checkpoint)) is None:
+            intact.append(checkpoint)
+        else:
+            logger.warning("--save_total_limit %d: removing damaged %s (%s); it cannot be resumed from.",
+                           save_total_limit, checkpoint, problem)
+            _remove(checkpoint)
+    for old in intact[:-save_total_limit]:
+        _remove(old)
+
+
 def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, save_total_limit: int | None) -> Path:
     """Every process must call this (each saves its own random state). A full disk raises CheckpointDiskFull."""
     final = output_dir / f"checkpoint-{step}"
@@ -161,8 +178,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, sa
         os.replace(partial, final)
         _fsync(output_dir)  # the rename itself
         if save_total_limit:
-            for old in complete_checkpoints(output_dir)[:-save_total_limit]:
-                _remove(old)
+            _prune(output_dir, save_total_limit)
         logger.info("checkpoint: %s (%s)", final, human_size(sum(sizes.values())))
     accelerator.wait_for_everyone()
     return final

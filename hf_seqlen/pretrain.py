@@ -66,15 +66,21 @@ class RunState:
 
     num_processes: int = 1  # a run resumes only with as many processes, each at its place in its shard
     step: int = 0  # optimizer updates done
-    epoch: int = 0  # crop plans started: one per pass over the data or per new crop length
+    epoch: int = 0  # crop plans started on this process: one per pass over its data or per new crop length
     batches_done: int = 0  # of the current epoch's batches, on this process
     nonfinite_skipped: int = 0  # updates skipped for a non-finite gradient
     initial_eval: dict | None = None  # validation before the first update
 
     @classmethod
-    def saved_in(cls, progress: dict) -> RunState:
+    def saved_in(cls, progress: dict, process_index: int = 0) -> RunState:
+        """`process_positions` holds each process's epoch and batch (streamed shards differ in length, so one
+        process can be an epoch ahead); a checkpoint written before it has the first process's for all."""
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in progress.items() if name in known})
+        run = cls(**{name: value for name, value in progress.items() if name in known})
+        if "process_positions" in progress:
+            position = progress["process_positions"][process_index]
+            run.epoch, run.batches_done = position["epoch"], position["batches_done"]
+        return run
 
     def start_epoch(self) -> None:
         """A new crop plan starts at its first batch."""
@@ -472,7 +478,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
     if checkpoint:
         progress = load_checkpoint(accelerator, checkpoint)
-        run = RunState.saved_in(progress)
+        run = RunState.saved_in(progress, accelerator.process_index)
         bad_audio.update(progress["bad_audio"])
         meter.load_state_dict(progress["costs"])
         if data_args.streaming:  # each process's workers have read the stream to their own positions
@@ -497,7 +503,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
 
     def checkpoint_now() -> Path:
         merge_bad_audio()
-        progress = {**dataclasses.asdict(run), "bad_audio": bad_audio, "costs": meter.state_dict()}
+        progress = {**dataclasses.asdict(run), "bad_audio": bad_audio, "costs": meter.state_dict(),
+                    "process_positions": gather_object([{"epoch": run.epoch, "batches_done": run.batches_done}])}
         if data_args.streaming:
             progress["stream_positions"] = gather_object([train_sampler.state_dict()])
         return save_checkpoint(accelerator, output_dir, run.step, progress, args.save_total_limit)

@@ -114,6 +114,42 @@ def test_damage_names_a_lost_file_and_latest_falls_back(tmp_path):
     assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-1"
 
 
+def test_pruning_after_a_damaged_checkpoint_keeps_the_intact_ones(tmp_path, caplog):
+    """latest skips a damaged checkpoint-200 for 100; the resumed run's checkpoints sort below 200.
+    Only intact checkpoints count as kept, and 100 goes only once 150 is there to resume from."""
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(2, 2))
+    for step in (100, 200):
+        save_checkpoint(accelerator, tmp_path, step, {"step": step, "num_processes": 1}, save_total_limit=0)
+    weights = tmp_path / "checkpoint-200" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-100"
+
+    save_checkpoint(accelerator, tmp_path, 150, {"step": 150, "num_processes": 1}, save_total_limit=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-150"]
+    assert "removing damaged" in caplog.text and "checkpoint-200 (model.safetensors holds 100 bytes" in caplog.text
+    save_checkpoint(accelerator, tmp_path, 160, {"step": 160, "num_processes": 1}, save_total_limit=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-160"]
+    assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-160"
+
+
+def test_a_run_resumed_past_damaged_checkpoints_keeps_its_own(tmp_path):
+    """Checkpoints 3 and 4 damaged: the run resumes from 2 and ends at step 3, below the damaged 4; with
+    --save_total_limit 1 its own final checkpoint is what remains."""
+    output_dir = tmp_path / "run"
+    first = run_pretrain(["--max_train_steps", "4", "--save_steps", "1", "--save_total_limit", "0", *FAST,
+                          "--output_dir", str(output_dir)])
+    assert first.returncode == 0, first.stderr[-3000:]
+    for step in (3, 4):
+        (output_dir / f"checkpoint-{step}" / "model.safetensors").unlink()
+    resumed = run_pretrain(["--max_train_steps", "3", "--save_total_limit", "1", *FAST, "--output_dir",
+                            str(output_dir), "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {output_dir / 'checkpoint-2'} at step 2" in resumed.stderr
+    assert complete_checkpoints(output_dir) == [output_dir / "checkpoint-3"]
+    assert damage(output_dir / "checkpoint-3") is None
+
+
 def test_a_full_disk_keeps_the_previous_checkpoint_and_says_what_was_needed(tmp_path, monkeypatch):
     accelerator = Accelerator(cpu=True)
     accelerator.prepare(torch.nn.Linear(64, 64))

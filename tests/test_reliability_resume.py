@@ -78,6 +78,17 @@ def test_the_run_state_comes_back_from_progress_json_and_reads_older_checkpoints
                               "costs": {}}) == RunState(step=5, batches_done=5)
 
 
+def test_each_process_resumes_at_its_own_epoch_and_batch():
+    """Streamed shards differ in length: at a checkpoint, process 1 may be an epoch ahead of process 0."""
+    progress = {"num_processes": 2, "step": 3, "epoch": 0, "batches_done": 3, "nonfinite_skipped": 0,
+                "process_positions": [{"epoch": 0, "batches_done": 3}, {"epoch": 1, "batches_done": 1}]}
+    assert RunState.saved_in(progress, 0) == RunState(num_processes=2, step=3, epoch=0, batches_done=3)
+    assert RunState.saved_in(progress, 1) == RunState(num_processes=2, step=3, epoch=1, batches_done=1)
+    # A checkpoint written before positions were kept per process: every process at the first one's.
+    del progress["process_positions"]
+    assert RunState.saved_in(progress, 1) == RunState(num_processes=2, step=3, epoch=0, batches_done=3)
+
+
 def test_sigkill_then_resume_latest_finishes(tmp_path):
     output_dir = tmp_path / "run"
     args = ["--output_dir", str(output_dir), "--max_train_steps", "80", "--save_steps", "10", *FAST]
