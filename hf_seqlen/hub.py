@@ -9,7 +9,6 @@ from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from .args import PretrainingArguments
 from .costs import cost_table, round_figure, write_costs
-from .data import describe_source
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
 # A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).
@@ -22,11 +21,45 @@ RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
 SECRET_ARGUMENTS = ("hub_token",)
+ELIDED = ".../"  # stands for the part of a local path that published files leave out
 
 
 def without_secrets(run_config: dict) -> dict:
     """The configuration as it may be written to disk, logged or published."""
     return {k: "<redacted>" if k in SECRET_ARGUMENTS and v else v for k, v in run_config.items()}
+
+
+def published_path(value: str) -> str:
+    """A path as published files state it. An absolute path would publish this machine's user names and directory
+    layout: only its last component is kept, after ELIDED (a made demo corpus's last component is its name and
+    version, demo_corpus_large_v1). Anything else (a Hub id, a relative path) is kept as given."""
+    return ELIDED + Path(value).name if Path(value).is_absolute() else value
+
+
+def without_machine_paths(value):
+    """A JSON-like value with each absolute path in it replaced by its published_path."""
+    if isinstance(value, str):
+        return published_path(value)
+    if isinstance(value, dict):
+        return {key: without_machine_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_machine_paths(item) for item in value]
+    return value
+
+
+def published_config(run_config: dict) -> dict:
+    """The configuration as published files state it: no secrets, no paths of this machine."""
+    return without_machine_paths(without_secrets(run_config))
+
+
+def is_local(name: str) -> bool:
+    """A dataset or model named by a local path (as given, or as published files state it), not by a Hub id."""
+    return name.startswith(ELIDED) or Path(name).is_absolute() or Path(name).exists()
+
+
+def folder_name(name: str) -> str:
+    """How a card's text names data or a model: a local folder by its last component, a Hub id whole."""
+    return Path(name).name if is_local(name) else name
 
 
 def co2_eq_emissions(costs: dict) -> dict | None:
@@ -45,7 +78,15 @@ def co2_eq_emissions(costs: dict) -> dict | None:
 
 def hub_datasets(dataset_name: str | None) -> list[str] | None:
     """A card's `datasets`: the Hub id the data came from; a local path is no Hub id and is left out."""
-    return [dataset_name] if dataset_name and not Path(dataset_name).exists() else None
+    return [dataset_name] if dataset_name and not is_local(dataset_name) else None
+
+
+def describe_data(dataset_name: str | None, data_dir: str | None) -> str:
+    """The training data as a card's text names it."""
+    if dataset_name:
+        on_hub = hub_datasets(dataset_name)
+        return f"Hub dataset '{dataset_name}'" if on_hub else f"local dataset '{folder_name(dataset_name)}'"
+    return f"audio folder '{folder_name(data_dir)}'" if data_dir else "the embedded demo corpus"
 
 
 def record_publication(output_dir: Path, repo_id: str) -> None:
@@ -98,8 +139,11 @@ from the updates whose FLOPs were counted. {energy_note}
 """
 
 
-def pretraining_card(run_config: dict, costs: dict, model_id: str, eval_metrics: dict | None = None) -> ModelCard:
-    """States how the checkpoint was trained and what it cost, with the numbers of costs.json."""
+def pretraining_card(run_config: dict, costs: dict, repo_id: str | None,
+                     eval_metrics: dict | None = None) -> ModelCard:
+    """States how the checkpoint was trained and what it cost, with the numbers of costs.json. repo_id: the Hub
+    repo the folder goes to, whose id the loading snippet names; None for a folder that stays local."""
+    run_config = published_config(run_config)
     max_duration, crop_mode = run_config["max_duration"], run_config["crop_mode"]
     dataset_name = run_config.get("dataset_name")
     data = ModelCardData(
@@ -116,6 +160,8 @@ def pretraining_card(run_config: dict, costs: dict, model_id: str, eval_metrics:
         rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in eval_metrics.items())
         validation = ("\n## Validation (contrastive task, at the end of training)\n\n"
                       f"| metric | value |\n|---|---|\n{rows}\n")
+    model_id = repo_id or run_config["output_dir"]
+    where = "" if repo_id else "# this card's folder; `hf-seqlen push` writes the Hub repo id here\n"
     content = f"""---
 {data.to_yaml()}
 ---
@@ -123,7 +169,7 @@ def pretraining_card(run_config: dict, costs: dict, model_id: str, eval_metrics:
 # wav2vec 2.0 pre-trained on {max_duration:g} s crops
 
 Self-supervised wav2vec 2.0 pre-training (`Wav2Vec2ForPreTraining`) on audio cropped to at most
-**{max_duration:g} s** (crop mode: **{crop_mode}**) of {describe_source(dataset_name, run_config.get("data_dir"))},
+**{max_duration:g} s** (crop mode: **{crop_mode}**) of {describe_data(dataset_name, run_config.get("data_dir"))},
 with hf_seqlen.
 
 {cost_sections(costs, "Cost")}{validation}
@@ -132,36 +178,42 @@ with hf_seqlen.
 ```python
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-model = Wav2Vec2Model.from_pretrained("{model_id}")
+{where}model = Wav2Vec2Model.from_pretrained("{model_id}")
 feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained("{model_id}")
 ```
 
 ## Training configuration
 
 ```json
-{json.dumps(without_secrets(run_config), indent=2, default=str)}
+{json.dumps(run_config, indent=2, default=str)}
 ```
 """
     return ModelCard(content)
 
 
-def save_release(output_dir: Path, model, feature_extractor, run_config: dict, costs: dict, model_id: str,
+def write_run_config(output_dir: Path, run_config: dict) -> None:
+    (output_dir / RUN_CONFIG_FILE).write_text(json.dumps(published_config(run_config), indent=2, default=str) + "\n")
+
+
+def save_release(output_dir: Path, model, feature_extractor, run_config: dict, costs: dict, repo_id: str | None,
                  eval_metrics: dict | None = None) -> None:
-    """Write what is published: weights, feature extractor, configuration, costs.json, model card."""
+    """Write what is published: weights, feature extractor, configuration, costs.json, model card.
+    repo_id: the Hub repo the folder is pushed to, None while it is not."""
     model.save_pretrained(output_dir)
     feature_extractor.save_pretrained(output_dir)
-    (output_dir / RUN_CONFIG_FILE).write_text(json.dumps(without_secrets(run_config), indent=2, default=str) + "\n")
+    write_run_config(output_dir, run_config)
     write_costs(costs, output_dir)
     eval_path = output_dir / EVAL_RESULTS_FILE
     if eval_metrics is not None:
         eval_path.write_text(json.dumps(eval_metrics, indent=2) + "\n")
     else:
         eval_path.unlink(missing_ok=True)  # an earlier run's result would not describe these weights
-    pretraining_card(run_config, costs, model_id, eval_metrics).save(output_dir / CARD_FILE)
+    pretraining_card(run_config, costs, repo_id, eval_metrics).save(output_dir / CARD_FILE)
 
 
-def refresh_card(output_dir: Path, model_id: str) -> Path:
-    """Rewrite the model card from the files of a finished run, with the loading snippet naming model_id."""
+def refresh_card(output_dir: Path, repo_id: str) -> Path:
+    """Rewrite the model card from the files of a finished run, with the loading snippet naming repo_id, and the
+    run's configuration file as published files state it (no paths of this machine)."""
     missing = [name for name in (COSTS_FILE, RUN_CONFIG_FILE, "config.json") if not (output_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(
@@ -169,10 +221,12 @@ def refresh_card(output_dir: Path, model_id: str) -> Path:
             "Point at the --output_dir of a run that ended, or finish it with --resume_from_checkpoint latest."
         )
     eval_path = output_dir / EVAL_RESULTS_FILE
+    run_config = json.loads((output_dir / RUN_CONFIG_FILE).read_text())
+    write_run_config(output_dir, run_config)
     card = pretraining_card(
-        json.loads((output_dir / RUN_CONFIG_FILE).read_text()),
+        run_config,
         json.loads((output_dir / COSTS_FILE).read_text()),
-        model_id,
+        repo_id,
         json.loads(eval_path.read_text()) if eval_path.is_file() else None,
     )
     card.save(output_dir / CARD_FILE)

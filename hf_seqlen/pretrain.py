@@ -515,8 +515,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, args: Pretrai
         costs = {**(meter.finish() if final else meter.report()), "bad_audio_files": len(bad_audio),
                  "nonfinite_updates_skipped": run.nonfinite_skipped}
         if accelerator.is_main_process:
-            model_id = publisher.repo_id if publisher else str(output_dir)
-            save_release(output_dir, unwrapped, feature_extractor, run_config, costs, model_id, eval_metrics)
+            repo_id = publisher.repo_id if publisher else None
+            save_release(output_dir, unwrapped, feature_extractor, run_config, costs, repo_id, eval_metrics)
         return costs
 
     logger.info("pre-training %d updates of %s crops <= %s (%d processes) into %s", total_steps, data_args.crop_mode,

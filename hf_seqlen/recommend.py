@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import load_audio_split, with_durations
 from .figures import label
-from .options import parse_dataclasses
+from .options import UsageError, parse_dataclasses
 from .report import arm_tables, cost_column, lower_is_better, state
 from .statistics import paired_difference
 
@@ -71,14 +71,29 @@ def read_report(path: Path) -> list[dict]:
     return rows
 
 
+def check_cells(report: Path, rows: list[dict], metric: str, cost: str, task: str) -> None:
+    """Every arm needs a number in each column weighed: an empty cell is an arm whose jobs did not all finish."""
+    for line, row in enumerate(rows, start=2):  # line 1 of the file is the header
+        empty = next((c for c in (metric, cost, "max_duration") if not isinstance(row.get(c), float)), None)
+        if empty:
+            missing = f" (the arm has no {task} test results)" if empty == metric else ""
+            raise UsageError(
+                f"{report}, line {line}: the {empty} cell of arm {row['arm']} is empty{missing}, so the arms cannot "
+                "be weighed. Run the same `hf-seqlen sweep` again: it finishes that arm's missing jobs and rewrites "
+                "the report (or run it without that arm, to report the others)."
+            )
+
+
 def weigh_report(report: Path, task: str, tolerance: float) -> dict | None:
     """The cheapest arm shown, with 95% confidence, to be no worse than the best arm by more than
     `tolerance` (points of accuracy, or 0.01s of WER), and the arms the data cannot place either way."""
     rows = read_report(report)
-    metric = next((f"{task}_{m}" for m in MAIN_METRICS if rows and isinstance(rows[0].get(f"{task}_{m}"), float)), None)
+    metric = next((f"{task}_{m}" for m in MAIN_METRICS if any(isinstance(r.get(f"{task}_{m}"), float) for r in rows)),
+                  None)
     cost = cost_column(rows)
     if metric is None or cost is None:
         return None
+    check_cells(report, rows, metric, cost, task)
     sign = 1 if lower_is_better(metric) else -1
     best = min(rows, key=lambda r: (sign * r[metric], r[cost]))
     seeds = sorted({int(p.name.removeprefix("seed-")) for p in report.parent.glob(f"{best['arm']}/seed-*")})

@@ -53,3 +53,9 @@ def section(text: str, heading: str) -> str:
     match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert match, f"no section '## {heading}'"
     return match.group(1)
+
+
+def machine_paths(text: str) -> list[str]:
+    """Absolute paths in a published text: each would tell the training machine's user names and layout.
+    A path elided to `.../name`, a unit such as `samples/s` and a URL are none."""
+    return re.findall(r"(?<![\w.~:/-])/[^\s\"'`|)]+", text)

@@ -8,8 +8,9 @@ import re
 import shutil
 from pathlib import Path
 
-from hub_cards import check_model_card, section
+from hub_cards import check_model_card, machine_paths, section
 from hf_seqlen.cli import downstream_main
+from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.results import downstream_card, upstream_info
 from hf_seqlen.hub import pretraining_card, record_publication, refresh_card
 
@@ -60,6 +61,7 @@ def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_lice
     assert metadata["pipeline_tag"] == "audio-classification" and "datasets" not in metadata
     text = (output_dir / "README.md").read_text()
     assert "on the hf_seqlen demo corpus" in text
+    assert not machine_paths(text) and "samples_per_second" not in section(text, "Results (measured)")
     assert_estimates_apart(text, "Upstream pre-training cost")
 
 
@@ -82,3 +84,85 @@ def test_downstream_card_of_an_unpublished_local_upstream_names_no_base_model(pr
     downstream_card(results, "my_keywords", "audiofolder", "kws-2s", license="mit").save(tmp_path / "README.md")
     metadata = check_model_card(tmp_path / "README.md")
     assert "base_model" not in metadata and "datasets" not in metadata and metadata["license"] == "mit"
+
+
+def local_folders(tmp_path: Path, monkeypatch) -> dict[str, Path]:
+    """Data, cache and runs under a user's home, and the large demo corpus in that user's cache."""
+    home = tmp_path / "home" / "alice"
+    monkeypatch.setenv("HF_SEQLEN_CACHE", str(home / ".cache" / "hf_seqlen"))
+    own_data = home / "corpora" / "my_speech"
+    own_data.mkdir(parents=True)
+    return {"demo": cached_corpus_folder("large"), "own": own_data, "cache": home / ".cache" / "huggingface",
+            "runs": home / "runs"}
+
+
+def assert_names_no_machine_path(text: str) -> None:
+    assert not machine_paths(text) and "alice" not in text
+
+
+def test_pretraining_card_names_local_data_and_its_folder_by_name_only(pretrained_checkpoint: Path, tmp_path: Path,
+                                                                       monkeypatch):
+    folders = local_folders(tmp_path, monkeypatch)
+    run_config = json.loads((pretrained_checkpoint / "pretraining_args.json").read_text())
+    costs = json.loads((pretrained_checkpoint / "costs.json").read_text())
+    paths = {"cache_dir": str(folders["cache"]), "output_dir": str(folders["runs"] / "w2v2-2s")}
+    for data, named in (({"data_dir": str(folders["demo"])}, "of audio folder 'demo_corpus_large_v1'"),
+                        ({"dataset_name": str(folders["own"])}, "of local dataset 'my_speech'")):
+        config = {**run_config, "data_dir": None, "dataset_name": None, **paths, **data}
+        for repo_id, loaded in ((None, ".../w2v2-2s"), ("me/w2v2-2s", "me/w2v2-2s")):
+            pretraining_card(config, costs, repo_id).save(tmp_path / "README.md")
+            assert "datasets" not in check_model_card(tmp_path / "README.md")
+            text = (tmp_path / "README.md").read_text()
+            assert named in text and f'Wav2Vec2Model.from_pretrained("{loaded}")' in text
+            assert_names_no_machine_path(text)
+
+
+def test_a_real_runs_published_files_name_no_path_of_the_machine(pretrained_checkpoint: Path):
+    """The run was given an absolute --output_dir; what it publishes names the folder alone."""
+    card = (pretrained_checkpoint / "README.md").read_text()
+    assert f'from_pretrained(".../{pretrained_checkpoint.name}")' in card
+    for name in ("README.md", "pretraining_args.json", "costs.json", "eval_results.json"):
+        assert not machine_paths((pretrained_checkpoint / name).read_text()), name
+
+
+def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timings_out(pretrained_checkpoint: Path,
+                                                                                      tmp_path: Path, monkeypatch):
+    folders = local_folders(tmp_path, monkeypatch)
+    upstream = Path(shutil.copytree(pretrained_checkpoint, folders["runs"] / "w2v2-2s"))
+    timings = {"runtime": 2.1, "samples_per_second": 7.6, "steps_per_second": 1.9, "model_preparation_time": 0.01}
+    results = {"task": "kws", "protocol": "probe", "upstream": upstream_info(str(upstream)),
+               "metrics": {"eval": {"accuracy": 0.5, "loss": 1.3, **timings},
+                           "test": {"accuracy": 0.25, "loss": 1.4, **timings}},
+               "train": {"steps": 10}}
+    # As run_downstream.py names the data: a local --data_dir, or a local folder given as --dataset_name.
+    for dataset, dataset_type, hub_dataset, named in (
+            (str(folders["demo"]), "audiofolder", None, "demo_corpus_large_v1"),
+            (str(folders["own"]), str(folders["own"]), str(folders["own"]), "my_speech")):
+        downstream_card(results, dataset, dataset_type, "kws-2s", hub_dataset=hub_dataset).save(tmp_path / "README.md")
+        metadata = check_model_card(tmp_path / "README.md")
+        assert "datasets" not in metadata and "base_model" not in metadata
+        assert {r["dataset"]["name"] for r in metadata["model-index"][0]["results"]} == {named}
+        text = (tmp_path / "README.md").read_text()
+        assert f"(probe) on {named}, from the wav2vec 2.0 upstream\n`.../w2v2-2s`" in text
+        assert_names_no_machine_path(text)
+        table = section(text, "Results (measured)")
+        assert "| test | accuracy | 0.2500 |" in table and "| test | loss | 1.4000 |" in table
+        assert not [name for name in timings if name in table]
+
+
+def test_a_push_rewrites_the_configuration_it_publishes_without_machine_paths(pretrained_checkpoint: Path,
+                                                                               tmp_path: Path, monkeypatch):
+    """`hf-seqlen push` refreshes the card and configuration of a folder whose configuration names local paths."""
+    folders = local_folders(tmp_path, monkeypatch)
+    output_dir = Path(shutil.copytree(pretrained_checkpoint, folders["runs"] / "w2v2-2s"))
+    run_config = json.loads((output_dir / "pretraining_args.json").read_text())
+    (output_dir / "pretraining_args.json").write_text(json.dumps(
+        {**run_config, "data_dir": str(folders["demo"]), "output_dir": str(output_dir)}))
+    refresh_card(output_dir, "test-user/w2v2-2s")
+    published_config = json.loads((output_dir / "pretraining_args.json").read_text())
+    assert published_config["data_dir"] == ".../demo_corpus_large_v1"
+    assert published_config["output_dir"] == ".../w2v2-2s"
+    card = (output_dir / "README.md").read_text()
+    assert 'Wav2Vec2Model.from_pretrained("test-user/w2v2-2s")' in card
+    for text in (card, (output_dir / "pretraining_args.json").read_text()):
+        assert_names_no_machine_path(text)

@@ -2,11 +2,13 @@
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from hf_seqlen.args import UsageError
+from hf_seqlen.cli import main
 from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
 from hf_seqlen.report import write_report
 from hf_seqlen.schedule import DurationSchedule
@@ -179,3 +181,20 @@ def test_recommendation_says_when_the_data_cannot_decide(tmp_path):
     result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path), report=str(tmp_path / "sweep" / "report.csv"),
                                           task="kws"))
     assert result["measured"]["undecided_arms"] == ["1s"] and "cannot decide" in result["reasons"][2]
+
+
+@pytest.mark.parametrize("unfinished", ["1s", "2s"])
+def test_recommendation_names_the_empty_cell_of_an_arm_without_results(tmp_path, capsys, unfinished):
+    rng = np.random.default_rng(0)
+    for seed in range(2):
+        for arm in ARMS:
+            write_arm(tmp_path / "sweep", arm["name"], seed, arm["max_duration"] * 1e12, rng.random(40) < 0.8, [0])
+        shutil.rmtree(tmp_path / "sweep" / unfinished / f"seed-{seed}" / "kws")  # its kws jobs never finished
+    write_report(tmp_path / "sweep", ARMS, ["kws"], [0, 1])
+    report = tmp_path / "sweep" / "report.csv"
+    status = main(["recommend", "--data_dir", kws_audio(tmp_path), "--report", str(report), "--task", "kws"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    line = 2 + [arm["name"] for arm in ARMS].index(unfinished)
+    assert status == 2 and error.startswith(f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
+                                            f"{unfinished} is empty (the arm has no kws test results)")
+    assert "Run the same `hf-seqlen sweep` again" in error

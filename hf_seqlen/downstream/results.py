@@ -23,7 +23,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..hub import DEFAULT_LICENSE, card_license, cost_sections, hub_datasets, published_repo_id
+from ..hub import (DEFAULT_LICENSE, card_license, cost_sections, folder_name, hub_datasets, published_path,
+                   published_repo_id, without_machine_paths)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ INTERVALS_NOTE = ("The 95% CIs resample this run's own examples (percentile boot
                   "of each (`hf-seqlen sweep`).")
 
 
+def is_timing(metric: str) -> bool:
+    """What the Trainer adds to a split's metrics about the machine's speed (runtime, samples_per_second,
+    steps_per_second, model_preparation_time): no result of the model, kept out of a card's results table."""
+    return metric in ("runtime", "model_preparation_time") or metric.endswith("_per_second")
+
+
 def interval_text(interval: dict | None) -> str:
     return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
 
@@ -112,8 +119,10 @@ def interval_text(interval: dict | None) -> str:
 def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,
                     hub_dataset: str | None = None, license: str | None = None) -> ModelCard:
     """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
-    on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default."""
+    on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default.
+    A local folder, of data or of the upstream, is named by its last component: never this machine's path."""
     task, upstream = results["task"], results["upstream"]
+    dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
     task_type = TASK_TYPES.get(task, "audio-classification")
     eval_results = [
         EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_type, dataset_name=dataset_name,
@@ -124,10 +133,11 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
     ]
     upstream_path = upstream["model_name_or_path"]
     is_hub_id = not Path(upstream_path).is_absolute()
+    base_model = upstream_path if is_hub_id else upstream.get("published_as")
     data = ModelCardData(
         model_name=model_name, license=license or upstream.get("license") or DEFAULT_LICENSE,
         library_name="transformers", pipeline_tag=task_type, tags=["wav2vec2", "audio", "hf-seqlen", task],
-        base_model=upstream_path if is_hub_id else upstream.get("published_as"), datasets=hub_datasets(hub_dataset),
+        base_model=base_model, datasets=hub_datasets(hub_dataset),
         eval_results=eval_results or None,
     )
     crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
@@ -136,7 +146,7 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
         f"| {split} | {metric} | {value:.4f} | {interval_text(intervals.get(split, {}).get(metric))} |"
         for split, values in results["metrics"].items()
         for metric, value in values.items()
-        if isinstance(value, float)
+        if isinstance(value, float) and not is_timing(metric)
     )
     upstream_costs = (cost_sections(upstream["costs"], "Upstream pre-training cost") if upstream.get("costs") else
                       "## Upstream pre-training cost\n\nNo costs.json beside the upstream checkpoint.\n")
@@ -147,7 +157,7 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
 # {model_name}
 
 {TASK_NAMES[task]} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
-`{upstream_path}`, pre-trained on {crop}.
+`{base_model or published_path(upstream_path)}`, pre-trained on {crop}.
 
 ## Results (measured)
 
@@ -161,7 +171,7 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
 ## Run
 
 ```json
-{json.dumps(results, indent=2, default=str)}
+{json.dumps(without_machine_paths(results), indent=2, default=str)}
 ```
 """
     return ModelCard(content)
