@@ -4,7 +4,9 @@ on the feature encoder's output (its last convolution, before the feature projec
 - the gradient into the feature encoder multiplied by `feature_grad_mult` (fairseq BASE and LARGE: 0.1),
   so the convolutions learn more slowly than the layers above them;
 - an L2 penalty, the mean square of that output, added to the loss with `feature_penalty_weight`
-  (fairseq: 10) times the batch's masked frames, since the loss is a sum over masked frames.
+  (fairseq: 10) times the batch's masked frames, since the loss is a sum over masked frames. As in
+  fairseq, it is taken after the multiplier: its gradient into the encoder is scaled by `feature_grad_mult`
+  too, so with 0.1 and 10 the penalty pushes the convolutions a tenth as hard as with 1.0 and 10.
 
 Off by default (1.0 and 0), as in transformers' example; docs/pretraining-objective.md measures both.
 """
@@ -38,9 +40,13 @@ class FeatureEncoderTerms:
             model.wav2vec2.feature_extractor.register_forward_hook(self._on_features)
 
     def _on_features(self, module: nn.Module, inputs: tuple, features: torch.Tensor) -> torch.Tensor:
+        # The penalty is taken after the multiplier, as fairseq takes it: its value is the same, and its
+        # gradient into the convolutions is scaled by `grad_mult` like the rest of the loss's.
+        if self.grad_mult != 1.0:
+            features = _ScaledGradient.apply(features, self.grad_mult)
         if self.penalty_weight:
             self._penalty = features.float().pow(2).mean()
-        return _ScaledGradient.apply(features, self.grad_mult) if self.grad_mult != 1.0 else features
+        return features
 
     def penalty(self, masked_frames: int) -> torch.Tensor | None:
         """The penalty of the batch just forwarded, on the loss's scale (a sum over its masked frames);

@@ -56,6 +56,25 @@ def test_the_penalty_is_the_mean_square_of_the_encoder_output_per_masked_frame()
     assert terms.penalty(masked_frames).item() == pytest.approx(10.0 * masked_frames * features.pow(2).mean().item())
 
 
+def test_the_penalty_is_taken_after_the_gradient_multiplier():
+    """As in fairseq, the penalty's gradient into the convolutions is scaled by the multiplier; its value is not."""
+    def penalty_and_first_convolution_gradient(grad_mult: float) -> tuple[float, torch.Tensor]:
+        torch.manual_seed(0)
+        model = Wav2Vec2ForPreTraining(tiny_config(**DETERMINISTIC)).train()
+        terms = FeatureEncoderTerms(model, grad_mult=grad_mult, penalty_weight=10.0)
+        batch = batch_of(model.config)
+        model(**batch)
+        penalty = terms.penalty(int(batch["mask_time_indices"].sum()))
+        penalty.backward()  # the penalty alone
+        return penalty.item(), model.wav2vec2.feature_extractor.conv_layers[0].conv.weight.grad
+
+    penalty, gradient = penalty_and_first_convolution_gradient(1.0)
+    penalty_scaled, gradient_scaled = penalty_and_first_convolution_gradient(0.1)
+    assert gradient.abs().max() > 0
+    assert penalty_scaled == pytest.approx(penalty, rel=1e-6)
+    torch.testing.assert_close(gradient_scaled, 0.1 * gradient, rtol=1e-4, atol=1e-5 * gradient.abs().max().item())
+
+
 def test_a_run_with_fairseqs_terms_trains_and_logs_its_penalty(tmp_path):
     result = run_accelerate(["--output_dir", str(tmp_path / "run"), "--max_duration", "1", "--max_train_steps", "4",
                              "--logging_steps", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
