@@ -15,7 +15,8 @@ HEADING = "## In the sequence-length study"
 def card_section(row: dict, reference_arm: str, tasks: list[str]) -> str:
     lines = [HEADING, "",
              f"Arm {row['arm']} of a sweep with {row['seeds']} seed(s) per arm; compared with {reference_arm}, "
-             "paired on the same test examples and seeds (95% bootstrap CIs over examples and seeds).", ""]
+             "paired on the same test examples and seeds (95% CIs over test examples and pre-training seeds, with a t "
+             "quantile for the few seeds; with one seed they cover the test examples only).", ""]
     if "cost_ratio_vs_reference" in row:
         lines.append(f"- Pre-training cost: {row['cost_ratio_vs_reference']:.2f}x that of {reference_arm}.")
     for metric in metric_columns([row], tasks):

@@ -12,6 +12,7 @@ from transformers import EvalPrediction, Wav2Vec2FeatureExtractor
 from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import ctc
+from tiny_upstreams import save_upstream
 
 
 @pytest.fixture
@@ -51,6 +52,32 @@ def test_asr_outcomes_add_up_to_the_corpus_error_rates(processor):
         metrics.load("wer").compute(predictions=hypotheses, references=references)["wer"])
     assert sum(e["char_edits"] for e in examples) / sum(e["chars"] for e in examples) == pytest.approx(
         metrics.load("cer").compute(predictions=hypotheses, references=references)["cer"])
+
+
+def test_frames_past_an_utterances_end_decode_as_nothing(processor):
+    # In a batch of 8 the short utterance's padded frames still get logits; read as tokens, they would add "road".
+    short = ctc_path(processor, "a")
+    padded = np.concatenate([short, ctc_path(processor, "road")], axis=1)
+    examples = ctc.outcomes(processor, padded, ["a"], ["u0"], frames=np.array([short.shape[1]]))
+    assert examples[0]["prediction"] == "a" and examples[0]["char_edits"] == 0
+
+
+@pytest.mark.parametrize("cache", ["cached", "live"])
+def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_path):
+    """A layer-norm upstream with an attention mask (evaluated in batches) and a head fresh enough to emit tokens
+    everywhere: one clip per batch and eight per batch must decode the same transcripts."""
+    upstream = save_upstream(tmp_path / "upstream")
+    source = [] if cache == "cached" else ["--no_cache_features"]
+    found = []
+    for batch in (1, 8):
+        output_dir = tmp_path / f"eval-batch-{batch}"
+        assert downstream_main(["--disable_tqdm", "true", "--task", "asr", "--freeze_upstream", "--ctc_head", "linear",
+                                "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
+                                "--max_steps", "2", "--max_eval_samples", "8", "--test_split_name", "",
+                                "--per_device_eval_batch_size", str(batch), "--seed", "1", *source]) == 0
+        results = json.loads((output_dir / "results.json").read_text())["metrics"]["eval"]
+        found.append({name: results[name] for name in ("wer", "cer")})
+    assert found[0] == found[1]
 
 
 def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained_checkpoint, tmp_path):

@@ -8,6 +8,7 @@ from typing import Callable
 
 import jiwer
 import numpy as np
+import torch
 from datasets import Dataset
 from transformers import (
     EvalPrediction,
@@ -79,13 +80,24 @@ def probe_head(args) -> dict:
             for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")}
 
 
+def utterance_frames(model, durations: list[float], sampling_rate: int) -> np.ndarray:
+    """Output frames of each utterance of the given durations, as the model's feature encoder makes them. Samples are
+    the duration at the decoding rate: exact without resampling, within one sample with it."""
+    samples = torch.tensor([round(d * sampling_rate) for d in durations])
+    return model._get_feat_extract_output_lengths(samples).numpy()
+
+
 def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references: list[str],
-             ids: list[str]) -> list[dict]:
-    """Each utterance scored on its own: greedy CTC decoding against the original transcript (not one
-    decoded back from label ids, where characters unseen in training would read as [UNK])."""
+             ids: list[str], frames: np.ndarray | None = None) -> list[dict]:
+    """Each utterance scored on its own: greedy CTC decoding of its own `frames` against the original transcript (not
+    one decoded back from label ids, where characters unseen in training would read as [UNK])."""
     tokenizer = processor.tokenizer
-    # Trainer pads the frames of shorter batches with -100: read them as blanks.
-    predicted_ids = np.where(predicted_ids == -100, tokenizer.pad_token_id, predicted_ids)
+    # Frames past an utterance's end (padding in its evaluation batch, or -100 where Trainer joined batches of
+    # different lengths) are blanks: what a batch of one would decode.
+    past_end = predicted_ids == -100
+    if frames is not None:
+        past_end |= np.arange(predicted_ids.shape[1])[None] >= np.asarray(frames)[:, None]
+    predicted_ids = np.where(past_end, tokenizer.pad_token_id, predicted_ids)
     hypotheses = tokenizer.batch_decode(predicted_ids)
     return [
         {"id": example_id, "reference": reference, "prediction": hypothesis,
@@ -103,13 +115,15 @@ def _edits(reference: str, hypothesis: str, unit: str) -> int:
     return counts.substitutions + counts.deletions + counts.insertions
 
 
-def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None) -> Callable[[EvalPrediction], dict]:
+def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None,
+                     frames: np.ndarray | None = None) -> Callable[[EvalPrediction], dict]:
     """WER and CER of the evaluation split during training, against its original transcripts."""
 
     def compute(prediction: EvalPrediction) -> dict:
         if references is None:
             return {}
-        examples = outcomes(processor, prediction.predictions, references, [str(i) for i in range(len(references))])
+        examples = outcomes(processor, prediction.predictions, references, [str(i) for i in range(len(references))],
+                            frames)
         return metrics_of(examples, METRICS)
 
     return compute

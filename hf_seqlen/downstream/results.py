@@ -100,8 +100,8 @@ def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-INTERVALS_NOTE = ("The 95% CIs resample this run's own examples (percentile bootstrap): they show how far a test set "
-                  "of the same size could move each score. They leave out the chance in the pre-training and "
+INTERVALS_NOTE = ("The 95% CIs cover this run's own test examples only (jackknife over examples, normal quantile): "
+                  "they show how far a test set of the same size could move each score. They leave out the chance in the pre-training and "
                   "fine-tuning seeds, which at demo scale is larger; comparing two checkpoints needs several seeds "
                   "of each (`hf-seqlen sweep`).")
 

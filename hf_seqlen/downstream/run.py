@@ -78,10 +78,13 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
                                **overrides)
         references = {part: [ctc.normalize_transcript(t) for t in split[args.text_column_name]]
                       for part, split in splits.items()}
-        compute_metrics, keep_from_logits = ctc.metrics_computer(processor, references.get("eval")), ctc.greedy_ids
+        frames = {part: ctc.utterance_frames(model, split["duration"], feature_extractor.sampling_rate)
+                  for part, split in splits.items()}
+        compute_metrics = ctc.metrics_computer(processor, references.get("eval"), frames.get("eval"))
+        keep_from_logits = ctc.greedy_ids
 
         def score(part, output):
-            return ctc.outcomes(processor, output.predictions, references[part], ids[part]), ctc.METRICS
+            return ctc.outcomes(processor, output.predictions, references[part], ids[part], frames[part]), ctc.METRICS
     else:
         labels = classification.label_set(splits["train"], args.label_column_name)
         encode = classification.encoder(labels, args.label_column_name)
