@@ -121,7 +121,10 @@ class DataArguments:
     preprocessing_num_workers: int | None = field(
         default=None, metadata={"help": "Processes that read audio headers."}
     )
-    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers that decode crops."})
+    dataloader_num_workers: int | None = field(default=None, metadata={
+        "help": "DataLoader workers that decode crops. Default: none on a CPU (they would take cores from the model); "
+                "on a GPU, 4 (fewer if the process has fewer spare CPU cores): decoding in the training process "
+                "left an H200 waiting for data 18.7% of each step, 4 workers 1.8% (benchmarks/RESULTS.md)."})
     dataloader_prefetch_factor: int | None = field(
         default=None, metadata={"help": "Batches each worker prepares ahead (torch's default: 2)."}
     )
@@ -350,7 +353,7 @@ def validate(model: ModelArguments, data: DataArguments, train: PretrainingArgum
             f"{', '.join(sorted(p.name for p in HUB_CONFIGS.iterdir() if p.is_dir()))}, a folder with "
             "config.json, or a Hub id."
         )
-    if data.dataloader_num_workers == 0 and (data.dataloader_prefetch_factor or data.dataloader_persistent_workers):
+    if not data.dataloader_num_workers and (data.dataloader_prefetch_factor or data.dataloader_persistent_workers):
         raise UsageError("--dataloader_prefetch_factor and --dataloader_persistent_workers need --dataloader_num_workers >= 1.")
     if data.streaming and data.dataloader_persistent_workers:
         raise UsageError("--dataloader_persistent_workers does not work with --streaming: each epoch reshuffles the "

@@ -226,12 +226,29 @@ def streaming_batches(data_args: DataArguments, args: PretrainingArguments, deco
     return StreamingBatches(crops, args.per_device_train_batch_size, collator, loader_options(data_args, accelerator))
 
 
+GPU_LOADER_WORKERS = 4  # enough to hide decoding behind a BASE step on an H200 (benchmarks/RESULTS.md, data wait)
+
+
+def loader_workers(data_args: DataArguments, accelerator: Accelerator) -> int:
+    """--dataloader_num_workers, or by default none on a CPU and up to GPU_LOADER_WORKERS on a GPU, leaving one
+    of the process's share of CPU cores to the training loop."""
+    if data_args.dataloader_num_workers is not None:
+        return data_args.dataloader_num_workers
+    if accelerator.device.type == "cpu":
+        return 0
+    cores = len(os.sched_getaffinity(0)) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(0, min(GPU_LOADER_WORKERS, cores - 1))
+
+
 def loader_options(data_args: DataArguments, accelerator: Accelerator) -> dict:
     """How DataLoader workers decode and hand over batches, as --dataloader_* says."""
-    workers = data_args.dataloader_num_workers
+    workers = loader_workers(data_args, accelerator)
+    # Default workers also live across epochs, so a small corpus does not start them anew every few batches; a
+    # streamed epoch lives in its workers, so they must restart.
+    chosen_for_the_user = data_args.dataloader_num_workers is None and workers > 0 and not data_args.streaming
     return dict(num_workers=workers, pin_memory=data_args.dataloader_pin_memory and accelerator.device.type == "cuda",
                 prefetch_factor=data_args.dataloader_prefetch_factor if workers else None,
-                persistent_workers=data_args.dataloader_persistent_workers and workers > 0,
+                persistent_workers=(data_args.dataloader_persistent_workers or chosen_for_the_user) and workers > 0,
                 worker_init_fn=ignore_stop_signals)  # a stop signal is the training process's to handle
 
 

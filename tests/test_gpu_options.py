@@ -5,8 +5,10 @@ never here."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,10 +19,11 @@ from torch._dynamo.utils import counters
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from conftest import assert_gradients_close, assert_resume_continues_uninterrupted, logged_steps, run_accelerate
-from hf_seqlen.args import HUB_CONFIGS
+from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.audio import Crop, bucket_lengths
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.collate import PretrainingCollator, model_inputs
+from hf_seqlen.pretrain import loader_options
 
 RATE = 16000
 
@@ -212,3 +215,18 @@ def test_several_crop_lengths_compile_a_bounded_set_of_graphs(fresh_dynamo):
     first_pass, second_pass = graphs[:len(shapes)], graphs[len(shapes):]
     assert second_pass == [first_pass[-1]] * len(shapes), f"a length seen before compiled again: {graphs}"
     assert first_pass[-1] <= 2 * first_pass[0] + 1, graphs
+
+
+def test_loader_workers_default_to_none_on_a_cpu_and_to_persistent_ones_on_a_gpu(monkeypatch):
+    # No GPU here: the accelerator stands in with only what loader_options reads, its device.
+    cpu, gpu = (SimpleNamespace(device=torch.device(kind)) for kind in ("cpu", "cuda"))
+    assert loader_options(DataArguments(), cpu)["num_workers"] == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    options = loader_options(DataArguments(), gpu)
+    assert options["num_workers"] == 4 and options["persistent_workers"] and options["pin_memory"]
+    assert not loader_options(DataArguments(streaming=True), gpu)["persistent_workers"]  # its epoch lives in them
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # 2 cores per process: one worker, one core for the loop
+    assert loader_options(DataArguments(), gpu)["num_workers"] == 1
+    chosen = loader_options(DataArguments(dataloader_num_workers=2), gpu)
+    assert chosen["num_workers"] == 2 and not chosen["persistent_workers"]
+    assert loader_options(DataArguments(dataloader_num_workers=0), gpu)["num_workers"] == 0
