@@ -3,8 +3,9 @@ pre-train, train every task (probing by default) on that checkpoint, then report
 
     hf-seqlen sweep --durations 1 2 4 --tasks kws asr --max_train_steps 200 --output_dir study
 
-Every job is a real `accelerate launch` of run_pretrain / run_downstream, so a sweep runs on many
-GPUs unchanged (`--accelerate_config`). Every arm runs once per seed (`--seeds 0 1 2`), in
+Every pre-training is a real `accelerate launch` of run_pretrain, and so is every downstream job when the launch
+could start several processes (`--accelerate_config`, or a default `accelerate config`), so a sweep runs on many
+GPUs unchanged; otherwise downstream jobs run in the sweep's own process. Every arm runs once per seed (`--seeds 0 1 2`), in
 `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed runs only the new
 jobs; an interrupted pre-training resumes from its last checkpoint. Before any job starts, every job's options
 are checked by the parser of its entry point; `--dry_run` stops there and prints the plan (sweep_plan.py).
@@ -13,12 +14,18 @@ A recipe file (`--config recipes/NAME.yaml`, recipe.py) holds a whole study's op
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
 import subprocess
 import sys
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from .args import UsageError
 from .demo_corpus_maker import cached_corpus, cached_corpus_folder
@@ -40,7 +47,10 @@ class SweepArguments:
         default_factory=list,
         metadata={"help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first)."},
     )
-    tasks: list[str] = field(default_factory=lambda: ["kws", "asr"], metadata={"help": "Downstream tasks per arm."})
+    # kws alone by default: at demo scale the asr probe cannot rank the arms and took 45% of the time; its minutes
+    # buy seeds instead, which narrow the comparison (docs/study.md, "Measured: the default sweep").
+    tasks: list[str] = field(default_factory=lambda: ["kws"],
+                             metadata={"help": "Downstream tasks per arm (kws, asr, sid, er, audio-classification)."})
     data_dir: str | None = field(default=None, metadata={
         "help": "Local corpus (audiofolder layout, a `kind` column for the demo tasks) that pre-training and every "
                 "task read. Default: the large demo corpus (2.4 h, 96 voices), made on first use into the cache "
@@ -68,7 +78,7 @@ class SweepArguments:
         metadata={"help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name "
                           "NAME --label_column label'); they come after --downstream_args, so they win."},
     )
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4],
                              metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})
     reference_arm: str | None = field(default=None, metadata={
         "help": "The arm every other arm is compared with (default: the longest fixed duration)."})
@@ -203,16 +213,59 @@ class JobFailed(RuntimeError):
     """A pre-training or fine-tuning job of the sweep exited non-zero."""
 
 
-def run_job(name: str, command: list[str] | None, log_file: Path) -> None:
+def launches_one_process(args: SweepArguments) -> bool:
+    """Whether `accelerate launch` would start this sweep's jobs as one plain process: no config named, and no
+    default config (`accelerate config`) that could ask for several."""
+    from accelerate.commands.config import default_config_file
+
+    return args.accelerate_config is None and not Path(default_config_file).is_file()
+
+
+@contextlib.contextmanager
+def output_to(log) -> Iterator[None]:
+    """This process's stdout and stderr, down to the file descriptors (C libraries, loggers), go to `log`."""
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # where sys.std* are not fds 1, 2
+            yield
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        os.close(saved[0]), os.close(saved[1])
+
+
+def run_here(command: list[str], log) -> int:
+    """A downstream job in the sweep's own process: the same entry point `accelerate launch` would start, without
+    two interpreter starts and their imports per job (about 6 s of a 26 s kws probe on 2 cores)."""
+    from .cli import downstream_main
+    from .sweep_plan import job_options
+
+    # `accelerate launch` runs a CPU process with OMP_NUM_THREADS (1 unless set): the same here, so a probe scores
+    # the same in either (another thread count sums in another order, and 3000 steps carry that to the scores).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))
+    with output_to(log):
+        try:
+            return downstream_main(job_options(command)[1])
+        except Exception:  # the job's failure, reported as a subprocess's would be: in its log, then JobFailed
+            traceback.print_exc()
+            return 1
+        finally:
+            torch.set_num_threads(threads)
+
+
+def run_job(name: str, command: list[str] | None, log_file: Path, here: bool = False) -> None:
     if command is None:
         logger.info("%s: finished earlier, skipped", name)
         return
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("%s: running (log: %s)", name, log_file)
+    logger.info("%s: running%s (log: %s)", name, " in this process" if here else "", log_file)
     with open(log_file, "a") as log:
         log.write("$ " + shlex.join(command) + "\n")
         log.flush()
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = run_here(command, log) if here else subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
         tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:])
         raise JobFailed(f"{name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
@@ -240,8 +293,11 @@ def sweep(args: SweepArguments) -> list[dict]:
         return []
     if reads_default_corpus:
         cached_corpus("large", log=logger.info)
+    # Probes run in this process when a launch would start one plain process anyway; pre-training always launches,
+    # so it can be stopped, checkpointed and resumed as a process of its own.
+    one_process = launches_one_process(args)
     for job in planned:
-        run_job(job.name, job.command, job.log_file)
+        run_job(job.name, job.command, job.log_file, here=one_process and job.task is not None)
     rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import accelerate.commands.config as accelerate_config
 import pytest
+import torch
 
 from hf_seqlen.data import DEMO_CORPUS
 from hf_seqlen.report import write_report
-from hf_seqlen.sweep import SweepArguments, downstream_job, pretrain_job
+from hf_seqlen.sweep import (JobFailed, SweepArguments, downstream_job, launch, launches_one_process, pretrain_job,
+                             run_job)
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps", "20", "--downstream_max_steps", "10",
@@ -112,3 +115,23 @@ def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_
                           downstream_args="--data_dir mine", task_args=["asr: --dataset_name librispeech_asr"])
     assert data_of(pretrain_job(args, arm, 0, tmp_path / "p")) == []
     assert data_of(downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")) == ["mine"]
+
+
+def test_probes_run_in_the_sweeps_process_only_where_a_launch_would_start_one_plain_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(accelerate_config, "default_config_file", str(tmp_path / "default_config.yaml"))
+    assert launches_one_process(SweepArguments(output_dir="study"))
+    assert not launches_one_process(SweepArguments(output_dir="study", accelerate_config="multi_gpu.yaml"))
+    (tmp_path / "default_config.yaml").write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
+    assert not launches_one_process(SweepArguments(output_dir="study"))
+
+
+def test_a_job_run_here_leaves_its_output_and_its_failure_in_its_log(tmp_path, capfd):
+    command = launch(SweepArguments(output_dir="study"),
+                     ["downstream", "--task", "kws", "--model_name_or_path", str(tmp_path / "no-upstream"),
+                      "--output_dir", str(tmp_path / "kws")])
+    threads = torch.get_num_threads()
+    with pytest.raises(JobFailed, match="kws failed"):
+        run_job("kws", command, tmp_path / "kws.log", here=True)
+    log = (tmp_path / "kws.log").read_text()
+    assert log.startswith("$ ") and "no-upstream" in log.splitlines()[-1]
+    assert capfd.readouterr().err == "" and torch.get_num_threads() == threads
