@@ -201,7 +201,7 @@ def metrics_of(examples: list[dict], names: tuple[str, ...]) -> dict[str, float]
 
 
 def intervals_of(examples: list[dict], names: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """One run's 95% CIs from its per-example outcomes, resampling the examples only: how far another test
+    """One run's 95% CIs from its per-example outcomes, over the examples only: how far another test
     set of the same size could move each metric. One run has one seed, so the seed's own chance is not in them."""
     if not examples:
         return {}

@@ -9,7 +9,7 @@ and the worse ones: the same recipe with a tenth of the updates, and the same co
 Every protocol then trains kws on every upstream with that seed, each job an `accelerate launch` as the
 sweep runs it, timed in CPU seconds (user + system of the job and its children). The table gives, per
 protocol and worse upstream, the paired difference better minus worse in test accuracy with its 95% CI
-(statistics.paired_difference: test clips and seeds resampled), its separation (difference / CI half-width: above
+(statistics.paired_difference: over test clips and seeds), its separation (difference / CI half-width: above
 1, the CI excludes zero), and separation^2 per CPU minute of the downstream jobs behind it (what a protocol buys
 per minute; compare protocols measured on the same seeds). Finished jobs are kept.
 """

@@ -115,3 +115,15 @@ def test_one_runs_interval_is_the_binomial_spread_of_its_test_set():
     assert found["accuracy"]["high"] == pytest.approx(0.668, abs=0.015)
     assert found["f1"]["low"] < found["f1"]["high"]
     assert intervals_of([], ("accuracy",)) == {}
+
+
+def test_a_comparison_on_one_seed_says_so():
+    row = {"arm": "1s", "seeds": 1, "kws_test_examples": 200, "kws_accuracy": 0.6,
+           "kws_accuracy_diff_vs_reference": 0.1, "kws_accuracy_diff_ci_low": 0.05, "kws_accuracy_diff_ci_high": 0.15,
+           "kws_accuracy_diff_seeds": 1, "kws_accuracy_diff_p_holm": 0.01}
+    said = describe(row, {"arm": "4s", "kws_accuracy": 0.5}, "kws_accuracy")
+    assert "better" in said and "on one pre-training seed (the interval covers test examples only)" in said
+    assert "holds after Holm's adjustment" in said
+    row.update(kws_accuracy_diff_seeds=3, kws_accuracy_diff_p_holm=0.2)
+    said = describe(row, {"arm": "4s", "kws_accuracy": 0.5}, "kws_accuracy")
+    assert "3 seeds" in said and "not after Holm's adjustment" in said

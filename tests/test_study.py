@@ -99,6 +99,7 @@ def test_headline_claims_only_what_the_intervals_support(finished_sweep):
     line_2s = next(line for line in headline.splitlines() if line.startswith("- 2s"))
     assert "kws accuracy" in line_2s and "worse, difference -" in line_2s and "(95% CI -" in line_2s
     assert "+0.0 points" not in markdown and "Held equal across arms: updates" in markdown
+    assert "comparisons at 95% each" in headline and "Holm's adjustment" in headline
 
 
 def test_no_detectable_difference_states_the_size_and_precision(tmp_path):
