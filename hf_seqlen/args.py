@@ -124,7 +124,7 @@ class DataArguments:
     dataloader_num_workers: int | None = field(default=None, metadata={
         "help": "DataLoader workers that decode crops. Default: none on a CPU (they would take cores from the model); "
                 "on a GPU, 4 (fewer if the process has fewer spare CPU cores): decoding in the training process "
-                "left an H200 waiting for data 18.7% of each step, 4 workers 1.8% (benchmarks/RESULTS.md)."})
+                "left an H200 waiting for data 18.7%% of each step, 4 workers 1.8%% (benchmarks/RESULTS.md)."})
     dataloader_prefetch_factor: int | None = field(
         default=None, metadata={"help": "Batches each worker prepares ahead (torch's default: 2)."}
     )
