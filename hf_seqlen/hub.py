@@ -9,6 +9,7 @@ from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from .args import PretrainingArguments
 from .costs import cost_table, round_figure, write_costs
+from .data import describe_source
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
 # A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).
@@ -82,11 +83,10 @@ def hub_datasets(dataset_name: str | None) -> list[str] | None:
 
 
 def describe_data(dataset_name: str | None, data_dir: str | None) -> str:
-    """The training data as a card's text names it."""
-    if dataset_name:
-        on_hub = hub_datasets(dataset_name)
-        return f"Hub dataset '{dataset_name}'" if on_hub else f"local dataset '{folder_name(dataset_name)}'"
-    return f"audio folder '{folder_name(data_dir)}'" if data_dir else "the embedded demo corpus"
+    """The training data as a card's text names it: as error messages do (describe_source), local folders by name."""
+    if dataset_name and is_local(dataset_name):
+        return f"local dataset '{folder_name(dataset_name)}'"
+    return describe_source(dataset_name, data_dir and folder_name(data_dir))
 
 
 def record_publication(output_dir: Path, repo_id: str) -> None:

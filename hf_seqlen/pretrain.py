@@ -236,7 +236,8 @@ def loader_workers(data_args: DataArguments, accelerator: Accelerator) -> int:
         return data_args.dataloader_num_workers
     if accelerator.device.type == "cpu":
         return 0
-    cores = len(os.sched_getaffinity(0)) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
+    cores = usable // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
     return max(0, min(GPU_LOADER_WORKERS, cores - 1))
 
 

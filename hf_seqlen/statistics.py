@@ -145,7 +145,8 @@ def _paired(tables: list[dict], reference: list[dict]) -> tuple[list[dict], list
     if len(tables) != len(reference):
         raise ValueError(f"a paired difference needs the same seeds in both arms ({len(tables)} and "
                          f"{len(reference)} tables)")
-    _check(tables), _check(reference)
+    _check(tables)
+    _check(reference)
     if "id" not in tables[0]:  # tables built without ids (simulations): rows are already in one order
         if table_size(tables[0]) != table_size(reference[0]):
             raise ValueError("a paired difference needs the same test examples in both arms")

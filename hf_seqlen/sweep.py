@@ -224,16 +224,20 @@ def launches_one_process(args: SweepArguments) -> bool:
 @contextlib.contextmanager
 def output_to(log) -> Iterator[None]:
     """This process's stdout and stderr, down to the file descriptors (C libraries, loggers), go to `log`."""
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    for fd in saved:
+        os.dup2(log.fileno(), fd)
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # where sys.std* are not fds 1, 2
             yield
     finally:
-        sys.stdout.flush(), sys.stderr.flush()
-        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-        os.close(saved[0]), os.close(saved[1])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def run_here(command: list[str], log) -> int:

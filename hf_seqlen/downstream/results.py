@@ -101,9 +101,9 @@ def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
 
 
 INTERVALS_NOTE = ("The 95% CIs cover this run's own test examples only (jackknife over examples, normal quantile): "
-                  "they show how far a test set of the same size could move each score. They leave out the chance in the pre-training and "
-                  "fine-tuning seeds, which at demo scale is larger; comparing two checkpoints needs several seeds "
-                  "of each (`hf-seqlen sweep`).")
+                  "they show how far a test set of the same size could move each score. They leave out the chance "
+                  "in the pre-training and fine-tuning seeds, which at demo scale is larger; comparing two "
+                  "checkpoints needs several seeds of each (`hf-seqlen sweep`).")
 
 
 def is_timing(metric: str) -> bool:
