@@ -9,7 +9,7 @@ from hf_seqlen.audio import (BadAudioError, bucket_lengths, chunk_crops, decode_
                              snap_length)
 from hf_seqlen.data import DEMO_CORPUS
 
-from conftest import write_tone
+from helpers import write_tone
 
 
 @pytest.mark.parametrize("duration", [0.7, 2.0, 5.3, 17.9])

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
 

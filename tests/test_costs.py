@@ -18,7 +18,7 @@ from huggingface_hub import ModelCard
 from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderLayerStableLayerNorm
 
-from conftest import REPO, run_accelerate
+from helpers import REPO, run_accelerate
 from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.costs import CostMeter, EnergyTracker, format_figure
 from hf_seqlen.data import CropBatchSampler

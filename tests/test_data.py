@@ -21,7 +21,7 @@ from hf_seqlen.data import (
     with_durations,
 )
 
-from conftest import write_tone
+from helpers import write_tone
 
 
 def test_flat_folder_loads_undecoded_with_durations_from_headers(audio_dir):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from accelerate.utils import DistributedType
 
-from conftest import ACCELERATE, REPO, assert_gradients_close, launch_env, run_accelerate
+from helpers import ACCELERATE, REPO, assert_gradients_close, launch_env, run_accelerate
 from hf_seqlen.args import UsageError
 from hf_seqlen.pretrain import check_distributed_type
 from tiny_upstreams import base_shaped_config

@@ -18,7 +18,7 @@ import torch
 from datasets import Dataset
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model, pipeline
 
-from conftest import REPO, write_tone
+from helpers import REPO, write_tone
 from hf_seqlen.audio import decode_range
 from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main

@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor
 
-from conftest import write_tone
+from helpers import write_tone
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.data import LabelledAudio

@@ -15,7 +15,7 @@ import yaml
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
-from conftest import launch_downstream, write_tone
+from helpers import launch_downstream, write_tone
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder

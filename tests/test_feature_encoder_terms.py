@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForPreTraining
 
-from conftest import assert_gradients_close, logged_steps, run_accelerate
+from helpers import assert_gradients_close, logged_steps, run_accelerate
 from test_gpu_options import batch_of, loss_and_gradients
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.feature_encoder_terms import FeatureEncoderTerms

@@ -18,7 +18,7 @@ from safetensors import safe_open
 from torch._dynamo.utils import counters
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
-from conftest import assert_gradients_close, assert_resume_continues_uninterrupted, logged_steps, run_accelerate
+from helpers import assert_gradients_close, assert_resume_continues_uninterrupted, logged_steps, run_accelerate
 from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.audio import Crop, bucket_lengths
 from hf_seqlen.cli import pretrain_main

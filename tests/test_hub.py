@@ -19,7 +19,7 @@ import pytest
 from huggingface_hub import ModelCard
 from transformers import Wav2Vec2Model
 
-from conftest import ACCELERATE, REPO
+from helpers import ACCELERATE, REPO
 from hf_seqlen.hub import PUBLISHED_FILE, published_repo_id
 from hub_cards import check_model_card
 from hub_server import FakeHub

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 # What `pip install .` builds from (the package and the files pyproject.toml names), copied so the
 # build's scratch folders (build/, *.egg-info) land in a temporary folder rather than in the checkout.

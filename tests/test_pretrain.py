@@ -8,7 +8,7 @@ import pytest
 
 from transformers import Wav2Vec2ForPreTraining, Wav2Vec2Model
 
-from conftest import assert_resume_continues_uninterrupted, logged_steps, run_accelerate
+from helpers import assert_resume_continues_uninterrupted, logged_steps, run_accelerate
 
 
 def test_output_holds_model_extractor_costs_and_card(pretrained_checkpoint):

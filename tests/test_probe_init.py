@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from datasets import Dataset
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import REPO
+from helpers import REPO
 from test_downstream import make_class_folder
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_accelerate
+from helpers import REPO, run_accelerate
 from hf_seqlen.data import DataSourceError
 from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.args import DownstreamArguments

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, launch_env
+from helpers import REPO, launch_env
 from hf_seqlen.args import parse_args
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args

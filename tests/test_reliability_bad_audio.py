@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_accelerate, write_tone
+from helpers import run_accelerate, write_tone
 from hf_seqlen.audio import BadAudioError, decode_range, read_info
 
 SHORT_RUN = ["--max_duration", "1", "--flops_counted_steps", "1", "--per_device_train_batch_size", "4", "--logging_steps", "1",

@@ -17,7 +17,7 @@ import pytest
 
 from hf_seqlen.audio import Crop
 from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
-from conftest import launch_command, launch_env, run_accelerate, start_until_logged, wait_until_logged
+from helpers import launch_command, launch_env, run_accelerate, start_until_logged, wait_until_logged
 from hf_seqlen.checkpoints import complete_checkpoints
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 

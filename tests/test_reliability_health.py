@@ -4,7 +4,7 @@ with a clear message and an intact checkpoint to resume from."""
 from __future__ import annotations
 
 from hf_seqlen.checkpoints import complete_checkpoints
-from conftest import run_accelerate
+from helpers import run_accelerate
 
 
 def test_diverging_run_stops_clearly_with_a_usable_checkpoint(tmp_path):

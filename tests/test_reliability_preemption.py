@@ -16,7 +16,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
+from helpers import REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
 from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 

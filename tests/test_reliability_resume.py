@@ -16,7 +16,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import REPO, launch_command, launch_env, logged_steps, run_accelerate
+from helpers import REPO, launch_command, launch_env, logged_steps, run_accelerate
 from hf_seqlen.args import UsageError
 from hf_seqlen.pretrain import RunState
 from hf_seqlen.checkpoints import (

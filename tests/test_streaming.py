@@ -9,7 +9,7 @@ from hf_seqlen.args import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
-from conftest import assert_resume_continues_uninterrupted, run_accelerate, write_tone
+from helpers import assert_resume_continues_uninterrupted, run_accelerate, write_tone
 
 
 def crops_of(folder, rank=0, world_size=1, max_duration=2.0):

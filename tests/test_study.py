@@ -14,7 +14,7 @@ from hf_seqlen.report import write_report
 from hf_seqlen.schedule import DurationSchedule
 from hf_seqlen.study_card import write_card_sections
 
-from conftest import write_tone
+from helpers import write_tone
 
 
 def test_schedule_switches_length_at_the_budget_shares():

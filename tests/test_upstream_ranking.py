@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import run_accelerate
+from helpers import run_accelerate
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.demo_corpus_maker import SPLITS, Preset, build_split, every_accent_and_variant
 from hf_seqlen.downstream.results import read_examples
