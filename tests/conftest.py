@@ -23,8 +23,18 @@ def pretrained_checkpoint(tmp_path_factory) -> Path:
     """wav2vec2-tiny pre-trained for 60 updates on 2 s crops of the demo corpus (real subprocess)."""
     output_dir = tmp_path_factory.mktemp("pretrained") / "w2v2-tiny-2s"
     result = run_accelerate(
-        ["--max_duration", "2", "--output_dir", str(output_dir), "--max_train_steps", "60", "--logging_steps", "10",
-         "--save_steps", "20"]
+        [
+            "--max_duration",
+            "2",
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            "60",
+            "--logging_steps",
+            "10",
+            "--save_steps",
+            "20",
+        ]
     )
     assert result.returncode == 0, result.stderr[-4000:]
     (output_dir.parent / "train.log").write_text(result.stderr)

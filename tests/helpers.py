@@ -36,10 +36,25 @@ def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, 
     """`accelerate launch ... run_pretrain.py ARGS` on CPU, as a user types it: one process, or several
     joined over gloo (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one).
     Several processes run the script through a check that each one left its process group."""
-    placement = ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
+    placement = (
+        ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
+    )
     check = [] if processes == 1 else [str(REPO / "tests" / "scripts" / "leaves_process_group.py")]
-    return [ACCELERATE, "launch", *placement, "--num_machines", "1", "--mixed_precision", "no",
-            "--dynamo_backend", "no", *launch_args, *check, str(REPO / "run_pretrain.py"), *args]
+    return [
+        ACCELERATE,
+        "launch",
+        *placement,
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        *launch_args,
+        *check,
+        str(REPO / "run_pretrain.py"),
+        *args,
+    ]
 
 
 def launch_downstream(args: list[str], processes: int, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -55,10 +70,17 @@ def launch_env(processes: int = 1) -> dict[str, str]:
     return {**env, "OMP_NUM_THREADS": "1"} if processes > 1 else env
 
 
-def run_accelerate(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = (), timeout: int = 600,
-                   cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(launch_command(args, processes, launch_args), cwd=cwd, env=launch_env(processes),
-                          capture_output=True, text=True, timeout=timeout)
+def run_accelerate(
+    args: list[str], processes: int = 1, launch_args: tuple[str, ...] = (), timeout: int = 600, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        launch_command(args, processes, launch_args),
+        cwd=cwd,
+        env=launch_env(processes),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def logged_steps(log: str) -> dict[int, dict]:
@@ -70,8 +92,9 @@ def logged_steps(log: str) -> dict[int, dict]:
     return steps
 
 
-def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopped_at: int,
-                                          processes: int = 1) -> subprocess.CompletedProcess:
+def assert_resume_continues_uninterrupted(
+    tmp_path: Path, args: list[str], stopped_at: int, processes: int = 1
+) -> subprocess.CompletedProcess:
     """Train `args` whole, then again from only its checkpoint-`stopped_at` (a run stopped there):
     the resumed updates log the uninterrupted run's losses and end in the same weights. Returns the whole run."""
     whole = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")], processes)
@@ -79,14 +102,18 @@ def assert_resume_continues_uninterrupted(tmp_path: Path, args: list[str], stopp
     (tmp_path / "resumed").mkdir()
     checkpoint = f"checkpoint-{stopped_at}"
     shutil.copytree(tmp_path / "whole" / checkpoint, tmp_path / "resumed" / checkpoint)
-    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"],
-                             processes)
+    resumed = run_accelerate(
+        [*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"], processes
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > stopped_at}
     assert expected, "log every step (--logging_steps 1) to compare the runs"
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(
+        expected, rel=1e-6
+    )
     assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
-        tmp_path / "whole" / "model.safetensors").read_bytes()
+        tmp_path / "whole" / "model.safetensors"
+    ).read_bytes()
     return whole
 
 
@@ -100,8 +127,9 @@ def assert_gradients_close(actual: dict, expected: dict, share: float = 1e-5) ->
         assert (actual[name] - gradient).abs().max() <= share * scale, name
 
 
-def start_until_logged(command: list[str], env: dict, log: Path, text: str, timeout: float = 400,
-                       **popen) -> subprocess.Popen:
+def start_until_logged(
+    command: list[str], env: dict, log: Path, text: str, timeout: float = 400, **popen
+) -> subprocess.Popen:
     """`command` in the background, returned once `text` shows in its log (the run is then mid-training)."""
     running = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), **popen)
     wait_until_logged(log, text, timeout, running)

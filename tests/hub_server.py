@@ -110,9 +110,15 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, "RepoNotFound", f"no route or repo for {path}")
             if match["action"] == "preupload":
                 files = json.loads(self._body())["files"]
-                return self._send(200, json_body={"files": [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
-                ]})
+                return self._send(
+                    200,
+                    json_body={
+                        "files": [
+                            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                            for f in files
+                        ]
+                    },
+                )
             if hub.refuse_commits:
                 return self._error(403, "Forbidden", "this token has no write access to the repo")
             return self._commit(match["repo"], self._body())
@@ -159,8 +165,14 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     digest.update(name.encode() + repo.files[name])
                 repo.commit = digest.hexdigest()
                 repo.commit_messages.append(header["summary"])
-            self._send(200, json_body={"commitUrl": f"{hub.url}/{repo_id}/commit/{repo.commit}",
-                                       "commitOid": repo.commit, "pullRequestUrl": None})
+            self._send(
+                200,
+                json_body={
+                    "commitUrl": f"{hub.url}/{repo_id}/commit/{repo.commit}",
+                    "commitOid": repo.commit,
+                    "pullRequestUrl": None,
+                },
+            )
 
         def do_HEAD(self) -> None:
             self.do_GET()
@@ -178,8 +190,11 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if content is None:
                 return self._error(404, "EntryNotFound", f"{match['path']} is not in {match['repo']}", repo.commit)
             etag = hashlib.sha1(content).hexdigest()
-            self._send(200, content, {"X-Repo-Commit": repo.commit, "ETag": f'"{etag}"',
-                                      "Content-Type": "application/octet-stream"})
+            self._send(
+                200,
+                content,
+                {"X-Repo-Commit": repo.commit, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"},
+            )
 
     return Handler
 
