@@ -1,4 +1,5 @@
 """Shared fixtures: real audio files on disk, and a real tiny checkpoint pre-trained once per session.
+Every test that uses the checkpoint is marked slow here, since the first one launches the run.
 Plain helpers live in helpers.py."""
 
 from __future__ import annotations
@@ -39,3 +40,10 @@ def pretrained_checkpoint(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr[-4000:]
     (output_dir.parent / "train.log").write_text(result.stderr)
     return output_dir
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pretrained_checkpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from helpers import REPO
 
 MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_results_report_and_plot(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output_dir", str(tmp_path)],
@@ -34,6 +37,7 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
     assert not (tmp_path / "results" / "gpu.json").exists()  # only --gpu writes it
 
 
+@pytest.mark.slow
 def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
     """`python -m benchmarks --gpu --tiny`: the GPU script's code on the CPU (wav2vec2-tiny, Dynamo
     without a backend for compile), so it cannot rot before a GPU runs it. Every part measures and the
@@ -71,6 +75,7 @@ def test_a_part_that_fails_or_runs_out_of_time_is_recorded_and_the_rest_still_ru
     assert stopped["status"] == "stopped at its 1 s limit" and saves
 
 
+@pytest.mark.slow
 def test_trial_profiles_never_write_the_committed_record():
     from benchmarks.__main__ import default_output_dir
 

@@ -94,6 +94,7 @@ def test_a_codecarbon_failure_is_recorded_not_raised():
     assert tracker.details()["error"].startswith("codecarbon")
 
 
+@pytest.mark.slow
 def test_totals_combine_processes(tmp_path: Path):
     """Two real processes: sums add up, maxima take the larger, resumed sums are counted once."""
     script = tmp_path / "two_meters.py"
@@ -189,6 +190,7 @@ def test_the_card_validates_and_shows_the_numbers_of_costs_json(pretrained_check
     assert "**2 s**" in card.text
 
 
+@pytest.mark.slow
 def test_a_resumed_run_adds_to_the_costs_of_the_checkpoint(pretrained_checkpoint: Path, tmp_path: Path):
     output_dir = tmp_path / "resumed"
     shutil.copytree(pretrained_checkpoint, output_dir, ignore=shutil.ignore_patterns("checkpoint-60"))

@@ -21,6 +21,7 @@ from tiny_upstreams import base_shaped_config
     [],  # transformers' example
     ["--feature_grad_mult", "0.1", "--feature_penalty_weight", "10"],  # fairseq's, as the paper-scale recipe runs
 ], ids=["defaults", "fairseq-feature-terms"])
+@pytest.mark.slow
 def test_two_processes_pretrain_a_base_shaped_model_with_layerdrop(tmp_path, recipe):
     """A layer skipped by layerdrop gets no gradient: DDP must expect it, or the next update fails."""
     # BASE's layerdrop is 0.05; at 0.5 a few updates of two processes surely skip layers.
@@ -43,6 +44,7 @@ def one_update_gradient(config, output, processes: int, batches_per_process: int
     return torch.load(output)
 
 
+@pytest.mark.slow
 def test_the_gradient_does_not_depend_on_how_the_batch_is_split(tmp_path):
     """Two batches accumulated on one process, or one batch on each of two: the same update, since
     the loss is normalised by the masked frames of all processes."""

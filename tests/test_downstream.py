@@ -103,6 +103,7 @@ def assert_upstream_unchanged(model: torch.nn.Module, upstream: Path) -> None:
     assert not changed
 
 
+@pytest.mark.slow
 def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "kws"
     # 150 steps: the 60-update upstream is early in pre-training, and 60 steps scored 8 of 40 (0.2).
@@ -129,6 +130,7 @@ def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_ch
     assert_reproduces(classification_through_pipeline(classify, test, "keyword"), results["metrics"]["test"])
 
 
+@pytest.mark.slow
 def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "asr"
     result = run_downstream(

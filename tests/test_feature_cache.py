@@ -219,6 +219,7 @@ def test_a_probe_gets_the_probing_defaults_and_the_command_line_still_wins(tmp_p
         assert parsed("--freeze_upstream").max_steps == 3000
 
 
+@pytest.mark.slow
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
     """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
     upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"

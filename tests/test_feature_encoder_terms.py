@@ -75,6 +75,7 @@ def test_the_penalty_is_taken_after_the_gradient_multiplier():
     torch.testing.assert_close(gradient_scaled, 0.1 * gradient, rtol=1e-4, atol=1e-5 * gradient.abs().max().item())
 
 
+@pytest.mark.slow
 def test_a_run_with_fairseqs_terms_trains_and_logs_its_penalty(tmp_path):
     result = run_accelerate(["--output_dir", str(tmp_path / "run"), "--max_duration", "1", "--max_train_steps", "4",
                              "--logging_steps", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",

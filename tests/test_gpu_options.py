@@ -124,6 +124,7 @@ def saved_names(path: Path) -> set[str]:
         return set(weights.keys())
 
 
+@pytest.mark.slow
 def test_a_run_with_the_gpu_options_trains_as_the_plain_run(tmp_path, eager_fp32_losses):
     """Checkpointing, fused AdamW and persistent prefetching workers change speed and memory, not the losses."""
     tuned = run_accelerate([*RUN, "--output_dir", str(tmp_path / "tuned"), "--gradient_checkpointing",
@@ -132,6 +133,7 @@ def test_a_run_with_the_gpu_options_trains_as_the_plain_run(tmp_path, eager_fp32
     assert losses(tuned) == pytest.approx(eager_fp32_losses, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_a_bf16_mixed_precision_run_stays_near_the_fp32_run(tmp_path, eager_fp32_losses):
     """Accelerate's bf16 autocast, as `--mixed_precision bf16` sets it on a GPU (here the CPU's autocast):
     matrix products in bf16 (8 bits of mantissa), so each update's loss within 2% of fp32's."""
@@ -140,6 +142,7 @@ def test_a_bf16_mixed_precision_run_stays_near_the_fp32_run(tmp_path, eager_fp32
     assert losses(bf16) != eager_fp32_losses  # autocast was on
 
 
+@pytest.mark.slow
 def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(tmp_path, eager_fp32_run,
                                                                               eager_fp32_losses):
     """--torch_compile through the whole loop (FLOPs counted, validation in eval mode, checkpoints, resume).

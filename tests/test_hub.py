@@ -57,6 +57,7 @@ def copy_of(pretrained_checkpoint: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(pretrained_checkpoint, tmp_path / pretrained_checkpoint.name))
 
 
+@pytest.mark.slow
 def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: FakeHub, tmp_path: Path):
     output_dir = copy_of(pretrained_checkpoint, tmp_path)
     pushed = run([HF_SEQLEN, "push", str(output_dir), "--hub_model_id", "tiny-2s"], hub_env(hub, tmp_path))
@@ -88,6 +89,7 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
     assert any(fresh_cache.rglob("model.safetensors"))
 
 
+@pytest.mark.slow
 def test_push_to_hub_while_training_follows_the_checkpoint_strategy(hub: FakeHub, tmp_path: Path):
     output_dir = tmp_path / "w2v2-pushed"
     command = [ACCELERATE, "launch", "--num_processes", "1", "--cpu", str(REPO / "run_pretrain.py"),
@@ -108,6 +110,7 @@ def test_push_to_hub_while_training_follows_the_checkpoint_strategy(hub: FakeHub
     assert TOKEN.encode() not in published  # the token is redacted from every written configuration
 
 
+@pytest.mark.slow
 def test_a_failed_push_keeps_the_files_and_its_retry_command_works(pretrained_checkpoint: Path, hub: FakeHub,
                                                                     tmp_path: Path):
     output_dir = copy_of(pretrained_checkpoint, tmp_path)
@@ -129,6 +132,7 @@ def test_a_failed_push_keeps_the_files_and_its_retry_command_works(pretrained_ch
     ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
     ({"HF_TOKEN": ""}, "no Hugging Face token to push with"),
 ])
+@pytest.mark.slow
 def test_push_without_network_or_token_says_what_is_missing(pretrained_checkpoint: Path, hub: FakeHub,
                                                              tmp_path: Path, setting: dict, message: str):
     result = run([HF_SEQLEN, "push", str(pretrained_checkpoint)], hub_env(hub, tmp_path, **setting))

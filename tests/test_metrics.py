@@ -24,6 +24,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 def test_every_module_loads_offline_by_path_and_computes(tmp_path):
     """A fresh process with the Hub switched off and an empty modules cache, as on a machine with no network."""
     script = (

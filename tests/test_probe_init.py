@@ -85,6 +85,7 @@ print(json.dumps({key: value if isinstance(value, str) else value.tolist() for k
 """
 
 
+@pytest.mark.slow
 def test_the_lowest_admitted_transformers_starts_them_equal_too(tmp_path):
     lowest = lowest_admitted_transformers()
     assert (LOWEST_TRANSFORMERS / f"transformers-{lowest}.dist-info").is_dir(), (

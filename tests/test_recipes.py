@@ -60,6 +60,7 @@ def write_recipe(path: Path, recipe: dict) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES, ids=[path.stem for path in RECIPES])
 def test_every_recipe_passes_its_dry_run_offline_with_one_job_per_arm_seed_and_task(recipe, recipe_dry_runs):
     result, cwd = recipe_dry_runs[recipe]
@@ -73,6 +74,7 @@ def test_every_recipe_passes_its_dry_run_offline_with_one_job_per_arm_seed_and_t
     assert "Expected pre-training cost per arm and seed (estimates" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_paper_recipe_runs_the_studys_arms_and_superb_tasks(recipe_dry_runs):
     commands = planned_commands(recipe_dry_runs[PAPER_RECIPE][0].stdout)
     pretraining = [c for c in commands if " pretrain " in c]
@@ -148,6 +150,7 @@ def test_a_recipe_without_output_dir_says_to_name_one(tmp_path, capsys):
     assert f"recipe {path}: no output_dir: a recipe names where its study goes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_broken_recipe_stops_the_user_command_with_one_line(tmp_path):
     path = write_recipe(tmp_path / "broken.yaml", {"output_dir": "study", "seeds": [0],
                                                    "tasks": {"kws": {"dataset_nme": "x"}}})
@@ -166,6 +169,7 @@ def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys,
     assert not (tmp_path / "cache").exists()  # nor was the default corpus made for it
 
 
+@pytest.mark.slow
 def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tmp_path, capsys):
     seed_0 = tmp_path / "study" / "1s" / "seed-0" / "pretrain"
     result = run_accelerate(["--max_duration", "1", "--max_train_steps", "2", "--max_eval_samples", "2",

@@ -42,6 +42,7 @@ def test_mistake_is_one_line_before_anything_loads(name, tmp_path, capsys, caplo
     (["--dataset_name", "openslr/librispeech_asr"], "--dataset_name openslr/librispeech_asr"),
     (["--config_name", "wav2vec2-tinyy"], "--config_name wav2vec2-tinyy"),  # a typo reads as a Hub id
 ])
+@pytest.mark.slow
 def test_hub_id_while_offline_fails_in_a_real_process(argv, option, tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "run_pretrain.py"), *argv, "--output_dir", str(tmp_path / "run")],
                             cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
@@ -73,6 +74,7 @@ MISTYPED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry_point", MISTYPED)
 def test_mistyped_option_is_one_line_naming_the_closest_option_in_a_real_process(entry_point, tmp_path):
     command, typo, suggestion = MISTYPED[entry_point]

@@ -63,6 +63,7 @@ def test_truncated_file_is_bad_at_decode_time(tmp_path):
         decode_range({"path": str(path)}, 3.0, 1.0, 16000)
 
 
+@pytest.mark.slow
 def test_skip_trains_and_counts_exactly_the_bad_files(messy_folder, tmp_path):
     folder, bad = messy_folder
     output_dir = tmp_path / "run"
@@ -77,6 +78,7 @@ def test_skip_trains_and_counts_exactly_the_bad_files(messy_folder, tmp_path):
     assert (output_dir / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("only_bad", ["corrupt.wav", "nan.wav"])  # found in the header, found when decoding
 def test_error_stops_naming_the_file_without_a_traceback(tmp_path, only_bad):
     folder, bad = make_messy_folder(tmp_path / "messy")

@@ -65,6 +65,7 @@ def test_samplers_of_all_processes_cover_the_epoch_plan_once():
     assert len(group_into_batches(plan, 3, 1, batch_size=4)) == sum(len(s) for s in samplers)
 
 
+@pytest.mark.slow
 def test_two_processes_train_write_once_and_resume(tmp_path):
     output_dir = tmp_path / "run"
     # One epoch of the demo corpus (217 files) in batches of 18 is 7 updates; the 217th crop is dealt
@@ -104,6 +105,7 @@ def training_processes(launcher_pid: int) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
     output_dir, log = tmp_path / "run", tmp_path / "run.log"
     args = ["--output_dir", str(output_dir), *TWO]
@@ -127,6 +129,7 @@ def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
     (signal.SIGKILL, "Signal 9 (SIGKILL)"),  # a crash: the peer's socket closes
     (signal.SIGSTOP, "Timed out waiting 10000ms"),  # a hung process or a lost machine: only --ddp_timeout tells
 ])
+@pytest.mark.slow
 def test_a_dead_or_hung_process_does_not_hang_its_peer(tmp_path, harm, said):
     output_dir, log = tmp_path / "run", tmp_path / "run.log"
     args = ["--output_dir", str(output_dir), "--save_steps", "1", "--ddp_timeout", "10", *TWO]

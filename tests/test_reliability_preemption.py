@@ -38,6 +38,7 @@ def start_run_until_logged(args: list[str], log: Path, text: str) -> subprocess.
     return start_until_logged(pretrain_command(args), launch_env(), log, text, timeout=300, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
     args = ["--max_train_steps", "12", "--dataloader_num_workers", "1", *FAST]
     whole = run_pretrain([*args, "--output_dir", str(tmp_path / "whole")])
@@ -60,6 +61,7 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
     assert (stopped_dir / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_second_signal_exits_at_once(tmp_path):
     # Updates of 32 micro-batches (about a second each): the second signal lands while the first is still
     # finishing its update. With one micro-batch a loaded machine could finish the update, save and exit
@@ -84,6 +86,7 @@ def saved_by_time(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return output_dir, result
 
 
+@pytest.mark.slow
 def test_save_minutes_writes_by_time_and_the_default_limit_keeps_three(saved_by_time):
     output_dir, result = saved_by_time
     written = [int(n) for n in re.findall(r"checkpoint: \S+/checkpoint-(\d+) \(\d", result.stderr)]
@@ -91,6 +94,7 @@ def test_save_minutes_writes_by_time_and_the_default_limit_keeps_three(saved_by_
     assert [p.name for p in complete_checkpoints(output_dir)] == [f"checkpoint-{s}" for s in written[-3:]]
 
 
+@pytest.mark.slow
 def test_a_truncated_newest_checkpoint_is_skipped_at_resume(saved_by_time, tmp_path):
     output_dir = Path(shutil.copytree(saved_by_time[0], tmp_path / "run"))
     *_, previous, newest = complete_checkpoints(output_dir)
@@ -133,6 +137,7 @@ def test_pruning_after_a_damaged_checkpoint_keeps_the_intact_ones(tmp_path, capl
     assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-160"
 
 
+@pytest.mark.slow
 def test_a_run_resumed_past_damaged_checkpoints_keeps_its_own(tmp_path):
     """Checkpoints 3 and 4 damaged: the run resumes from 2 and ends at step 3, below the damaged 4; with
     --save_total_limit 1 its own final checkpoint is what remains."""

@@ -89,6 +89,7 @@ def test_each_process_resumes_at_its_own_epoch_and_batch():
     assert RunState.saved_in(progress, 1) == RunState(num_processes=2, step=3, epoch=0, batches_done=3)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_latest_finishes(tmp_path):
     output_dir = tmp_path / "run"
     args = ["--output_dir", str(output_dir), "--max_train_steps", "80", "--save_steps", "10", *FAST]
@@ -112,6 +113,7 @@ def test_sigkill_then_resume_latest_finishes(tmp_path):
     assert not (output_dir / ".checkpoint-90.partial").exists()
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
     # DataLoader workers decode: their seeding must not leak into the model's random state.
     args = ["--max_train_steps", "8", "--save_steps", "4", "--logging_steps", "1", "--dataloader_num_workers", "1",

@@ -85,6 +85,7 @@ def test_a_resume_with_other_workers_is_refused(audio_dir):
         loader_of(audio_dir, 0).load_state_dict(interrupted.state_dict())
 
 
+@pytest.mark.slow
 def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
     output_dir = tmp_path / "streamed"
     result = run_accelerate(["--streaming", "--max_train_steps", "6", "--max_duration", "2", "--logging_steps", "3",
@@ -94,6 +95,7 @@ def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
     assert costs["optimizer_steps"] == 6 and costs["samples"] == 48 and costs["longest_input_seconds"] <= 2.0
 
 
+@pytest.mark.slow
 def test_a_streamed_run_of_two_processes_with_workers_resumes_as_if_uninterrupted(tmp_path):
     """As a large corpus is trained on several GPUs: each process streams its own share through its
     workers, and the checkpoint keeps every worker's position in the stream, so the resumed updates see
@@ -106,6 +108,7 @@ def test_a_streamed_run_of_two_processes_with_workers_resumes_as_if_uninterrupte
     assert costs["num_devices"] == 2 and costs["samples"] == 2 * 4 * 6, whole.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_a_streamed_resume_after_one_process_crossed_into_the_next_epoch_continues_as_uninterrupted(tmp_path):
     """Shards of unequal length: process 0 streams 3 files, process 1 streams 2, one per update. At the
     step-3 checkpoint process 1 is one batch into its second epoch while process 0 ends its first; each

@@ -49,6 +49,7 @@ def sweep_dir(tmp_path_factory) -> Path:
     return output_dir
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_row_per_arm_with_intervals_and_the_figures(sweep_dir):
     rows = report_rows(sweep_dir)
     assert list(rows) == ["1s", "2s"] and rows["1s"]["reference_arm"] == "2s" and rows["1s"]["seeds"] == "2"
@@ -61,6 +62,7 @@ def test_sweep_writes_one_row_per_arm_with_intervals_and_the_figures(sweep_dir):
     assert "## In the sequence-length study" in (sweep_dir / "1s" / "seed-1" / "pretrain" / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_report_numbers_are_the_runs_numbers(sweep_dir):
     rows = report_rows(sweep_dir)
     for arm in ("1s", "2s"):
@@ -72,6 +74,7 @@ def test_report_numbers_are_the_runs_numbers(sweep_dir):
         assert float(rows[arm]["longest_input_seconds"]) <= float(arm.rstrip("s"))
 
 
+@pytest.mark.slow
 def test_arms_identical_but_for_their_names_show_no_difference(sweep_dir, tmp_path):
     copy = tmp_path / "study"
     shutil.copytree(sweep_dir / "1s", copy / "1s")
@@ -84,6 +87,7 @@ def test_arms_identical_but_for_their_names_show_no_difference(sweep_dir, tmp_pa
     assert "better" not in (copy / "report.md").read_text() and "worse" not in (copy / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_adding_a_seed_runs_only_its_jobs_and_interrupted_ones_resume(sweep_dir):
     second_run = (sweep_dir.parent / "second_run.log").read_text()
     for finished in ("1s seed 0 pre-training", "1s seed 0 kws"):
@@ -94,6 +98,7 @@ def test_adding_a_seed_runs_only_its_jobs_and_interrupted_ones_resume(sweep_dir)
     assert report_rows(sweep_dir)["1s"]["seeds"] == "2"
 
 
+@pytest.mark.slow
 def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
     from hf_seqlen.hub import refresh_card
 
