@@ -65,6 +65,7 @@ def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
     assert "| scaling |" in report and "| precision |" in report
 
 
+@pytest.mark.slow
 def test_a_part_that_fails_or_runs_out_of_time_is_recorded_and_the_rest_still_run(tmp_path):
     from benchmarks import gpu
 

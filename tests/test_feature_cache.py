@@ -157,6 +157,7 @@ def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
     return json.loads((output_dir / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_model_runs_on_audio(tmp_path):
     data_dir, cache_dir = make_class_folder(tmp_path / "sounds"), tmp_path / "cache"
     upstream = save_upstream(tmp_path / "upstream")

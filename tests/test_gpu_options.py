@@ -195,6 +195,7 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
+@pytest.mark.slow
 def test_inductor_kernels_train_as_eager(fresh_dynamo):
     """inductor on the CPU, as on a GPU but with C++ kernels: one step of one crop length (each new
     shape costs minutes of compiling on two cores; a cached rerun takes seconds)."""
@@ -206,6 +207,7 @@ def test_inductor_kernels_train_as_eager(fresh_dynamo):
     print(f"inductor compiled and ran one step in {time.perf_counter() - started:.0f} s")
 
 
+@pytest.mark.slow
 def test_several_crop_lengths_compile_a_bounded_set_of_graphs(fresh_dynamo):
     """Three bucket lengths, twice over. Recompiling is Dynamo's decision, made before any backend, so
     aot_eager shows it in seconds: the first length compiles static graphs, the second one set for any

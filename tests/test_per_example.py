@@ -62,6 +62,7 @@ def test_frames_past_an_utterances_end_decode_as_nothing(processor):
     assert examples[0]["prediction"] == "a" and examples[0]["char_edits"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["cached", "live"])
 def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_path):
     """A layer-norm upstream with an attention mask (evaluated in batches) and a head fresh enough to emit tokens

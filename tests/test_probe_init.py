@@ -109,6 +109,7 @@ def scores(results: dict) -> dict:
             for split, metrics in results["metrics"].items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["cached", "live"])
 def test_one_probe_run_twice_with_one_seed_gives_one_result_and_moves_its_layer_weights(cache, tmp_path):
     data_dir, upstream = make_class_folder(tmp_path / "sounds"), save_upstream(tmp_path / "upstream")
