@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 # What `pip install .` builds from (the package and the files pyproject.toml names), copied so the
@@ -23,6 +25,7 @@ print(json.dumps({"package": hf_seqlen.__file__, "names": sorted(p.name for p in
 """
 
 
+@pytest.mark.slow
 def test_a_non_editable_install_ships_the_model_configs(tmp_path):
     source, target = tmp_path / "source", tmp_path / "site"
     shutil.copytree(REPO / "hf_seqlen", source / "hf_seqlen", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -62,6 +62,7 @@ def test_frames_past_an_utterances_end_decode_as_nothing(processor):
     assert examples[0]["prediction"] == "a" and examples[0]["char_edits"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["cached", "live"])
 def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_path):
     """A layer-norm upstream with an attention mask (evaluated in batches) and a head fresh enough to emit tokens
@@ -80,6 +81,7 @@ def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_p
     assert found[0] == found[1]
 
 
+@pytest.mark.slow
 def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "kws"
     assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--model_name_or_path",
