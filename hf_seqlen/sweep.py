@@ -16,6 +16,7 @@ recipe.py) holds a whole study's options. The guide: docs/study.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shlex
@@ -144,19 +145,16 @@ def extra_options(args: SweepArguments, task: str | None) -> list[Option]:
     return list(merged(downstream, task_options(args).get(task, [])))
 
 
-def resolve_data_dir(args: SweepArguments) -> bool:
-    """A job whose options name no data reads --data_dir, by default the large demo corpus.
-
-    Returns whether that default corpus is read, so the caller makes it once the plan has passed.
-    """
+def with_default_data(args: SweepArguments) -> tuple[SweepArguments, bool]:
+    """The arguments with --data_dir resolved: a job whose options name no data reads --data_dir, by default the
+    large demo corpus. Also whether that default corpus is read, so the caller makes it once the plan has passed."""
     if args.data_dir is not None:
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
-        return False
+        return args, False
     if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
-        return False
-    args.data_dir = str(cached_corpus_folder("large"))
-    return True
+        return args, False
+    return dataclasses.replace(args, data_dir=str(cached_corpus_folder("large"))), True
 
 
 def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> Job | None:
@@ -277,37 +275,46 @@ def run_job(planned: PlannedJob, accelerate_config: str | None, here: EntryPoint
                         "Fix the cause and rerun the same sweep command: finished jobs are kept.")
 
 
-def checked_plan(args: SweepArguments) -> tuple[list[dict], list[PlannedJob], dict, bool]:
-    """The arms, every job and its parsed options, each checked before any job starts, and whether the default
-    corpus is read (made once the plan has passed)."""
+@dataclass
+class SweepPlan:
+    args: SweepArguments  # with --data_dir resolved
+    arms: list[dict]
+    jobs: list[PlannedJob]
+    parsed: dict  # {job name: its options as its entry point parsed them}
+    makes_default_corpus: bool
+
+
+def checked_plan(args: SweepArguments) -> SweepPlan:
+    """Every job of the sweep with its options checked by its entry point's parser, before any job starts."""
     if not args.durations and not args.duration_schedules:
         raise UsageError("give at least one of --durations or --duration_schedules.")
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
-    reads_default_corpus = resolve_data_dir(args)
+    args, makes_default_corpus = with_default_data(args)
     arms = arms_of(args)
     check_reference_arm(args.reference_arm, [arm["name"] for arm in arms])
     planned = plan(args, arms)
     parsed = check_jobs(planned, args.config)  # a mistyped option of the last task fails now, not after days of pre-training
-    return arms, planned, parsed, reads_default_corpus
+    return SweepPlan(args, arms, planned, parsed, makes_default_corpus)
 
 
 def sweep(args: SweepArguments, downstream_here: EntryPoint | None = None) -> list[dict]:
     """Run the study and write its report. `downstream_here`: the downstream entry point to run probes with in
     this process where a launch would start one plain process anyway; without it every job is launched.
     Pre-training always launches, so it can be stopped, checkpointed and resumed as a process of its own."""
-    arms, planned, parsed, reads_default_corpus = checked_plan(args)
+    checked = checked_plan(args)
+    args = checked.args
     if args.dry_run:
-        print_plan(args, arms, planned, parsed)
+        print_plan(args, checked.arms, checked.jobs, checked.parsed)
         return []
-    if reads_default_corpus:
+    if checked.makes_default_corpus:
         cached_corpus("large", log=logger.info)
     here = downstream_here if launches_one_process(args) else None
-    for job in planned:
+    for job in checked.jobs:
         run_job(job, args.accelerate_config, here if job.task is not None else None)
     root = Path(args.output_dir)
-    rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)
+    rows = write_report(root, checked.arms, args.tasks, args.seeds, args.reference_arm, args.budget)
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
     return rows

@@ -148,12 +148,12 @@ def test_a_jobs_own_option_replaces_the_sweeps_and_each_option_is_launched_once(
 
 def test_no_job_of_the_paper_recipe_has_an_option_twice_and_its_tasks_own_values_win():
     args = parse_args(["--config", str(REPO / "recipes" / "librispeech-960h-superb.yaml"), "--output_dir", "study"])
-    _, planned, parsed, _ = checked_plan(args)
-    assert len(planned) == len(parsed) == 30
-    for job in planned:
+    checked = checked_plan(args)
+    assert len(checked.jobs) == len(checked.parsed) == 30
+    for job in checked.jobs:
         names = [name for name, _ in job.job.options]
         assert len(names) == len(set(names)), job.name
-    steps = {job.task: job.job.value("max_steps") for job in planned if job.task}
+    steps = {job.task: job.job.value("max_steps") for job in checked.jobs if job.task}
     assert steps == {"kws": ("20000",), "asr": ("20000",), "er": ("5000",), "sid": ("20000",)}
 
 
