@@ -199,3 +199,11 @@ def test_recommendation_names_the_empty_cell_of_an_arm_without_results(tmp_path,
     assert status == 2 and error.startswith(f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
                                             f"{unfinished} is empty (the arm has no kws test results)")
     assert "Run the same `hf-seqlen sweep` again" in error
+
+
+def test_recommend_names_an_unknown_option_with_the_closest_one(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["recommend", "--tolerence", "2"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip() == ("hf_seqlen error: unknown option --tolerence (did you mean "
+                                               "--tolerance?). --help lists every option.")
