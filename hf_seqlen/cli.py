@@ -1,19 +1,26 @@
-"""Entry points: run_pretrain.py and the `hf-seqlen` command. User mistakes end in one clear line."""
+"""Entry points: run_pretrain.py, run_downstream.py and the `hf-seqlen` command. They alone own the process:
+each configures logging and turns a user's mistake into one clear line and an exit status; the library raises.
+Each command's module is imported when the command runs, so `hf-seqlen --help` stays quick."""
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .audio import BadAudioError
 from .checkpoints import CheckpointDiskFull
 from .data import DataSourceError
 from .options import OptionParser, UsageError, error_line
-from .push import PushError
+from .push import PushError, push_command
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError,
                CheckpointDiskFull)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
 
 
 def run_reporting_user_errors(job: Callable[[], object]) -> int:
@@ -34,6 +41,7 @@ def pretrain_main(argv: list[str] | None = None) -> int:
         model_args, data_args, train_args = parse_args(argv)
         pretrain(model_args, data_args, train_args)
 
+    configure_logging()
     return run_reporting_user_errors(job)
 
 
@@ -44,30 +52,39 @@ def downstream_main(argv: list[str] | None = None) -> int:
         args, training_args = parse_args(argv)
         downstream(args, training_args)
 
+    configure_logging()
     return run_reporting_user_errors(job)
 
 
 def push_main(argv: list[str] | None = None) -> int:
-    from .push import push_command
-
+    configure_logging()
     return run_reporting_user_errors(lambda: push_command(argv))
 
 
 def sweep_main(argv: list[str] | None = None) -> int:
-    from .sweep import main as sweep
+    from .sweep import JobFailed, parse_args, sweep
 
-    return sweep(argv)
+    configure_logging()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        # Probes may run in this process, through the same entry point a launch would start.
+        return run_reporting_user_errors(lambda: sweep(parse_args(argv), downstream_here=downstream_main))
+    except JobFailed as error:
+        print(f"hf_seqlen sweep: {error}", file=sys.stderr)
+        return 1
 
 
 def recommend_main(argv: list[str] | None = None) -> int:
-    from .recommend import main as recommend
+    from .recommend import parse_args, print_recommendation
 
-    return recommend(argv)
+    configure_logging()
+    return run_reporting_user_errors(lambda: print_recommendation(parse_args(argv)))
 
 
 def demo_corpus_main(argv: list[str] | None = None) -> int:
     from .demo_corpus_maker import main as demo_corpus
 
+    configure_logging()
     return run_reporting_user_errors(lambda: demo_corpus(argv))
 
 

@@ -49,7 +49,7 @@ import soundfile as sf
 import soxr
 
 from . import espeak
-from .args import UsageError
+from .options import UsageError
 
 SAMPLE_RATE = 16_000
 SEED = 1234

@@ -21,6 +21,7 @@ COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
+SECTION_FILE = "study.md"  # a section a sweep adds to the card (study_card.py), kept beside it to outlive rewrites
 SECRET_ARGUMENTS = ("hub_token",)
 ELIDED = ".../"  # stands for the part of a local path that published files leave out
 
@@ -211,6 +212,20 @@ def save_release(output_dir: Path, model, feature_extractor, run_config: dict, c
     pretraining_card(run_config, costs, repo_id, eval_metrics).save(output_dir / CARD_FILE)
 
 
+def with_section(card: str, section: str) -> str:
+    """The card with the section (its first line is its heading) replaced, or appended: never twice."""
+    heading = section.split("\n", 1)[0]
+    before = card.split(heading)[0].rstrip("\n")
+    return f"{before}\n\n{section}"
+
+
+def restore_section(card: Path) -> None:
+    """Put the section kept in SECTION_FILE beside the card back into a rewritten card."""
+    saved = card.parent / SECTION_FILE
+    if saved.is_file():
+        card.write_text(with_section(card.read_text(), saved.read_text()))
+
+
 def refresh_card(output_dir: Path, repo_id: str) -> Path:
     """Rewrite the model card from the files of a finished run, with the loading snippet naming repo_id, and the
     run's configuration file as published files state it (no paths of this machine)."""
@@ -230,7 +245,5 @@ def refresh_card(output_dir: Path, repo_id: str) -> Path:
         json.loads(eval_path.read_text()) if eval_path.is_file() else None,
     )
     card.save(output_dir / CARD_FILE)
-    from .study_card import restore_section  # a sweep's comparison outlives a rewritten card
-
-    restore_section(output_dir / CARD_FILE)
+    restore_section(output_dir / CARD_FILE)  # a sweep's comparison outlives a rewritten card
     return output_dir / CARD_FILE

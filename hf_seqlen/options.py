@@ -64,7 +64,7 @@ def read_options_file(path: Path) -> dict:
     return options
 
 
-def _is_number(word: str) -> bool:
+def is_number(word: str) -> bool:
     try:
         float(word)
     except ValueError:
@@ -117,7 +117,7 @@ class OptionParser(argparse.ArgumentParser):
                 action.required = True
         if not extra:
             return
-        options = [word.split("=", 1)[0] for word in extra if word.startswith("-") and not _is_number(word)]
+        options = [word.split("=", 1)[0] for word in extra if word.startswith("-") and not is_number(word)]
         if not options:
             self.error(f"unexpected argument {' '.join(extra)}")
         spellings = self.long_options()

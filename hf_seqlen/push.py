@@ -25,10 +25,9 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token, is_offline_mode
 
-from .args import UsageError
 from .checkpoints import complete_checkpoints
 from .hub import PUBLISHED_FILE, RUN_CONFIG_FILE, record_publication, refresh_card
-from .options import OptionParser
+from .options import OptionParser, UsageError
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"

@@ -5,7 +5,8 @@
 A recipe holds sweep options under their own names, with two things the command line says less readably:
 `pretrain_args` and `downstream_args` may be mappings of run_pretrain / run_downstream options, and `tasks`
 may map each task to the run_downstream options of that task alone (--task_args). A recipe stands for the
-command-line options it spells; they go before the options typed beside --config, so what is typed wins.
+command-line options it spells (a mapping of options is spelled as the one quoted string its sweep option takes);
+they go before the options typed beside --config, so what is typed wins.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ import dataclasses
 import shlex
 from pathlib import Path
 
+from .job import word
 from .options import (OptionParser, UsageError, closest, is_options_file, parse_dataclasses, raising_usage_errors,
                       read_options_file)
 
 NESTED_OPTIONS = ("pretrain_args", "downstream_args")
-
-
-def _word(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def option_words(options: dict, where: str) -> list[str]:
@@ -35,7 +33,7 @@ def option_words(options: dict, where: str) -> list[str]:
         if isinstance(value, list) and any(isinstance(item, bool) for item in value):
             raise UsageError(f"{where}: {name}: YAML reads a bare yes, no, on or off as true or false; quote "
                              'such words ("yes").')
-        words += [f"--{name}", *(_word(item) for item in (value if isinstance(value, list) else [value]))]
+        words += [f"--{name}", *(word(item) for item in (value if isinstance(value, list) else [value]))]
     return words
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,22 +158,18 @@ def recommend(args: RecommendArguments) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .cli import run_reporting_user_errors
-
+def parse_args(argv: list[str] | None = None) -> RecommendArguments:
     (args,) = parse_dataclasses(RecommendArguments, argv, prog="hf-seqlen recommend")
-
-    def job():
-        result = recommend(args)
-        basis = "measured on your sweep" if result["basis"] == "measured" else "the paper's prior, untested on your data"
-        print(f"Suggested pre-training length: {result['recommended_length']:g} s ({basis})")
-        for reason in result["reasons"]:
-            print(f"- {reason}")
-        if args.output_json:
-            Path(args.output_json).write_text(json.dumps(result, indent=2, default=str) + "\n")
-
-    return run_reporting_user_errors(job)
+    return args
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def print_recommendation(args: RecommendArguments) -> dict:
+    """Recommend, print the suggestion and its reasons, and write them to --output_json if asked."""
+    result = recommend(args)
+    basis = "measured on your sweep" if result["basis"] == "measured" else "the paper's prior, untested on your data"
+    print(f"Suggested pre-training length: {result['recommended_length']:g} s ({basis})")
+    for reason in result["reasons"]:
+        print(f"- {reason}")
+    if args.output_json:
+        Path(args.output_json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result

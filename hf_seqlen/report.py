@@ -16,6 +16,7 @@ import numpy as np
 
 from . import figures
 from .downstream.results import read_examples
+from .options import UsageError
 from .statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
@@ -56,13 +57,16 @@ def task_metrics(table: dict) -> list[str]:
     return [m for m in present if m != "uar"]
 
 
+def check_reference_arm(chosen: str | None, arms: list[str]) -> None:
+    if chosen and chosen not in arms:
+        raise UsageError(f"--reference_arm {chosen} is not an arm of this sweep (arms: {', '.join(arms)}).")
+
+
 def reference_arm(rows: list[dict], chosen: str | None) -> dict:
     """The arm others are compared with: the one named, else the longest fixed duration (else the last)."""
     if chosen:
-        named = [r for r in rows if r["arm"] == chosen]
-        if not named:
-            raise ValueError(f"--reference_arm {chosen} is not an arm of this sweep (arms: {', '.join(r['arm'] for r in rows)})")
-        return named[0]
+        check_reference_arm(chosen, [r["arm"] for r in rows])
+        return next(r for r in rows if r["arm"] == chosen)
     fixed = [r for r in rows if not r["schedule"]]
     return max(fixed, key=lambda r: r["max_duration"]) if fixed else rows[-1]
 

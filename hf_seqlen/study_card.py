@@ -1,14 +1,14 @@
 """The section a sweep adds to each arm's pre-training model card: its cost against the reference arm
 (measured in the same sweep) and each downstream metric with its 95% CI. Kept in `study.md` beside the
-card, so a rewritten card (hf_seqlen.hub) can carry it again."""
+card (hub.SECTION_FILE), so a rewritten card (hub.refresh_card) carries it again."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .hub import CARD_FILE, SECTION_FILE, restore_section
 from .report import metric_columns, seed_dir, state, state_difference
 
-SECTION_FILE = "study.md"
 HEADING = "## In the sequence-length study"
 
 
@@ -30,25 +30,12 @@ def card_section(row: dict, reference_arm: str, tasks: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_section(card: str, section: str) -> str:
-    """The card with its study section replaced (or appended): a rerun of the sweep never duplicates it."""
-    before = card.split(HEADING)[0].rstrip("\n")
-    return f"{before}\n\n{section}"
-
-
-def restore_section(card: Path) -> None:
-    """Put the sweep's section (kept in study.md beside the card) back into a rewritten card."""
-    saved = card.parent / SECTION_FILE
-    if saved.is_file():
-        card.write_text(with_section(card.read_text(), saved.read_text()))
-
-
 def write_card_sections(sweep_dir: Path, rows: list[dict], tasks: list[str], seeds: list[int]) -> None:
     for row in rows:
         section = card_section(row, row["reference_arm"], tasks)
         for seed in seeds:
             pretrain = seed_dir(sweep_dir, row["arm"], seed) / "pretrain"
-            card = pretrain / "README.md"
+            card = pretrain / CARD_FILE
             if card.is_file():
                 (pretrain / SECTION_FILE).write_text(section)
                 restore_section(card)

@@ -5,35 +5,40 @@ pre-train, train every task (probing by default) on that checkpoint, then report
 
 Every pre-training is a real `accelerate launch` of run_pretrain, and so is every downstream job when the launch
 could start several processes (`--accelerate_config`, or a default `accelerate config`), so a sweep runs on many
-GPUs unchanged; otherwise downstream jobs run in the sweep's own process. Every arm runs once per seed (`--seeds 0 1 2`), in
-`<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed runs only the new
-jobs; an interrupted pre-training resumes from its last checkpoint. Before any job starts, every job's options
-are checked by the parser of its entry point; `--dry_run` stops there and prints the plan (sweep_plan.py).
-A recipe file (`--config recipes/NAME.yaml`, recipe.py) holds a whole study's options.
+GPUs unchanged; otherwise the command line runs downstream jobs in the sweep's own process. Every arm runs once per
+seed (`--seeds 0 1 2`), in `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed
+runs only the new jobs; an interrupted pre-training resumes from its last checkpoint. Each job is a `Job` value
+(job.py) until it runs; before any job starts, every job's options are checked by the parser of its entry point,
+and `--dry_run` stops there and prints the plan (sweep_plan.py). A recipe file (`--config recipes/NAME.yaml`,
+recipe.py) holds a whole study's options. The guide: docs/study.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shlex
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import accelerate.commands.config as accelerate_config
 
-from .args import UsageError
 from .demo_corpus_maker import cached_corpus, cached_corpus_folder
-from .options import error_line, parse_dataclasses
+from .downstream.args import TASKS
+from .job import Job, Option, launch, merged, option, options_from_words
+from .options import UsageError, parse_dataclasses
 from .recipe import with_recipe
-from .report import seed_dir, write_report
-from .study_card import write_card_sections
+from .report import check_reference_arm, seed_dir, write_report
 from .schedule import DurationSchedule
+from .study_card import write_card_sections
+from .sweep_plan import check_jobs, print_plan
 
 logger = logging.getLogger("hf_seqlen.sweep")
 
@@ -41,12 +46,11 @@ logger = logging.getLogger("hf_seqlen.sweep")
 @dataclass
 class SweepArguments:
     output_dir: str = field(metadata={"help": "Where every run and the report go."})
-    durations: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0],
-                                   metadata={"help": "Pre-training max_duration of each arm, in seconds."})
-    duration_schedules: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first)."},
-    )
+    durations: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0], metadata={
+        "help": "Pre-training length of each arm, in seconds (run_pretrain's --max_duration)."})
+    duration_schedules: list[str] = field(default_factory=list, metadata={
+        "help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first; "
+                "run_pretrain's --duration_schedule)."})
     # kws alone by default: at demo scale the asr probe cannot rank the arms and took 45% of the time; its minutes
     # buy seeds instead, which narrow the comparison (docs/study.md, "Measured: the default sweep").
     tasks: list[str] = field(default_factory=lambda: ["kws"],
@@ -55,29 +59,26 @@ class SweepArguments:
         "help": "Local corpus (audiofolder layout, a `kind` column for the demo tasks) that pre-training and every "
                 "task read. Default: the large demo corpus (2.4 h, 96 voices), made on first use into the cache "
                 "($HF_SEQLEN_CACHE or ~/.cache/hf_seqlen). Data named in --pretrain_args or --downstream_args wins."})
-    budget: str = field(
-        default="steps",
-        metadata={"help": "What is equal across arms: steps (--max_train_steps), audio_hours "
-                          "(--budget_audio_hours) or flops (--budget_flops).",
-                  "choices": ["steps", "audio_hours", "flops"]},
-    )
-    max_train_steps: int = field(default=200, metadata={"help": "Pre-training updates per arm (budget=steps)."})
-    budget_audio_hours: float | None = field(default=None, metadata={"help": "Audio hours fed per arm."})
-    budget_flops: float | None = field(default=None, metadata={"help": "Training FLOPs per arm."})
-    downstream_max_steps: int | None = field(
-        default=None, metadata={"help": "Training steps per task (default: run_downstream's for the task)."})
+    budget: str = field(default="steps", metadata={
+        "help": "What is equal across arms: steps (--max_train_steps), audio_hours (--max_train_audio_hours) or "
+                "flops (--max_train_flops).", "choices": ["steps", "audio_hours", "flops"]})
+    max_train_steps: int = field(default=200, metadata={
+        "help": "Pre-training updates per arm, with --budget steps (run_pretrain's --max_train_steps)."})
+    max_train_audio_hours: float | None = field(default=None, metadata={
+        "help": "Audio hours fed per arm, with --budget audio_hours (run_pretrain's --max_train_audio_hours)."})
+    max_train_flops: float | None = field(default=None, metadata={
+        "help": "Training FLOPs per arm, with --budget flops (run_pretrain's --max_train_flops)."})
+    downstream_max_steps: int | None = field(default=None, metadata={
+        "help": "Training steps per task (run_downstream's --max_steps; default: run_downstream's for the task)."})
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
     # Probing ranks upstreams for the least CPU time; measured in docs/study.md ("Which downstream protocol").
-    downstream_args: str = field(
-        default="--freeze_upstream",
-        metadata={"help": "run_downstream options, as one quoted string (default: probe the frozen upstream on "
-                          "cached features; '' fine-tunes it)."})
-    task_args: list[str] = field(
-        default_factory=list,
-        metadata={"help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name "
-                          "NAME --label_column label'); they come after --downstream_args, so they win."},
-    )
+    downstream_args: str = field(default="--freeze_upstream", metadata={
+        "help": "run_downstream options, as one quoted string (default: probe the frozen upstream on cached "
+                "features; '' fine-tunes it); they come after --downstream_max_steps, so they win."})
+    task_args: list[str] = field(default_factory=list, metadata={
+        "help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name NAME "
+                "--label_column label'); they come after --downstream_args, so they win."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4],
                              metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})
     reference_arm: str | None = field(default=None, metadata={
@@ -89,6 +90,12 @@ class SweepArguments:
                 "where one was measured); run nothing."})
 
 
+def parse_args(argv: list[str]) -> SweepArguments:
+    """The sweep's options: its --config recipe's, then those typed beside it."""
+    (args,) = parse_dataclasses(SweepArguments, with_recipe(argv, SweepArguments), prog="hf-seqlen sweep")
+    return args
+
+
 def arms_of(args: SweepArguments) -> list[dict]:
     arms = [{"name": f"{d:g}s", "max_duration": d} for d in args.durations]
     for text in args.duration_schedules:
@@ -97,114 +104,103 @@ def arms_of(args: SweepArguments) -> list[dict]:
     return arms
 
 
-def budget_options(args: SweepArguments) -> list[str]:
-    if args.budget == "steps":
-        return ["--max_train_steps", str(args.max_train_steps)]
-    if args.budget == "audio_hours":
-        if args.budget_audio_hours is None:
-            raise UsageError("--budget audio_hours needs --budget_audio_hours H.")
-        return ["--max_train_audio_hours", str(args.budget_audio_hours)]
-    if args.budget_flops is None:
-        raise UsageError("--budget flops needs --budget_flops F (e.g. 1e15).")
-    return ["--max_train_flops", str(args.budget_flops)]
+def budget_options(args: SweepArguments) -> list[Option]:
+    """The sweep's budget as the run_pretrain option of the same name."""
+    name = {"steps": "max_train_steps", "audio_hours": "max_train_audio_hours", "flops": "max_train_flops"}[args.budget]
+    value = getattr(args, name)
+    if value is None:
+        example = " (e.g. 1e15)" if args.budget == "flops" else ""
+        raise UsageError(f"--budget {args.budget} needs --{name} {'F' if args.budget == 'flops' else 'H'}{example}.")
+    return [option(name, value)]
 
 
-DATA_OPTIONS = ("--data_dir", "--dataset_name")
+DATA_OPTIONS = ("data_dir", "dataset_name")
 
 
-def names_data(extra: list[str]) -> bool:
-    return any(word.split("=")[0] in DATA_OPTIONS for word in extra)
+def names_data(options: list[Option]) -> bool:
+    return any(name in DATA_OPTIONS for name, _ in options)
 
 
-def with_data(args: SweepArguments, extra: list[str]) -> list[str]:
+def with_data(args: SweepArguments, extra: list[Option]) -> list[Option]:
     """A job's extra options, led by the sweep's `--data_dir` unless they name their own data."""
-    return extra if names_data(extra) else ["--data_dir", args.data_dir, *extra]
+    return extra if names_data(extra) else [option("data_dir", args.data_dir), *extra]
 
 
-def extra_options(args: SweepArguments, task: str | None) -> list[str]:
-    """What the user added to a job: --pretrain_args, or --downstream_args and the task's --task_args."""
-    if task is None:
-        return shlex.split(args.pretrain_args)
-    return shlex.split(args.downstream_args) + task_options(args).get(task, [])
-
-
-def resolve_data_dir(args: SweepArguments) -> bool:
-    """A job whose options name no data reads --data_dir, by default the large demo corpus.
-
-    Returns whether that default corpus is read, so the caller makes it once the plan has passed.
-    """
-    if args.data_dir is not None:
-        if not Path(args.data_dir).is_dir():
-            raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
-        return False
-    if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
-        return False
-    args.data_dir = str(cached_corpus_folder("large"))
-    return True
-
-
-def launch(args: SweepArguments, module_args: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "accelerate.commands.launch"]
-    if args.accelerate_config:
-        command += ["--config_file", args.accelerate_config]
-    return command + ["-m", "hf_seqlen.cli", *module_args]
-
-
-def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> list[str] | None:
-    """The command that (re)starts this arm's pre-training, or None when it already finished."""
-    if (out / "costs.json").is_file():
-        return None
-    options = ["pretrain", "--output_dir", str(out), "--seed", str(seed), *budget_options(args)]
-    options += ["--duration_schedule", arm["schedule"]] if arm.get("schedule") else ["--max_duration", f"{arm['max_duration']:g}"]
-    if any(out.glob("checkpoint-*/progress.json")):
-        options += ["--resume_from_checkpoint", "latest"]
-    elif out.exists():
-        options += ["--overwrite_output_dir"]
-    return launch(args, options + with_data(args, extra_options(args, None)))
-
-
-def task_options(args: SweepArguments) -> dict[str, list[str]]:
+def task_options(args: SweepArguments) -> dict[str, list[Option]]:
     """--task_args as {task: options}."""
-    from .downstream.args import TASKS
-
     options = {}
     for text in args.task_args:
         task, colon, rest = text.partition(":")
         if not colon or task.strip() not in TASKS:
             raise UsageError(f"--task_args {text!r}: expected 'TASK: OPTIONS' with TASK one of {', '.join(TASKS)}.")
-        options[task.strip()] = shlex.split(rest)
+        options[task.strip()] = options_from_words(shlex.split(rest), f"--task_args {task.strip()}")
     return options
 
 
-def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> list[str] | None:
+def extra_options(args: SweepArguments, task: str | None) -> list[Option]:
+    """What the user added to a job: --pretrain_args, or --downstream_args then the task's --task_args."""
+    if task is None:
+        return options_from_words(shlex.split(args.pretrain_args), "--pretrain_args")
+    downstream = options_from_words(shlex.split(args.downstream_args), "--downstream_args")
+    return list(merged(downstream, task_options(args).get(task, [])))
+
+
+def with_default_data(args: SweepArguments) -> tuple[SweepArguments, bool]:
+    """The arguments with --data_dir resolved: a job whose options name no data reads --data_dir, by default the
+    large demo corpus. Also whether that default corpus is read, so the caller makes it once the plan has passed."""
+    if args.data_dir is not None:
+        if not Path(args.data_dir).is_dir():
+            raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
+        return args, False
+    if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
+        return args, False
+    return dataclasses.replace(args, data_dir=str(cached_corpus_folder("large"))), True
+
+
+def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> Job | None:
+    """The job that (re)starts this arm's pre-training, or None when it already finished."""
+    if (out / "costs.json").is_file():
+        return None
+    length = option("duration_schedule", arm["schedule"]) if arm.get("schedule") else \
+        option("max_duration", f"{arm['max_duration']:g}")
+    if any(out.glob("checkpoint-*/progress.json")):
+        restart = [option("resume_from_checkpoint", "latest")]
+    else:
+        restart = [option("overwrite_output_dir")] if out.exists() else []
+    sweep = [option("output_dir", out), option("seed", seed), *budget_options(args), length, *restart]
+    return Job("pretrain", merged(sweep, with_data(args, extra_options(args, None))))
+
+
+def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> Job | None:
+    """The job that trains and tests `task` on the upstream, or None when it already finished."""
     if (out / "results.json").is_file():
         return None
-    options = ["downstream", "--task", task, "--model_name_or_path", str(upstream), "--output_dir", str(out),
-               "--seed", str(seed)]
+    sweep = [option("task", task), option("model_name_or_path", upstream), option("output_dir", out),
+             option("seed", seed)]
     if args.downstream_max_steps is not None:
-        options += ["--max_steps", str(args.downstream_max_steps)]
-    return launch(args, options + with_data(args, extra_options(args, task)))
+        sweep.append(option("max_steps", args.downstream_max_steps))
+    return Job("downstream", merged(sweep, with_data(args, extra_options(args, task))))
 
 
 @dataclass
-class Job:
+class PlannedJob:
     name: str
     arm: dict
     task: str | None  # None: the arm's pre-training
-    command: list[str] | None  # None: finished earlier
+    job: Job | None  # None: finished earlier
     log_file: Path
 
 
-def jobs(args: SweepArguments, arms: list[dict]) -> list[Job]:
+def plan(args: SweepArguments, arms: list[dict]) -> list[PlannedJob]:
     """Every job of the sweep, in the order they run: per seed, per arm, pre-training then each task."""
     planned = []
     for seed in args.seeds:
         for arm in arms:
             runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
-            planned.append(Job(f"{name} pre-training", arm, None,
-                               pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log"))
-            planned += [Job(f"{name} {task}", arm, task,
-                            downstream_job(args, runs / "pretrain", task, seed, runs / task), runs / f"{task}.log")
+            planned.append(PlannedJob(f"{name} pre-training", arm, None,
+                                      pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log"))
+            planned += [PlannedJob(f"{name} {task}", arm, task,
+                                   downstream_job(args, runs / "pretrain", task, seed, runs / task), runs / f"{task}.log")
                         for task in args.tasks]
     return planned
 
@@ -216,9 +212,7 @@ class JobFailed(RuntimeError):
 def launches_one_process(args: SweepArguments) -> bool:
     """Whether `accelerate launch` would start this sweep's jobs as one plain process: no config named, and no
     default config (`accelerate config`) that could ask for several."""
-    from accelerate.commands.config import default_config_file
-
-    return args.accelerate_config is None and not Path(default_config_file).is_file()
+    return args.accelerate_config is None and not Path(accelerate_config.default_config_file).is_file()
 
 
 @contextlib.contextmanager
@@ -240,19 +234,20 @@ def output_to(log) -> Iterator[None]:
             os.close(copy)
 
 
-def run_here(command: list[str], log) -> int:
-    """A downstream job in the sweep's own process: the same entry point `accelerate launch` would start, without
-    two interpreter starts and their imports per job (about 6 s of a 26 s kws probe on 2 cores)."""
-    from .cli import downstream_main
-    from .sweep_plan import job_options
+# An entry point run in this process: its command-line arguments in, its exit status out (cli.downstream_main).
+EntryPoint = Callable[[list[str]], int]
 
+
+def run_here(job: Job, log, entry_point: EntryPoint) -> int:
+    """A job in the sweep's own process: the entry point `accelerate launch` would start, without two interpreter
+    starts and their imports per job (about 6 s of a 26 s kws probe on 2 cores)."""
     # `accelerate launch` runs a CPU process with OMP_NUM_THREADS (1 unless set): the same here, so a probe scores
     # the same in either (another thread count sums in another order, and 3000 steps carry that to the scores).
     threads = torch.get_num_threads()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))
     with output_to(log):
         try:
-            return downstream_main(job_options(command)[1])
+            return entry_point(job.arguments())
         except Exception:  # the job's failure, reported as a subprocess's would be: in its log, then JobFailed
             traceback.print_exc()
             return 1
@@ -260,71 +255,66 @@ def run_here(command: list[str], log) -> int:
             torch.set_num_threads(threads)
 
 
-def run_job(name: str, command: list[str] | None, log_file: Path, here: bool = False) -> None:
-    if command is None:
-        logger.info("%s: finished earlier, skipped", name)
+def run_job(planned: PlannedJob, accelerate_config: str | None, here: EntryPoint | None = None) -> None:
+    """Run one planned job, launched as a process or, given `here`, through that entry point in this process."""
+    if planned.job is None:
+        logger.info("%s: finished earlier, skipped", planned.name)
         return
+    log_file = planned.log_file
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("%s: running%s (log: %s)", name, " in this process" if here else "", log_file)
+    logger.info("%s: running%s (log: %s)", planned.name, " in this process" if here else "", log_file)
+    command = launch(planned.job, accelerate_config)
     with open(log_file, "a") as log:
         log.write("$ " + shlex.join(command) + "\n")
         log.flush()
-        code = run_here(command, log) if here else subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = run_here(planned.job, log, here) if here else \
+            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
         tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:])
-        raise JobFailed(f"{name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
-                           "Fix the cause and rerun the same sweep command: finished jobs are kept.")
+        raise JobFailed(f"{planned.name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
+                        "Fix the cause and rerun the same sweep command: finished jobs are kept.")
 
 
-def sweep(args: SweepArguments) -> list[dict]:
-    from .sweep_plan import check_jobs, print_plan
+@dataclass
+class SweepPlan:
+    args: SweepArguments  # with --data_dir resolved
+    arms: list[dict]
+    jobs: list[PlannedJob]
+    parsed: dict  # {job name: its options as its entry point parsed them}
+    makes_default_corpus: bool
 
+
+def checked_plan(args: SweepArguments) -> SweepPlan:
+    """Every job of the sweep with its options checked by its entry point's parser, before any job starts."""
     if not args.durations and not args.duration_schedules:
         raise UsageError("give at least one of --durations or --duration_schedules.")
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
     budget_options(args)  # fail on a missing budget before any job starts
-    reads_default_corpus = resolve_data_dir(args)
-    root = Path(args.output_dir)
+    args, makes_default_corpus = with_default_data(args)
     arms = arms_of(args)
-    if args.reference_arm and args.reference_arm not in [arm["name"] for arm in arms]:
-        raise UsageError(f"--reference_arm {args.reference_arm} is not an arm of this sweep "
-                         f"(arms: {', '.join(arm['name'] for arm in arms)}).")
-    planned = jobs(args, arms)
+    check_reference_arm(args.reference_arm, [arm["name"] for arm in arms])
+    planned = plan(args, arms)
     parsed = check_jobs(planned, args.config)  # a mistyped option of the last task fails now, not after days of pre-training
+    return SweepPlan(args, arms, planned, parsed, makes_default_corpus)
+
+
+def sweep(args: SweepArguments, downstream_here: EntryPoint | None = None) -> list[dict]:
+    """Run the study and write its report. `downstream_here`: the downstream entry point to run probes with in
+    this process where a launch would start one plain process anyway; without it every job is launched.
+    Pre-training always launches, so it can be stopped, checkpointed and resumed as a process of its own."""
+    checked = checked_plan(args)
+    args = checked.args
     if args.dry_run:
-        print_plan(args, arms, planned, parsed)
+        print_plan(args, checked.arms, checked.jobs, checked.parsed)
         return []
-    if reads_default_corpus:
+    if checked.makes_default_corpus:
         cached_corpus("large", log=logger.info)
-    # Probes run in this process when a launch would start one plain process anyway; pre-training always launches,
-    # so it can be stopped, checkpointed and resumed as a process of its own.
-    one_process = launches_one_process(args)
-    for job in planned:
-        run_job(job.name, job.command, job.log_file, here=one_process and job.task is not None)
-    rows = write_report(root, arms, args.tasks, args.seeds, args.reference_arm, args.budget)
+    here = downstream_here if launches_one_process(args) else None
+    for job in checked.jobs:
+        run_job(job, args.accelerate_config, here if job.task is not None else None)
+    root = Path(args.output_dir)
+    rows = write_report(root, checked.arms, args.tasks, args.seeds, args.reference_arm, args.budget)
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import run_reporting_user_errors
-
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        argv = with_recipe(argv, SweepArguments)
-    except UsageError as error:
-        print(error_line(error), file=sys.stderr)
-        return 2
-    (args,) = parse_dataclasses(SweepArguments, argv, prog="hf-seqlen sweep")
-    try:
-        return run_reporting_user_errors(lambda: sweep(args))
-    except JobFailed as error:
-        print(f"hf_seqlen sweep: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""A sweep's plan, checked before anything runs: every job's options through the parser of its entry point
-(offline: no data is read and the Hub is not asked), then, for --dry_run, each job's command in order and the
-expected pre-training cost per arm where a cost was measured.
+"""A sweep's plan, checked before anything runs: every job's options (a `Job`, job.py) through the parser of its
+entry point (offline: no data is read and the Hub is not asked), then, for --dry_run, each job's command in order
+and the expected pre-training cost per arm where a cost was measured.
 
 Two measured cost models, tried in this order:
 1. finished pre-trainings of the same arm under the sweep's output_dir (their costs.json): the wall-clock and
@@ -20,45 +20,38 @@ from pathlib import Path
 
 import torch
 
-from .args import ARGUMENT_CLASSES, UsageError, validate
+from .args import ARGUMENT_CLASSES, validate
 from .costs import device_name
 from .demo_corpus_maker import cached_corpus_folder
-from .options import parse_dataclasses, raising_usage_errors
+from .downstream.args import parse_args as parse_downstream_args
+from .job import Job, launch
+from .options import UsageError, parse_dataclasses, raising_usage_errors
 from .report import seed_dir
 from .schedule import DurationSchedule
 
 SCALING_BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "scaling.json"
 
 
-def job_options(command: list[str]) -> tuple[str, list[str]]:
-    """(entry point, its options) of a sweep job's `accelerate launch -m hf_seqlen.cli ...` command."""
-    entry, *options = command[command.index("hf_seqlen.cli") + 1:]
-    return entry, options
-
-
-def parse_job(command: list[str]) -> tuple:
+def parse_job(job: Job) -> tuple:
     """The job's options as its entry point parses and checks them, leaving out what needs the data or the Hub."""
-    from .downstream.args import parse_args as parse_downstream_args
-
-    entry, options = job_options(command)
     with raising_usage_errors():
-        if entry == "pretrain":
-            parsed = parse_dataclasses(ARGUMENT_CLASSES, options)
+        if job.entry == "pretrain":
+            parsed = parse_dataclasses(ARGUMENT_CLASSES, job.arguments())
             validate(*parsed, check_sources=False)
             return parsed
-        return parse_downstream_args(options, check_sources=False)
+        return parse_downstream_args(job.arguments(), check_sources=False)
 
 
 def check_jobs(jobs: list, source: str | None = None) -> dict[str, tuple]:
     """{job name: parsed options} of every job still to run; a mistake is a UsageError naming the job."""
     parsed = {}
-    for job in jobs:
-        if job.command is None:
+    for planned in jobs:
+        if planned.job is None:
             continue
         try:
-            parsed[job.name] = parse_job(job.command)
+            parsed[planned.name] = parse_job(planned.job)
         except UsageError as error:
-            where = f"recipe {source}, job {job.name}" if source else job.name
+            where = f"recipe {source}, job {planned.name}" if source else planned.name
             raise UsageError(f"{where}: {error}") from None
     return parsed
 
@@ -114,7 +107,7 @@ def benchmark_problem(benchmark: dict, machine: dict) -> str | None:
 
 
 def benchmark_estimate(benchmark: dict, source: str, arm: dict, parsed: tuple, budget_updates: int | None,
-                       budget_audio_hours: float | None) -> str | None:
+                       max_train_audio_hours: float | None) -> str | None:
     """Updates x audio per update / the measured audio seconds per second at each of the arm's crop lengths
     (forward, backward and optimizer step on full-length crops; one process; loading and evaluation left out)."""
     model, _, train = parsed
@@ -128,7 +121,7 @@ def benchmark_estimate(benchmark: dict, source: str, arm: dict, parsed: tuple, b
         crops_audio = train.max_batch_seconds or train.per_device_train_batch_size * seconds
         phases.append((share, crops_audio * train.gradient_accumulation_steps, point["audio_seconds_per_second"]))
     audio_per_update = sum(share * audio for share, audio, _ in phases)
-    updates = budget_updates if budget_updates else budget_audio_hours * 3600 / audio_per_update
+    updates = budget_updates if budget_updates else max_train_audio_hours * 3600 / audio_per_update
     seconds = updates * sum(share * audio / rate for share, audio, rate in phases)
     return (f"{_hours(seconds)} per seed (estimate: {updates:,.0f} updates of at most {audio_per_update:,.4g} s "
             f"of audio each, at the audio seconds per second measured for {model.config_name} at "
@@ -148,14 +141,15 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
         pretraining = [parsed[job.name] for job in jobs if job.arm is arm and job.task is None and job.name in parsed]
         if line is None and pretraining and not problem and args.budget in ("steps", "audio_hours"):
             line = benchmark_estimate(benchmark, source, arm, pretraining[0],
-                                      args.max_train_steps if args.budget == "steps" else None, args.budget_audio_hours)
+                                      args.max_train_steps if args.budget == "steps" else None,
+                                      args.max_train_audio_hours)
         lines.append(f"  {arm['name']}: " + (line or "no estimate: no finished seed of this arm here and no step "
                                               "time measured on this machine for its config, crop lengths and budget"))
     return lines
 
 
 def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
-    to_run = [job for job in jobs if job.command is not None]
+    to_run = [job for job in jobs if job.job is not None]
     pretraining = sum(job.task is None for job in to_run)
     print(f"Plan{f' of recipe {args.config}' if args.config else ''}: {len(arms)} arm(s) x {len(args.seeds)} "
           f"seed(s) x ({len(args.tasks)} task(s) + pre-training) in {args.output_dir}: {len(to_run)} job(s) to run "
@@ -163,9 +157,9 @@ def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
           "earlier. Every job's options were checked offline by its own parser.")
     for index, job in enumerate(to_run, 1):
         print(f"[{index}/{len(to_run)}] {job.name} (log: {job.log_file})")
-        print(f"  $ {shlex.join(job.command)}")
+        print(f"  $ {shlex.join(launch(job.job, args.accelerate_config))}")
     for job in jobs:
-        if job.command is None:
+        if job.job is None:
             print(f"[done] {job.name}: finished earlier, skipped")
     folders = {getattr(options, "data_dir", None) for job_options in parsed.values() for options in job_options}
     missing = sorted(folder for folder in folders if folder and not Path(folder).is_dir())

@@ -31,7 +31,12 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.downstream.results import read_examples
 from hf_seqlen.statistics import outcome_table, paired_difference
-from hf_seqlen.sweep import SweepArguments, launch
+from hf_seqlen.job import Job, launch, merged, options_from_words
+
+
+def job_command(entry: str, words: list[str]) -> list[str]:
+    """The command a sweep launches for this job of `hf_seqlen.cli ENTRY`."""
+    return launch(Job(entry, merged(options_from_words(words, entry))), None)
 
 
 def run_timed(command: list[str], log: Path) -> float:
@@ -54,14 +59,15 @@ def save_untrained(folder: Path, config_name: str, seed: int) -> None:
     Wav2Vec2FeatureExtractor.from_pretrained(HUB_CONFIGS / config_name).save_pretrained(folder)
 
 
-def upstreams(options, seed: int, sweep: SweepArguments) -> dict[str, Path]:
+def upstreams(options, seed: int) -> dict[str, Path]:
     root = Path(options.output_dir) / f"seed-{seed}"
     folders = {"better": root / "better", "tenth": root / "tenth", "untrained": root / "untrained"}
     data = ["--data_dir", options.data_dir] if options.data_dir else []
     for name, steps in (("better", options.better_steps), ("tenth", options.better_steps // 10)):
         if not (folders[name] / "costs.json").is_file():
-            command = launch(sweep, ["pretrain", "--max_duration", "2", "--max_train_steps", str(steps), "--seed",
-                                     str(seed), "--output_dir", str(folders[name]), "--overwrite_output_dir", *data])
+            command = job_command("pretrain", ["--max_duration", "2", "--max_train_steps", str(steps), "--seed",
+                                               str(seed), "--output_dir", str(folders[name]), "--overwrite_output_dir",
+                                               *data])
             seconds = run_timed(command, root / f"{name}.log")
             print(f"seed {seed}: pre-trained {name} ({steps} updates) in {seconds:.0f} CPU s", flush=True)
     if not (folders["untrained"] / "config.json").is_file():
@@ -69,13 +75,13 @@ def upstreams(options, seed: int, sweep: SweepArguments) -> dict[str, Path]:
     return folders
 
 
-def downstream(options, sweep: SweepArguments, upstream: Path, protocol: str, extra: str, seed: int) -> dict:
+def downstream(options, upstream: Path, protocol: str, extra: str, seed: int) -> dict:
     out = Path(options.output_dir) / f"seed-{seed}" / protocol / upstream.name
     timing = out / "cpu_seconds.json"
     if not timing.is_file():
         data = ["--data_dir", options.data_dir] if options.data_dir else []
-        command = launch(sweep, ["downstream", "--task", "kws", "--model_name_or_path", str(upstream), "--output_dir",
-                                 str(out), "--seed", str(seed), *data, *shlex.split(extra)])
+        command = job_command("downstream", ["--task", "kws", "--model_name_or_path", str(upstream), "--output_dir",
+                                             str(out), "--seed", str(seed), *data, *shlex.split(extra)])
         timing.write_text(json.dumps({"cpu_seconds": run_timed(command, out.with_suffix(".log"))}))
     results = json.loads((out / "results.json").read_text())
     return {"cpu_seconds": json.loads(timing.read_text())["cpu_seconds"], "table": outcome_table(read_examples(out)),
@@ -93,15 +99,14 @@ def main() -> None:
                         help="NAME=run_downstream options, e.g. 'probe=--freeze_upstream --max_steps 200'.")
     parser.add_argument("--worse", nargs="+", default=["tenth", "untrained"], choices=["tenth", "untrained"])
     options = parser.parse_args()
-    sweep = SweepArguments(output_dir=options.output_dir)
     protocols = dict(text.split("=", 1) for text in options.protocol)
 
     runs = {}
     for seed in options.seeds:
-        folders = upstreams(options, seed, sweep)
+        folders = upstreams(options, seed)
         for protocol, extra in protocols.items():
             for name in ("better", *options.worse):
-                runs[protocol, name, seed] = downstream(options, sweep, folders[name], protocol, extra, seed)
+                runs[protocol, name, seed] = downstream(options, folders[name], protocol, extra, seed)
 
     print("| protocol | worse upstream | better acc. | worse acc. | difference (95% CI) | separation | CPU s per job | "
           "separation^2 per CPU min |")

@@ -8,11 +8,13 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from hub_cards import check_model_card, machine_paths, section
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.results import downstream_card, upstream_info
-from hf_seqlen.hub import pretraining_card, record_publication, refresh_card
+from hf_seqlen.hub import SECTION_FILE, pretraining_card, record_publication, refresh_card, restore_section
 
 ESTIMATES = ("flops_total_estimated_from_counted_steps", "energy_kwh_estimated", "co2_kg_estimated")
 
@@ -25,6 +27,7 @@ def assert_estimates_apart(text: str, title: str) -> None:
     assert "(measured)" not in text.split("## Results (measured)")[-1]  # no cost heading calls estimates measured
 
 
+@pytest.mark.slow
 def test_pretraining_card_of_a_real_run(pretrained_checkpoint: Path):
     path = pretrained_checkpoint / "README.md"
     metadata = check_model_card(path)
@@ -35,6 +38,7 @@ def test_pretraining_card_of_a_real_run(pretrained_checkpoint: Path):
     assert_estimates_apart(text, "Cost")
 
 
+@pytest.mark.slow
 def test_pretraining_card_names_the_hub_dataset_and_the_chosen_license(pretrained_checkpoint: Path, tmp_path: Path):
     run_config = json.loads((pretrained_checkpoint / "pretraining_args.json").read_text())
     costs = json.loads((pretrained_checkpoint / "costs.json").read_text())
@@ -45,6 +49,7 @@ def test_pretraining_card_names_the_hub_dataset_and_the_chosen_license(pretraine
     assert "Hub dataset 'openslr/librispeech_asr'" in (tmp_path / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_license(pretrained_checkpoint: Path,
                                                                                      tmp_path: Path):
     upstream = Path(shutil.copytree(pretrained_checkpoint, tmp_path / "upstream"))
@@ -77,6 +82,7 @@ def test_downstream_card_of_hub_upstream_and_hub_data(tmp_path: Path):
     assert "No costs.json beside the upstream checkpoint." in section(card.text, "Upstream pre-training cost")
 
 
+@pytest.mark.slow
 def test_downstream_card_of_an_unpublished_local_upstream_names_no_base_model(pretrained_checkpoint: Path,
                                                                              tmp_path: Path):
     results = {"task": "kws", "protocol": "probe", "upstream": upstream_info(str(pretrained_checkpoint)),
@@ -100,6 +106,7 @@ def assert_names_no_machine_path(text: str) -> None:
     assert not machine_paths(text) and "alice" not in text
 
 
+@pytest.mark.slow
 def test_pretraining_card_names_local_data_and_its_folder_by_name_only(pretrained_checkpoint: Path, tmp_path: Path,
                                                                        monkeypatch):
     folders = local_folders(tmp_path, monkeypatch)
@@ -117,6 +124,7 @@ def test_pretraining_card_names_local_data_and_its_folder_by_name_only(pretraine
             assert_names_no_machine_path(text)
 
 
+@pytest.mark.slow
 def test_a_real_runs_published_files_name_no_path_of_the_machine(pretrained_checkpoint: Path):
     """The run was given an absolute --output_dir; what it publishes names the folder alone."""
     card = (pretrained_checkpoint / "README.md").read_text()
@@ -125,6 +133,7 @@ def test_a_real_runs_published_files_name_no_path_of_the_machine(pretrained_chec
         assert not machine_paths((pretrained_checkpoint / name).read_text()), name
 
 
+@pytest.mark.slow
 def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timings_out(pretrained_checkpoint: Path,
                                                                                       tmp_path: Path, monkeypatch):
     folders = local_folders(tmp_path, monkeypatch)
@@ -150,6 +159,7 @@ def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timing
         assert not [name for name in timings if name in table]
 
 
+@pytest.mark.slow
 def test_a_push_rewrites_the_configuration_it_publishes_without_machine_paths(pretrained_checkpoint: Path,
                                                                                tmp_path: Path, monkeypatch):
     """`hf-seqlen push` refreshes the card and configuration of a folder whose configuration names local paths."""
@@ -166,3 +176,12 @@ def test_a_push_rewrites_the_configuration_it_publishes_without_machine_paths(pr
     assert 'Wav2Vec2Model.from_pretrained("test-user/w2v2-2s")' in card
     for text in (card, (output_dir / "pretraining_args.json").read_text()):
         assert_names_no_machine_path(text)
+
+
+def test_a_rewritten_card_gets_the_section_kept_beside_it_back_once(tmp_path: Path):
+    card = tmp_path / "README.md"
+    (tmp_path / SECTION_FILE).write_text("## Kept\n\nfigures\n")
+    card.write_text("# card\n\nbody\n")
+    restore_section(card)
+    restore_section(card)
+    assert card.read_text() == "# card\n\nbody\n\n## Kept\n\nfigures\n"

@@ -29,6 +29,7 @@ def tiny(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_a_rebuild_writes_the_same_bytes(tiny, tmp_path):
     again = tmp_path / "again"
     assert main(["demo-corpus", "--size", "tiny", "--output_dir", str(again)]) == 0
@@ -47,6 +48,7 @@ def test_voices_spoken_in_parallel_give_the_same_files_in_the_same_order(tmp_pat
     assert tree_bytes(tmp_path / "parallel") == tree_bytes(tmp_path / "alone")
 
 
+@pytest.mark.slow
 def test_the_cached_corpus_is_made_once_and_never_left_half_made(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_SEQLEN_CACHE", str(tmp_path))
     folder = cached_corpus("tiny", log=lambda _: None)
@@ -56,6 +58,7 @@ def test_the_cached_corpus_is_made_once_and_never_left_half_made(tmp_path, monke
     assert cached_corpus("tiny", log=lambda _: None) == folder and (folder / "marker").is_file()
 
 
+@pytest.mark.slow
 def test_the_package_loader_reads_every_split(tiny):
     rows = {split: load_audio_folder(tiny, split) for split in SPLITS}
     for split, dataset in rows.items():
@@ -117,6 +120,7 @@ def test_without_espeakng_loader_the_message_says_what_to_install(tmp_path, caps
     assert error.count("\n") == 0 and "pip install espeakng-loader" in error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, kind", [("kws", "keyword"), ("asr", "sentence")])
 def test_each_task_takes_its_own_kind_of_clip_from_a_made_corpus(tiny, task, kind):
     """--data_dir at a made corpus works as the shipped one: keyword spotting gets the keyword clips only,

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
+from huggingface_hub import constants as hf_constants
 from transformers import Wav2Vec2Model
 
 from helpers import ACCELERATE, REPO
+from hf_seqlen.cli import push_main
 from hf_seqlen.hub import PUBLISHED_FILE, published_repo_id
 from hub_cards import check_model_card
 from hub_server import FakeHub
@@ -128,14 +130,32 @@ def test_a_failed_push_keeps_the_files_and_its_retry_command_works(pretrained_ch
     assert "model.safetensors" in hub.repos["test-user/tiny-retry"].files
 
 
-@pytest.mark.parametrize("setting, message", [
-    ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
-    ({"HF_TOKEN": ""}, "no Hugging Face token to push with"),
+@pytest.mark.parametrize("offline, message", [
+    (True, "HF_HUB_OFFLINE is set"),
+    (False, "no Hugging Face token to push with"),
 ])
-@pytest.mark.slow
-def test_push_without_network_or_token_says_what_is_missing(pretrained_checkpoint: Path, hub: FakeHub,
-                                                             tmp_path: Path, setting: dict, message: str):
-    result = run([HF_SEQLEN, "push", str(pretrained_checkpoint)], hub_env(hub, tmp_path, **setting))
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+def test_push_without_network_or_token_says_what_is_missing(hub: FakeHub, tmp_path: Path, monkeypatch, capsys,
+                                                             offline: bool, message: str):
+    """In this process: huggingface_hub reads HF_HUB_OFFLINE, the endpoint and the login's path when imported."""
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(hf_constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+    monkeypatch.setattr(hf_constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-login" / "stored_tokens"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "pretraining_args.json").write_text("{}")
+    assert push_main([str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not hub.requests
+
+
+def test_push_names_an_unknown_option_and_a_folder_that_is_no_run(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        push_main([str(tmp_path), "--hub_model_idd", "x"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip() == ("hf_seqlen error: unknown option --hub_model_idd (did you mean "
+                                               "--hub_model_id?). --help lists every option.")
+    assert push_main([str(tmp_path)]) == 1
+    assert f"{tmp_path} holds no pretraining_args.json" in capsys.readouterr().err

@@ -24,6 +24,17 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_metric_is_the_studys_figure_of_its_per_example_outcomes(name):
+    inputs, expected = CASES[name]
+    assert metrics.score(name, **inputs) == pytest.approx(expected[name])
+
+
+def test_an_empty_reference_counts_every_hypothesis_word_as_an_insertion():
+    assert metrics.transcript_outcome("", "a b") == {"word_edits": 2, "words": 0, "char_edits": 3, "chars": 0}
+    assert metrics.score("wer", predictions=["a b", "x"], references=["", "x"]) == pytest.approx(2 / 1)
+
+
 @pytest.mark.slow
 def test_every_module_loads_offline_by_path_and_computes(tmp_path):
     """A fresh process with the Hub switched off and an empty modules cache, as on a machine with no network."""

@@ -81,6 +81,7 @@ def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_p
     assert found[0] == found[1]
 
 
+@pytest.mark.slow
 def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "kws"
     assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--model_name_or_path",

@@ -19,7 +19,8 @@ from hf_seqlen.data import DataSourceError
 from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.args import DownstreamArguments
 from hf_seqlen.downstream.data import label_names, load_task_splits
-from hf_seqlen.sweep import main as sweep_main
+from hf_seqlen.cli import sweep_main
+from hf_seqlen.job import Job, options_from_words
 from hf_seqlen.sweep_plan import benchmark_estimate, benchmark_problem, parse_job, this_machine
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
@@ -28,6 +29,7 @@ PAPER_RECIPE = REPO / "recipes" / "librispeech-960h-superb.yaml"
 
 
 def dry_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The dry run as a user types it, through the `hf-seqlen` console script."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     return subprocess.run([HF_SEQLEN, "sweep", *args, "--dry_run"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
@@ -53,6 +55,10 @@ def sweep_exit(argv: list[str]) -> int:
         return sweep_main(argv)
     except SystemExit as exit:
         return exit.code
+
+
+def pretrain_job(*words: str) -> Job:
+    return Job("pretrain", tuple(options_from_words(words, "test")))
 
 
 def write_recipe(path: Path, recipe: dict) -> Path:
@@ -150,14 +156,20 @@ def test_a_recipe_without_output_dir_says_to_name_one(tmp_path, capsys):
     assert f"recipe {path}: no output_dir: a recipe names where its study goes" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_a_broken_recipe_stops_the_user_command_with_one_line(tmp_path):
+def test_a_broken_recipe_stops_the_user_command_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = write_recipe(tmp_path / "broken.yaml", {"output_dir": "study", "seeds": [0],
                                                    "tasks": {"kws": {"dataset_nme": "x"}}})
-    result = dry_run("--config", str(path), cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert sweep_exit(["--config", str(path), "--dry_run"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"hf_seqlen error: recipe {path}, job 1s seed 0 kws: unknown option --dataset_nme (did you mean --dataset_name?)."]
+
+
+def test_a_stray_word_among_a_jobs_options_is_named_with_its_sweep_option(tmp_path, capsys):
+    assert sweep_exit(["--output_dir", str(tmp_path / "study"), "--data_dir", str(tmp_path), "--pretrain_args",
+                       "seed 3", "--dry_run"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hf_seqlen error: --pretrain_args: 'seed' is no option; give options as --NAME VALUE ..."]
 
 
 def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys, monkeypatch):
@@ -197,8 +209,8 @@ def test_the_benchmark_serves_only_the_machine_it_was_measured_on():
 
 def test_benchmark_estimate_is_updates_times_audio_over_the_measured_rate():
     benchmark = json.loads((REPO / "benchmarks" / "results" / "scaling.json").read_text())
-    parsed = parse_job(["-m", "hf_seqlen.cli", "pretrain", "--max_duration", "2", "--per_device_train_batch_size", "8",
-                        "--gradient_accumulation_steps", "2"])
+    parsed = parse_job(pretrain_job("--max_duration", "2", "--per_device_train_batch_size", "8",
+                                    "--gradient_accumulation_steps", "2"))
     points = [p for curve in benchmark["results"]["curves"] for p in curve["points"]
               if p["config_name"] == "wav2vec2-tiny" and p["seconds"] == 2.0]
     rate = max(points, key=lambda p: p["samples"])["audio_seconds_per_second"]  # the largest measured batch
@@ -206,7 +218,7 @@ def test_benchmark_estimate_is_updates_times_audio_over_the_measured_rate():
     assert line.startswith(f"{300 * 32 / rate / 3600:,.3g} h per seed (estimate: 300 updates of at most 32 s of audio")
     by_hours = benchmark_estimate(benchmark, "scaling.json", {"name": "2s", "max_duration": 2.0}, parsed, None, 1.0)
     assert by_hours.startswith(f"{3600 / rate / 3600:,.3g} h per seed (estimate: 112 updates")
-    unmeasured = parse_job(["-m", "hf_seqlen.cli", "pretrain", "--max_duration", "3"])
+    unmeasured = parse_job(pretrain_job("--max_duration", "3"))
     assert benchmark_estimate(benchmark, "scaling.json", {"name": "3s", "max_duration": 3.0}, unmeasured, 300, None) is None
 
 

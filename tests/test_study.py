@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hf_seqlen.args import UsageError
+from hf_seqlen.options import UsageError
 from hf_seqlen.cli import main
 from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
 from hf_seqlen.report import write_report
@@ -121,7 +121,7 @@ def test_figures_are_few_and_named_for_readers(finished_sweep):
 def test_a_reference_arm_can_be_chosen_and_a_wrong_one_is_named(finished_sweep):
     write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="1s")
     assert float(report_rows(finished_sweep)["4s"]["cost_ratio_vs_reference"]) == pytest.approx(4)
-    with pytest.raises(ValueError, match="--reference_arm 8s is not an arm"):
+    with pytest.raises(UsageError, match="--reference_arm 8s is not an arm"):
         write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="8s")
 
 
@@ -199,3 +199,11 @@ def test_recommendation_names_the_empty_cell_of_an_arm_without_results(tmp_path,
     assert status == 2 and error.startswith(f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
                                             f"{unfinished} is empty (the arm has no kws test results)")
     assert "Run the same `hf-seqlen sweep` again" in error
+
+
+def test_recommend_names_an_unknown_option_with_the_closest_one(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["recommend", "--tolerence", "2"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip() == ("hf_seqlen error: unknown option --tolerence (did you mean "
+                                               "--tolerance?). --help lists every option.")

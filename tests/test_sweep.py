@@ -1,4 +1,5 @@
-"""`hf-seqlen sweep` end to end: real pre-training and fine-tuning jobs per seed, the report, and resuming."""
+"""`hf-seqlen sweep` end to end: real pre-training and fine-tuning jobs per seed, the report, and resuming; and the
+jobs a sweep plans, each an entry point with its options, each option once."""
 
 import csv
 import json
@@ -12,10 +13,14 @@ import accelerate.commands.config as accelerate_config
 import pytest
 import torch
 
+from helpers import REPO
+from hf_seqlen.cli import downstream_main
 from hf_seqlen.data import DEMO_CORPUS
+from hf_seqlen.hub import refresh_card
+from hf_seqlen.job import Job, launch, option
 from hf_seqlen.report import write_report
-from hf_seqlen.sweep import (JobFailed, SweepArguments, downstream_job, launch, launches_one_process, pretrain_job,
-                             run_job)
+from hf_seqlen.sweep import (JobFailed, PlannedJob, SweepArguments, checked_plan, downstream_job, launches_one_process,
+                             parse_args, pretrain_job, run_job)
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps", "20", "--downstream_max_steps", "10",
@@ -23,6 +28,7 @@ SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps"
 
 
 def run_sweep(output_dir: Path, *seeds: str) -> subprocess.CompletedProcess:
+    """The `hf-seqlen` console script, as a user runs it: it keeps the command's wiring honest."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([HF_SEQLEN, *SWEEP, "--seeds", *seeds, "--output_dir", str(output_dir)], env=env,
                           capture_output=True, text=True, timeout=1200)
@@ -100,8 +106,6 @@ def test_adding_a_seed_runs_only_its_jobs_and_interrupted_ones_resume(sweep_dir)
 
 @pytest.mark.slow
 def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
-    from hf_seqlen.hub import refresh_card
-
     pretrain = tmp_path / "pretrain"
     shutil.copytree(sweep_dir / "2s" / "seed-0" / "pretrain", pretrain)
     card = refresh_card(pretrain, "someone/w2v2-2s").read_text()
@@ -109,17 +113,48 @@ def test_a_rewritten_card_keeps_the_sweeps_section(sweep_dir, tmp_path):
 
 
 def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_path):
-    def data_of(command):
-        return [command[i + 1] for i, word in enumerate(command) if word == "--data_dir"]
-
     arm = {"name": "2s", "max_duration": 2.0}
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus")
-    assert data_of(pretrain_job(args, arm, 0, tmp_path / "p")) == ["corpus"]
-    assert data_of(downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")) == ["corpus"]
+    assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") == ("corpus",)
+    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("corpus",)
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", pretrain_args="--dataset_name=librispeech_asr",
                           downstream_args="--data_dir mine", task_args=["asr: --dataset_name librispeech_asr"])
-    assert data_of(pretrain_job(args, arm, 0, tmp_path / "p")) == []
-    assert data_of(downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k")) == ["mine"]
+    assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") is None
+    assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("mine",)
+
+
+def test_a_budget_reaches_pretraining_under_the_name_it_has_in_the_sweep(tmp_path):
+    arm = {"name": "2s", "max_duration": 2.0}
+    for budget, name, value in [("steps", "max_train_steps", 7), ("audio_hours", "max_train_audio_hours", 0.5),
+                                ("flops", "max_train_flops", 1e15)]:
+        args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", budget=budget, max_train_steps=7,
+                              max_train_audio_hours=0.5, max_train_flops=1e15)
+        job = pretrain_job(args, arm, 0, tmp_path / "p")
+        assert job.value(name) == (str(value),) and sum(n.startswith("max_train_") for n, _ in job.options) == 1
+
+
+def test_a_jobs_own_option_replaces_the_sweeps_and_each_option_is_launched_once(tmp_path):
+    args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", downstream_max_steps=20,
+                          downstream_args="--freeze_upstream --max-steps 30 --seed 9",
+                          task_args=["er: --max_steps 5", "kws: --keep_labels yes no"])
+    er = downstream_job(args, tmp_path / "p", "er", 0, tmp_path / "er")
+    kws = downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "kws")
+    assert er.value("max_steps") == ("5",) and kws.value("max_steps") == ("30",) and er.value("seed") == ("9",)
+    assert kws.value("keep_labels") == ("yes", "no") and kws.value("freeze_upstream") == ()
+    for job in (er, kws):
+        options = [word for word in launch(job, None) if word.startswith("--")]
+        assert len(options) == len(set(options)), options
+
+
+def test_no_job_of_the_paper_recipe_has_an_option_twice_and_its_tasks_own_values_win():
+    args = parse_args(["--config", str(REPO / "recipes" / "librispeech-960h-superb.yaml"), "--output_dir", "study"])
+    checked = checked_plan(args)
+    assert len(checked.jobs) == len(checked.parsed) == 30
+    for job in checked.jobs:
+        names = [name for name, _ in job.job.options]
+        assert len(names) == len(set(names)), job.name
+    steps = {job.task: job.job.value("max_steps") for job in checked.jobs if job.task}
+    assert steps == {"kws": ("20000",), "asr": ("20000",), "er": ("5000",), "sid": ("20000",)}
 
 
 def test_probes_run_in_the_sweeps_process_only_where_a_launch_would_start_one_plain_process(tmp_path, monkeypatch):
@@ -131,12 +166,11 @@ def test_probes_run_in_the_sweeps_process_only_where_a_launch_would_start_one_pl
 
 
 def test_a_job_run_here_leaves_its_output_and_its_failure_in_its_log(tmp_path, capfd):
-    command = launch(SweepArguments(output_dir="study"),
-                     ["downstream", "--task", "kws", "--model_name_or_path", str(tmp_path / "no-upstream"),
-                      "--output_dir", str(tmp_path / "kws")])
+    job = Job("downstream", (option("task", "kws"), option("model_name_or_path", tmp_path / "no-upstream"),
+                             option("output_dir", tmp_path / "kws")))
     threads = torch.get_num_threads()
     with pytest.raises(JobFailed, match="kws failed"):
-        run_job("kws", command, tmp_path / "kws.log", here=True)
+        run_job(PlannedJob("kws", {"name": "2s"}, "kws", job, tmp_path / "kws.log"), None, here=downstream_main)
     log = (tmp_path / "kws.log").read_text()
     assert log.startswith("$ ") and "no-upstream" in log.splitlines()[-1]
     assert capfd.readouterr().err == "" and torch.get_num_threads() == threads

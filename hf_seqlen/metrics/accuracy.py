@@ -1,9 +1,8 @@
 """Accuracy: the share of predictions equal to their reference label."""
 
 import evaluate
-import numpy as np
 
-from ._shared import class_info
+from ._shared import class_info, computed
 
 
 class Accuracy(evaluate.Metric):
@@ -11,4 +10,4 @@ class Accuracy(evaluate.Metric):
         return class_info("Accuracy: correct predictions divided by all predictions.", "accuracy: a float in [0, 1].")
 
     def _compute(self, predictions, references):
-        return {"accuracy": float(np.mean(np.asarray(predictions) == np.asarray(references)))}
+        return computed("accuracy", predictions, references)

@@ -4,9 +4,8 @@ The standard figure for emotion recognition, where classes are unbalanced (also 
 """
 
 import evaluate
-import numpy as np
 
-from ._shared import class_info
+from ._shared import class_info, computed
 
 
 class UnweightedAverageRecall(evaluate.Metric):
@@ -17,6 +16,4 @@ class UnweightedAverageRecall(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        predictions, references = np.asarray(predictions), np.asarray(references)
-        recalls = [np.mean(predictions[references == label] == label) for label in np.unique(references)]
-        return {"uar": float(np.mean(recalls))}
+        return computed("uar", predictions, references)

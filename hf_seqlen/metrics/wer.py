@@ -1,9 +1,8 @@
-"""Word error rate over a corpus, computed by jiwer: (substitutions + deletions + insertions) / reference words."""
+"""Word error rate over a corpus: (substitutions + deletions + insertions, counted by jiwer) / reference words."""
 
 import evaluate
-import jiwer
 
-from ._shared import transcript_info
+from ._shared import computed, transcript_info
 
 
 class WordErrorRate(evaluate.Metric):
@@ -14,4 +13,4 @@ class WordErrorRate(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        return {"wer": float(jiwer.wer(list(references), list(predictions)))}
+        return computed("wer", predictions, references)
