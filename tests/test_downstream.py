@@ -180,7 +180,7 @@ def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(pr
     output_dir = tmp_path / f"asr-{ctc_head}"
     downstream_in_process(
         "--task", "asr", "--freeze_upstream", "--ctc_head", ctc_head, "--model_name_or_path", str(pretrained_checkpoint),
-        "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--eval_split_name", "",
+        "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--validation_split_name", "",
         "--feature_cache_dir", str(asr_feature_cache),
     )
     cer = results_of(output_dir)["metrics"]["test"]["cer"]
@@ -221,14 +221,14 @@ def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkp
             writer.writerows(rows)
     output_dir = tmp_path / "sounds-model"
     downstream_in_process(
-        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--eval_split_name", "",
+        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--validation_split_name", "",
         "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "3",
     )
     assert {"accuracy", "f1"} <= set(results_of(output_dir)["metrics"]["test"])
     classify = pipeline("audio-classification", model=str(output_dir))
     assert classify.model.config.id2label == {0: "bird", 1: "engine"}
     test = evaluated_split("test", task="audio-classification", model_name_or_path=str(pretrained_checkpoint),
-                           data_dir=str(data_dir), label_column_name="sound", eval_split_name="")
+                           data_dir=str(data_dir), label_column_name="sound", validation_split_name="")
     assert_reproduces(classification_through_pipeline(classify, test, "sound"), results_of(output_dir)["metrics"]["test"])
 
 

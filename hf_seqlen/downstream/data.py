@@ -57,7 +57,7 @@ def _sid_demo_part(train: Dataset, part: str, speaker_column: str) -> Dataset:
 
 def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
     """{"train": ..., "eval": ..., "test": ...} (eval/test only when named), with the target column checked."""
-    names = {"train": args.train_split_name, "eval": args.eval_split_name, "test": args.test_split_name}
+    names = {"train": args.train_split_name, "eval": args.validation_split_name, "test": args.test_split_name}
     names = {part: name for part, name in names.items() if name}
     if _in_demo_layout(args):
         if args.task not in DEMO_KIND:
