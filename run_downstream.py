@@ -5,9 +5,11 @@
     python run_downstream.py --help
 """
 
+import logging
 import sys
 
 from hf_seqlen.cli import downstream_main
 
 if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     sys.exit(downstream_main())

@@ -17,7 +17,7 @@ from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from conftest import launch_downstream, write_tone
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
-from hf_seqlen.args import UsageError
+from hf_seqlen.options import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc

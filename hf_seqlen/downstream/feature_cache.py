@@ -39,7 +39,7 @@ from torch import nn
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
-from ..args import UsageError
+from ..options import UsageError
 from ..audio import AudioDecoder
 from .args import DownstreamArguments
 from .data import AudioCollator, stack_labels, task_datasets, training_window
