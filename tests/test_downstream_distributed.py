@@ -18,6 +18,7 @@ from tiny_upstreams import save_upstream, tiny_config
 LAYERDROP = 0.5
 
 
+@pytest.mark.slow
 def test_layerdrop_upstream_fine_tunes_on_two_processes_and_costs_count_both(tmp_path):
     upstream = save_upstream(tmp_path / "upstream", layerdrop=LAYERDROP)
     output_dir = tmp_path / "kws"

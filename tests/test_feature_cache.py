@@ -1,5 +1,5 @@
 """Probing on cached features: the head trained on the upstream's hidden states computed once predicts what it
-predicts through the live upstream, for both encoder families; training crops are windows of the cached frames;
+predicts through the live upstream, for both encoder families; training crops are cut from the cached frames;
 the cache is reused while upstream and split stay, rebuilt when the upstream changes, bounded in size, and
 computed once under DDP."""
 
@@ -101,7 +101,7 @@ def test_cached_features_give_the_predictions_of_the_live_upstream(task, ctc_hea
     assert cached_out.loss.item() == pytest.approx(live_out.metrics["test_loss"], rel=1e-3)
 
 
-def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
+def test_training_crops_are_random_spans_of_the_whole_utterance(tmp_path):
     upstream = save_upstream(tmp_path / "upstream")
     model, encode, _, feature_extractor = probe("kws", upstream, tmp_path)
     training_args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
@@ -117,12 +117,12 @@ def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
     starts = set()
     for draw in range(8):
         torch.manual_seed(draw)
-        window = train[1]["layer_features"]
-        assert window.shape[1] == crop_frames
+        crop = train[1]["layer_features"]
+        assert crop.shape[1] == crop_frames
         start = next(s for s in range(long_clip.shape[1] - crop_frames + 1)
-                     if torch.equal(long_clip[:, s: s + crop_frames], window))
+                     if torch.equal(long_clip[:, s: s + crop_frames], crop))
         starts.add(start)
-    assert len(starts) > 1  # a new window each time the clip is drawn
+    assert len(starts) > 1  # a new crop each time the clip is drawn
     assert torch.equal(train[2]["layer_features"], whole[2]["layer_features"])  # 0.6 s: shorter than the crop, whole
 
 
@@ -157,6 +157,7 @@ def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
     return json.loads((output_dir / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_model_runs_on_audio(tmp_path):
     data_dir, cache_dir = make_class_folder(tmp_path / "sounds"), tmp_path / "cache"
     upstream = save_upstream(tmp_path / "upstream")
@@ -219,6 +220,7 @@ def test_a_probe_gets_the_probing_defaults_and_the_command_line_still_wins(tmp_p
         assert parsed("--freeze_upstream").max_steps == 3000
 
 
+@pytest.mark.slow
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
     """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
     upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"

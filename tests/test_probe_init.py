@@ -85,6 +85,7 @@ print(json.dumps({key: value if isinstance(value, str) else value.tolist() for k
 """
 
 
+@pytest.mark.slow
 def test_the_lowest_admitted_transformers_starts_them_equal_too(tmp_path):
     lowest = lowest_admitted_transformers()
     assert (LOWEST_TRANSFORMERS / f"transformers-{lowest}.dist-info").is_dir(), (
@@ -108,6 +109,7 @@ def scores(results: dict) -> dict:
             for split, metrics in results["metrics"].items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["cached", "live"])
 def test_one_probe_run_twice_with_one_seed_gives_one_result_and_moves_its_layer_weights(cache, tmp_path):
     data_dir, upstream = make_class_folder(tmp_path / "sounds"), save_upstream(tmp_path / "upstream")

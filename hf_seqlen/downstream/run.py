@@ -1,5 +1,6 @@
 """The downstream recipe: upstream checkpoint -> task head -> transformers.Trainer -> metrics, results.json, card.
 
+The task, picked from tasks.py's table, gives the model with its head, the targets and the per-example scoring.
 A batch goes: LabelledAudio (decode with soundfile; training clips cropped at random) ->
 AudioCollator (pad, attention mask, labels) -> Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification.
 Probing (--freeze_upstream) reads the upstream's hidden states, computed once, instead (feature_cache.py).
