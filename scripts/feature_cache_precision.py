@@ -36,7 +36,7 @@ def main() -> None:
     model = loader.from_pretrained(options.model).eval()
     decode = AudioDecoder.for_extractor(Wav2Vec2FeatureExtractor.from_pretrained(options.model))
     split = load_task_splits(DownstreamArguments(task=options.task, model_name_or_path=options.model,
-                                                 data_dir=options.data_dir, eval_split_name=None,
+                                                 data_dir=options.data_dir, validation_split_name=None,
                                                  test_split_name=options.split))["test"]
     read_cached_features(model)
     largest = rounding = logit_gap = 0.0

@@ -13,7 +13,7 @@ import pytest
 from hub_cards import check_model_card, machine_paths, section
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.demo_corpus_maker import cached_corpus_folder
-from hf_seqlen.downstream.results import downstream_card, upstream_info
+from hf_seqlen.downstream.card import downstream_card, upstream_info
 from hf_seqlen.hub import SECTION_FILE, pretraining_card, record_publication, refresh_card, restore_section
 
 ESTIMATES = ("flops_total_estimated_from_counted_steps", "energy_kwh_estimated", "co2_kg_estimated")

@@ -24,9 +24,12 @@ from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.data import load_audio_split
 from hf_seqlen.downstream import ctc, classification
-from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.args import TASKS, DownstreamArguments, parse_args
 from hf_seqlen.downstream.data import _sid_demo_part, label_names, load_task_splits
 from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
+from hf_seqlen.downstream.tasks import TASK_FAMILIES, task_family
+from hf_seqlen.options import UsageError
+from tiny_upstreams import save_upstream
 
 KEYWORDS = {"down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"}
 
@@ -150,6 +153,7 @@ def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretraine
     assert_reproduces(asr_through_pipeline(transcribe, test), results_of(output_dir)["metrics"]["test"])
 
 
+@pytest.mark.slow
 def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "asr-probe"
     downstream_in_process(
@@ -174,6 +178,7 @@ def asr_feature_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("asr_features")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctc_head, learns", [("conv", True), ("linear", False)])
 def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(pretrained_checkpoint, tmp_path,
                                                                                asr_feature_cache, ctc_head, learns):
@@ -182,7 +187,7 @@ def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(pr
     output_dir = tmp_path / f"asr-{ctc_head}"
     downstream_in_process(
         "--task", "asr", "--freeze_upstream", "--ctc_head", ctc_head, "--model_name_or_path", str(pretrained_checkpoint),
-        "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--eval_split_name", "",
+        "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--validation_split_name", "",
         "--feature_cache_dir", str(asr_feature_cache),
     )
     cer = results_of(output_dir)["metrics"]["test"]["cer"]
@@ -198,6 +203,7 @@ def make_class_folder(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_er_probe_on_a_class_folder_reports_uar_and_keeps_the_upstream(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "er"
     downstream_in_process(
@@ -211,6 +217,7 @@ def test_er_probe_on_a_class_folder_reports_uar_and_keeps_the_upstream(pretraine
     assert_upstream_unchanged(classify.model, pretrained_checkpoint)
 
 
+@pytest.mark.slow
 def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkpoint, tmp_path):
     data_dir = tmp_path / "sounds"
     for split, count in (("train", 6), ("test", 3)):
@@ -223,37 +230,39 @@ def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkp
             writer.writerows(rows)
     output_dir = tmp_path / "sounds-model"
     downstream_in_process(
-        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--eval_split_name", "",
+        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--validation_split_name", "",
         "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "3",
     )
     assert {"accuracy", "f1"} <= set(results_of(output_dir)["metrics"]["test"])
     classify = pipeline("audio-classification", model=str(output_dir))
     assert classify.model.config.id2label == {0: "bird", 1: "engine"}
     test = evaluated_split("test", task="audio-classification", model_name_or_path=str(pretrained_checkpoint),
-                           data_dir=str(data_dir), label_column_name="sound", eval_split_name="")
+                           data_dir=str(data_dir), label_column_name="sound", validation_split_name="")
     assert_reproduces(classification_through_pipeline(classify, test, "sound"), results_of(output_dir)["metrics"]["test"])
 
 
 @pytest.mark.parametrize("task", ["kws", "asr"])
-def test_probing_trains_only_the_head_and_the_layer_weights(pretrained_checkpoint, task, tmp_path):
-    args = DownstreamArguments(task=task, model_name_or_path=str(pretrained_checkpoint), freeze_upstream=True)
+def test_probing_trains_only_the_head_and_the_layer_weights(task, tmp_path):
+    upstream = save_upstream(tmp_path / "upstream")
+    args = DownstreamArguments(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
     if task == "asr":
         train = load_audio_split("train").filter(lambda kind: kind == "sentence", input_columns="kind")
-        feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(pretrained_checkpoint)
+        feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
         processor = ctc.build_processor(train, "text", feature_extractor, tmp_path)
-        model = ctc.load_model(str(pretrained_checkpoint), processor, True, None, **config_overrides(args))
+        model = ctc.load_model(str(upstream), processor, True, None, **config_overrides(args))
         head = {"lm_head.weight", "lm_head.bias"}
     else:
-        model = classification.load_model(str(pretrained_checkpoint), ["a", "b"], True, None, **config_overrides(args))
+        model = classification.load_model(str(upstream), ["a", "b"], True, None, **config_overrides(args))
         head = {"projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
     apply_protocol(model, args)
     assert set(trainable_parameter_names(model)) == head | {"layer_weights"}
     assert model.config.mask_time_prob == 0.0 and model.config.hidden_dropout == 0.0
 
 
-def test_fine_tuning_freezes_only_the_feature_encoder(pretrained_checkpoint):
-    args = DownstreamArguments(task="kws", model_name_or_path=str(pretrained_checkpoint))
-    model = classification.load_model(str(pretrained_checkpoint), ["a", "b"], False, None, **config_overrides(args))
+def test_fine_tuning_freezes_only_the_feature_encoder(tmp_path):
+    upstream = save_upstream(tmp_path / "upstream")
+    args = DownstreamArguments(task="kws", model_name_or_path=str(upstream))
+    model = classification.load_model(str(upstream), ["a", "b"], False, None, **config_overrides(args))
     apply_protocol(model, args)
     trainable = trainable_parameter_names(model)
     assert not any(name.startswith("wav2vec2.feature_extractor.") for name in trainable)
@@ -272,7 +281,54 @@ def test_sid_demo_split_keeps_every_training_voice_in_every_part():
     assert list(_sid_demo_part(sentences, "eval", "speaker")["audio"]) == list(parts["eval"]["audio"])  # deterministic
 
 
-def test_emotion_recognition_without_data_says_what_to_give(pretrained_checkpoint, tmp_path, capsys):
-    code = downstream_main(["--task", "er", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(tmp_path)])
+def test_emotion_recognition_without_data_says_what_to_give(tmp_path, capsys):
+    code = downstream_main(["--task", "er", "--model_name_or_path", "up", "--output_dir", str(tmp_path)])
     assert code == 2
     assert "--data_dir" in capsys.readouterr().err
+
+
+def help_text(capsys) -> str:
+    with pytest.raises(SystemExit) as exit:
+        parse_args(["--help"])
+    assert exit.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_shows_each_option_once_under_its_topic(capsys):
+    text = help_text(capsys)
+    headings = [line.removesuffix(":") for line in text.splitlines() if re.fullmatch(r"[a-z].*:", line)]
+    assert headings == ["options", "task and upstream", "fine-tuning or probing", "asr probing head", "data",
+                        "costs and model card", "training (transformers.TrainingArguments)"]
+    for option in ("--output_dir", "--freeze_upstream", "--validation_split_name", "--learning_rate", "--max_steps"):
+        assert len(re.findall(rf"^  {option}\b", text, flags=re.M)) == 1, option
+    assert "--output-dir" not in text and "--no_freeze_feature_encoder" not in text
+    assert re.search(r"--learning_rate LEARNING_RATE\n(.*\n)*?.*per\s+task", text)
+
+
+def test_dash_spellings_and_no_flags_still_parse():
+    args, training_args = parse_args(["--task", "kws", "--model-name-or-path", "up", "--output-dir", "out",
+                                      "--no_freeze_feature_encoder", "--learning-rate", "0.5"], check_sources=False)
+    assert args.model_name_or_path == "up" and training_args.output_dir == "out"
+    assert not args.freeze_feature_encoder and training_args.learning_rate == 0.5
+
+
+def test_an_unknown_task_on_the_command_line_is_one_line_naming_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit:
+        parse_args(["--task", "asv", "--model_name_or_path", "up", "--output_dir", "out"])
+    error = capsys.readouterr().err
+    assert exit.value.code == 2 and error.count("\n") == 1
+    assert "asv" in error and all(task in error for task in TASKS)
+
+
+def test_every_task_is_in_the_table_and_a_new_one_is_looked_up_from_it(monkeypatch):
+    assert set(TASK_FAMILIES) == set(TASKS)
+    assert task_family("asr") is ctc.CtcTask and task_family("sid") is classification.ClassificationTask
+    monkeypatch.setitem(TASK_FAMILIES, "lid", classification.ClassificationTask)
+    assert task_family("lid") is classification.ClassificationTask
+
+
+def test_an_unknown_task_in_the_table_is_one_line_naming_the_valid_ones():
+    with pytest.raises(UsageError) as error:
+        task_family("asv")
+    message = str(error.value)
+    assert "\n" not in message and "--task asv" in message and all(task in message for task in TASKS)

@@ -9,7 +9,7 @@ import pytest
 from transformers import TrainingArguments
 
 from helpers import launch_downstream
-from hf_seqlen.args import UsageError
+from hf_seqlen.options import UsageError
 from hf_seqlen.downstream.trainer_settings import allow_skipped_layers
 from tiny_upstreams import save_upstream, tiny_config
 

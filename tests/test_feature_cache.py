@@ -1,5 +1,5 @@
 """Probing on cached features: the head trained on the upstream's hidden states computed once predicts what it
-predicts through the live upstream, for both encoder families; training crops are windows of the cached frames;
+predicts through the live upstream, for both encoder families; training crops are cut from the cached frames;
 the cache is reused while upstream and split stay, rebuilt when the upstream changes, bounded in size, and
 computed once under DDP."""
 
@@ -17,7 +17,7 @@ from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from helpers import launch_downstream, write_tone
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
-from hf_seqlen.args import UsageError
+from hf_seqlen.options import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc
@@ -101,7 +101,7 @@ def test_cached_features_give_the_predictions_of_the_live_upstream(task, ctc_hea
     assert cached_out.loss.item() == pytest.approx(live_out.metrics["test_loss"], rel=1e-3)
 
 
-def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
+def test_training_crops_are_random_spans_of_the_whole_utterance(tmp_path):
     upstream = save_upstream(tmp_path / "upstream")
     model, encode, _, feature_extractor = probe("kws", upstream, tmp_path)
     training_args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
@@ -117,12 +117,12 @@ def test_training_crops_are_random_windows_of_the_whole_utterance(tmp_path):
     starts = set()
     for draw in range(8):
         torch.manual_seed(draw)
-        window = train[1]["layer_features"]
-        assert window.shape[1] == crop_frames
+        crop = train[1]["layer_features"]
+        assert crop.shape[1] == crop_frames
         start = next(s for s in range(long_clip.shape[1] - crop_frames + 1)
-                     if torch.equal(long_clip[:, s: s + crop_frames], window))
+                     if torch.equal(long_clip[:, s: s + crop_frames], crop))
         starts.add(start)
-    assert len(starts) > 1  # a new window each time the clip is drawn
+    assert len(starts) > 1  # a new crop each time the clip is drawn
     assert torch.equal(train[2]["layer_features"], whole[2]["layer_features"])  # 0.6 s: shorter than the crop, whole
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
 
-from hf_seqlen.args import UsageError
+from hf_seqlen.options import UsageError
 from hf_seqlen.downstream.args import parse_args
 
 from hf_seqlen.downstream.layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig

@@ -1,22 +1,24 @@
-"""Arguments of run_downstream.py: our dataclass plus transformers' `TrainingArguments`, parsed together.
+"""Arguments of run_downstream.py: DownstreamArguments (one dataclass per topic of --help) and transformers'
+`TrainingArguments`, parsed once, from the command line or from one .json / .yaml options file.
 
-Training defaults (learning rate, steps, batch size, ...) depend on the task and on whether the upstream is
-fine-tuned or probed; a value given on the command line always wins. They are set in TASK_TRAINING_DEFAULTS and
-PROBING_TRAINING_DEFAULTS, measured on the demo corpus (docs/downstream.md).
+Training defaults (learning rate, steps, batch size) depend on the task and on whether the upstream is fine-tuned
+or probed: `task_training_defaults` returns them once the task is known, and a value the user gives wins. They
+were measured on the demo corpus (docs/downstream.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainingArguments
-from transformers.hf_argparser import string_to_bool
 
-from ..args import COUNTRY_ISO_CODE_HELP, UsageError
-from ..options import is_options_file, parse_dataclasses, read_options_file
+from ..args import COUNTRY_ISO_CODE_HELP
+from ..options import DataclassParser, UsageError, is_options_file
 from .layer_sum_ctc import CTC_HEADS
 
 CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
@@ -33,22 +35,21 @@ OTHER_LABEL = "_unknown_"
 # its transcript.
 DEFAULT_MAX_DURATION = {"asr": 20.0, "kws": 1.0, "sid": 3.0, "er": 6.0, "audio-classification": 6.0}
 
+# Training defaults of every task (transformers' own for the options not named here or below).
 COMMON_TRAINING_DEFAULTS = {
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 8,
-    "max_steps": 200,
     "warmup_steps": 0.1,
     "logging_steps": 10,
     "save_strategy": "no",
     "report_to": "none",
     "remove_unused_columns": False,
 }
-CLASSIFICATION_TRAINING_DEFAULTS = {"learning_rate": 3e-3}
+BATCH_TRAINING_DEFAULTS = {"per_device_train_batch_size": 16, "per_device_eval_batch_size": 8, "max_steps": 200}
 TASK_TRAINING_DEFAULTS = {
     # One utterance per evaluation batch: no padded frames, so greedy decoding equals the pipeline's.
     # Eight sentences per training batch: 16 of up to 20 s cost a CPU step of several seconds.
-    "asr": {"learning_rate": 1e-3, "per_device_eval_batch_size": 1, "per_device_train_batch_size": 8},
-    **{task: CLASSIFICATION_TRAINING_DEFAULTS for task in CLASSIFICATION_TASKS},
+    "asr": {**BATCH_TRAINING_DEFAULTS, "learning_rate": 1e-3, "per_device_eval_batch_size": 1,
+            "per_device_train_batch_size": 8},
+    **{task: {**BATCH_TRAINING_DEFAULTS, "learning_rate": 3e-3} for task in CLASSIFICATION_TASKS},
 }
 # A probe trains only a head on cached features, so its steps cost milliseconds and it can train to near
 # convergence: at 200 steps and 3e-3, kws probes scored 19 to 29 points below these defaults
@@ -61,7 +62,9 @@ PROBING_TRAINING_DEFAULTS = {
 
 
 @dataclass
-class DownstreamArguments:
+class TaskArguments:
+    _argument_group_name = "task and upstream"
+
     task: str = field(
         metadata={
             "help": "asr (CTC, WER/CER), kws (keywords), sid (speakers), er (emotions, also UAR) or "
@@ -73,6 +76,12 @@ class DownstreamArguments:
         metadata={"help": "Upstream checkpoint: a run_pretrain.py output folder, any local folder, or a Hub id."}
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
+
+
+@dataclass
+class ProtocolArguments:
+    _argument_group_name = "fine-tuning or probing"
+
     freeze_upstream: bool = field(
         default=False,
         metadata={
@@ -106,6 +115,12 @@ class DownstreamArguments:
         default=0.05,
         metadata={"help": "SpecAugment time masking while fine-tuning (0 under --freeze_upstream)."},
     )
+
+
+@dataclass
+class ProbeHeadArguments:
+    _argument_group_name = "asr probing head"
+
     ctc_head: str = field(
         default="conv",
         metadata={"help": "asr probing: the head on the weighted layer sum before the linear output layer: conv "
@@ -120,6 +135,12 @@ class DownstreamArguments:
         metadata={"help": "conv / bilstm head: adjacent frames concatenated into one (2: 25 frames per second in "
                           "place of 50): fewer steps for the head and the CTC loss."},
     )
+
+
+@dataclass
+class TaskDataArguments:
+    _argument_group_name = "data"
+
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. superb."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. ks."})
     data_dir: str | None = field(
@@ -128,7 +149,7 @@ class DownstreamArguments:
                           "Default: the embedded demo corpus (asr, kws and sid only)."},
     )
     train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
-    eval_split_name: str | None = field(
+    validation_split_name: str | None = field(
         default="validation", metadata={"help": "Split evaluated as 'eval' (empty string: none)."}
     )
     test_split_name: str | None = field(
@@ -156,6 +177,12 @@ class DownstreamArguments:
                           "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."},
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
+
+
+@dataclass
+class ReportArguments:
+    _argument_group_name = "costs and model card"
+
     country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
     license: str | None = field(
         default=None,
@@ -163,8 +190,18 @@ class DownstreamArguments:
                           "Default: the upstream's, as its model card states it, else apache-2.0."},
     )
 
+
+# The topics of --help, in the order shown; DownstreamArguments holds all their fields.
+TOPICS = (TaskArguments, ProtocolArguments, ProbeHeadArguments, TaskDataArguments, ReportArguments)
+
+
+@dataclass
+class DownstreamArguments(*reversed(TOPICS)):  # a dataclass takes its fields from its last base first
+    """Every option of run_downstream.py but transformers' TrainingArguments. An empty split name means none;
+    --max_duration and --label_column_name, left out, take the task's default."""
+
     def __post_init__(self):
-        self.eval_split_name = self.eval_split_name or None
+        self.validation_split_name = self.validation_split_name or None
         self.test_split_name = self.test_split_name or None
         if self.max_duration is None:
             self.max_duration = DEFAULT_MAX_DURATION[self.task]
@@ -176,38 +213,78 @@ class DownstreamArguments:
         return self.task in CLASSIFICATION_TASKS
 
 
-def _task_and_protocol(argv: list[str]) -> tuple[str | None, bool]:
-    """The task and whether it probes, read ahead of parsing to pick the training defaults; checking them
-    is the parser's job."""
-    if is_options_file(argv):
-        options = read_options_file(Path(argv[0]))
-        return options.get("task"), _is_true(options.get("freeze_upstream", False))
-    peek = argparse.ArgumentParser(add_help=False)
-    peek.add_argument("--task", nargs="?")
-    peek.add_argument("--freeze_upstream", nargs="?", const="true", default="false")
-    known = peek.parse_known_args(argv)[0]
-    return known.task, _is_true(known.freeze_upstream)
+def task_training_defaults(task: str, probing: bool) -> dict:
+    """The training options --task and --freeze_upstream set, under what the user gives."""
+    per_protocol = PROBING_TRAINING_DEFAULTS[task] if probing else {}
+    return {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS[task], **per_protocol}
 
 
-def _is_true(value) -> bool:
-    try:
-        return string_to_bool(str(value))
-    except argparse.ArgumentTypeError:  # a misspelt value: the parser says so
-        return False
+class _PerTask:
+    """The parser's value of a training option the user left to the task (shown by --help)."""
+
+    def __repr__(self) -> str:
+        return "per task, see docs/downstream.md"
 
 
-def training_defaults(argv: list[str]) -> dict:
-    task, probing = _task_and_protocol(argv)
-    per_protocol = PROBING_TRAINING_DEFAULTS.get(task, {}) if probing else {}
-    return {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS.get(task, {}), **per_protocol}
+PER_TASK = _PerTask()
+TASK_SET_OPTIONS = sorted({name for defaults in (*TASK_TRAINING_DEFAULTS.values(), *PROBING_TRAINING_DEFAULTS.values())
+                           for name in defaults})
+
+
+class _TrainingOptions(TrainingArguments):
+    """TrainingArguments' options under their own heading of --help."""
+
+    _argument_group_name = "training (transformers.TrainingArguments)"
+
+
+class OneSpellingHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help names each option once, by its underscore spelling; the dash spelling (--output-dir) still parses."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        spellings = action.option_strings
+        shown = copy.copy(action)
+        shown.option_strings = [option for option in spellings if not (
+            option.startswith("--") and "-" in option[2:] and "--" + option[2:].replace("-", "_") in spellings)]
+        return super()._format_action_invocation(shown)
+
+
+class DownstreamParser(DataclassParser):
+    """The options of every topic and of TrainingArguments, parsed once into (DownstreamArguments,
+    TrainingArguments): the training options the user left out take the task's defaults."""
+
+    def __init__(self, prog: str | None = None) -> None:
+        super().__init__((*TOPICS, _TrainingOptions), prog=prog, formatter_class=OneSpellingHelpFormatter,
+                         epilog="A yes/no option given alone means true; --no_NAME or --NAME false turns it off.")
+        for action in self._actions:
+            if isinstance(action, argparse._StoreFalseAction):  # --no_NAME: the epilog says it once for all
+                action.help = argparse.SUPPRESS
+        self.set_defaults(**COMMON_TRAINING_DEFAULTS, **dict.fromkeys(TASK_SET_OPTIONS, PER_TASK))
+
+    def parse_args_into_dataclasses(self, args=None, **_) -> tuple[DownstreamArguments, TrainingArguments]:
+        namespace, _ = self.parse_known_args(args)  # parse_command_line refused unknown options before
+        return self.parse_dict(vars(namespace))
+
+    def parse_dict(self, values: dict, allow_extra_keys: bool = False) -> tuple[DownstreamArguments, TrainingArguments]:
+        """The options given, and the defaults, as the two dataclasses; an options file's keys were checked before."""
+        args = DownstreamArguments(**{name: values[name] for name in _field_names(DownstreamArguments) if name in values})
+        given = {name: values[name] for name in _field_names(TrainingArguments)
+                 if name in values and values[name] is not PER_TASK}
+        return args, TrainingArguments(**{**task_training_defaults(args.task, args.freeze_upstream), **given})
+
+
+def _field_names(dataclass_type) -> list[str]:
+    return [f.name for f in dataclasses.fields(dataclass_type) if f.init]
 
 
 def parse_args(argv: list[str] | None = None, check_sources: bool = True) -> tuple[DownstreamArguments, TrainingArguments]:
     """From the command line, or from one .json / .yaml file given as the only argument. check_sources=False
     leaves out what needs the data (a sweep's plan is checked where it may not be)."""
-    argv = sys.argv[1:] if argv is None else argv
-    args, training_args = parse_dataclasses((DownstreamArguments, TrainingArguments), argv,
-                                            defaults=training_defaults(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = DownstreamParser()
+    if is_options_file(argv):
+        args, training_args = parser.parse_options_file(Path(argv[0]), COMMON_TRAINING_DEFAULTS)
+    else:
+        args, training_args = parser.parse_command_line(argv)
     validate(args, training_args, check_sources)
     return args, training_args
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from datasets import Dataset
-from transformers import EvalPrediction, Wav2Vec2ForSequenceClassification
+from transformers import EvalPrediction, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+from transformers.trainer_utils import PredictionOutput
 
 from ..data import DataSourceError
 from ..statistics import metrics_of
+from .args import DownstreamArguments
 from .data import label_names
 from .layer_weights import load_with_uniform_layer_weights
 
@@ -73,3 +76,25 @@ def metrics_computer(task: str, labels: list[str]) -> Callable[[EvalPrediction],
         return metrics_of(outcomes(labels, prediction.predictions, prediction.label_ids, ids), metric_names(task))
 
     return compute
+
+
+class ClassificationTask:
+    """kws, sid, er and audio-classification behind the task interface (tasks.py): the training split's labels,
+    a sequence classification head, and each clip scored on its own."""
+
+    def __init__(self, args: DownstreamArguments, splits: dict[str, Dataset], feature_extractor: Wav2Vec2FeatureExtractor,
+                 output_dir: Path, config_overrides: dict):
+        self.labels = label_set(splits["train"], args.label_column_name)
+        self.label_column = args.label_column_name
+        self.model = load_model(args.model_name_or_path, self.labels, args.freeze_upstream, args.cache_dir,
+                                **config_overrides)
+        self.processor = feature_extractor
+        self.metric_names = metric_names(args.task)
+        self.keep_from_logits = None
+        self.compute_metrics = metrics_computer(args.task, self.labels)
+
+    def targets(self, split: Dataset) -> list[int]:
+        return encoder(self.labels, self.label_column)(split)
+
+    def outcomes(self, part: str, output: PredictionOutput, ids: list[str]) -> list[dict]:
+        return outcomes(self.labels, output.predictions, output.label_ids, ids)

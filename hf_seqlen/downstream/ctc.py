@@ -17,8 +17,10 @@ from transformers import (
     Wav2Vec2ForCTC,
     Wav2Vec2Processor,
 )
+from transformers.trainer_utils import PredictionOutput
 
 from ..statistics import metrics_of
+from .args import DownstreamArguments
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
 from .layer_weights import load_with_uniform_layer_weights
 
@@ -74,7 +76,7 @@ def load_model(
     return load_with_uniform_layer_weights(Wav2Vec2ForCTCWithLayerSum, upstream, config=config, cache_dir=cache_dir)
 
 
-def probe_head(args) -> dict:
+def probe_head(args: DownstreamArguments) -> dict:
     """The probing head's config options from the run's arguments."""
     return {name: getattr(args, name)
             for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")}
@@ -132,3 +134,28 @@ def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None,
 def greedy_ids(logits, labels):
     """Trainer's preprocess_logits_for_metrics: keep the best token per frame, not every logit."""
     return logits.argmax(dim=-1)
+
+
+class CtcTask:
+    """asr behind the task interface (tasks.py): a vocabulary from the training transcripts, a CTC head, and each
+    utterance scored on its own frames against its original transcript."""
+
+    def __init__(self, args: DownstreamArguments, splits: dict[str, Dataset], feature_extractor: Wav2Vec2FeatureExtractor,
+                 output_dir: Path, config_overrides: dict):
+        self.processor = build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
+        self.model = load_model(args.model_name_or_path, self.processor, args.freeze_upstream, args.cache_dir,
+                                probe_head(args), **config_overrides)
+        self.text_column = args.text_column_name
+        self.references = {part: [normalize_transcript(t) for t in split[args.text_column_name]]
+                           for part, split in splits.items()}
+        self.frames = {part: utterance_frames(self.model, split["duration"], feature_extractor.sampling_rate)
+                       for part, split in splits.items()}
+        self.metric_names = METRICS
+        self.keep_from_logits = greedy_ids
+        self.compute_metrics = metrics_computer(self.processor, self.references.get("eval"), self.frames.get("eval"))
+
+    def targets(self, split: Dataset) -> list[list[int]]:
+        return encoder(self.processor, self.text_column)(split)
+
+    def outcomes(self, part: str, output: PredictionOutput, ids: list[str]) -> list[dict]:
+        return outcomes(self.processor, output.predictions, self.references[part], ids, self.frames[part])

@@ -57,7 +57,7 @@ def _sid_demo_part(train: Dataset, part: str, speaker_column: str) -> Dataset:
 
 def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
     """{"train": ..., "eval": ..., "test": ...} (eval/test only when named), with the target column checked."""
-    names = {"train": args.train_split_name, "eval": args.eval_split_name, "test": args.test_split_name}
+    names = {"train": args.train_split_name, "eval": args.validation_split_name, "test": args.test_split_name}
     names = {part: name for part, name in names.items() if name}
     if _in_demo_layout(args):
         if args.task not in DEMO_KIND:
@@ -128,15 +128,15 @@ def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: list[str]
     return {part: merged(dataset) for part, dataset in splits.items()}
 
 
-def training_window(index: int, length: float, window: float, seed: int) -> tuple[float, float]:
-    """(start, length) of a random training window of utterance `index`, in the unit of `length`: a new
+def training_crop(index: int, length: float, crop_length: float, seed: int) -> tuple[float, float]:
+    """(start, length) of a random training crop of utterance `index`, in the unit of `length`: a new
     one each time the utterance is drawn, seeded through torch, so DataLoader workers differ."""
-    crop = random_crop(index, length, window, seed, int(torch.randint(2**31 - 1, ())))
+    crop = random_crop(index, length, crop_length, seed, int(torch.randint(2**31 - 1, ())))
     return crop.start, crop.length
 
 
 class LabelledAudio(torch.utils.data.Dataset):
-    """Decodes utterance i with its target. Training: a random `crop_seconds` window (a new one each
+    """Decodes utterance i with its target. Training: a random `crop_seconds` crop (a new one each
     time the utterance is drawn, seeded through torch, so DataLoader workers differ); else whole."""
 
     def __init__(
@@ -159,7 +159,7 @@ class LabelledAudio(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         start, length = 0.0, None
         if self.crop_seconds is not None:
-            start, length = training_window(index, self.durations[index], self.crop_seconds, self.seed)
+            start, length = training_crop(index, self.durations[index], self.crop_seconds, self.seed)
         return {"input_values": self.decode(self.audio[index], start, length), "labels": self.targets[index]}
 
 

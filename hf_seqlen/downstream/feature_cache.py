@@ -39,10 +39,10 @@ from torch import nn
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
-from ..args import UsageError
+from ..options import UsageError
 from ..audio import AudioDecoder
 from .args import DownstreamArguments
-from .data import AudioCollator, stack_labels, task_datasets, training_window
+from .data import AudioCollator, stack_labels, task_datasets, training_crop
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum
 
 logger = logging.getLogger(__name__)
@@ -167,8 +167,8 @@ def cached_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDe
 
 
 class CachedFeatures(torch.utils.data.Dataset):
-    """Utterance i's cached features with its target. Training: a random window of `crop_frames`, drawn as
-    LabelledAudio draws its audio crops (random_crop, a new window each time), in frames; else whole."""
+    """Utterance i's cached features with its target. Training: a random crop of `crop_frames`, drawn as
+    LabelledAudio draws its audio crops (random_crop, a new one each time), in frames; else whole."""
 
     def __init__(self, cache: CachedSplit, targets: list[Any], crop_frames: int | None = None, seed: int = 0):
         self.cache, self.targets, self.crop_frames, self.seed = cache, targets, crop_frames, seed
@@ -179,7 +179,7 @@ class CachedFeatures(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         start, length = 0, None
         if self.crop_frames is not None:
-            start, length = map(int, training_window(index, self.cache.frames[index], self.crop_frames, self.seed))
+            start, length = map(int, training_crop(index, self.cache.frames[index], self.crop_frames, self.seed))
         features = torch.from_numpy(np.array(self.cache.utterance(index, start, length), dtype=np.float32))
         return {"layer_features": features.transpose(0, 1), "labels": self.targets[index]}  # [layers, frames, hidden]
 

@@ -1,4 +1,5 @@
-"""What a downstream run reports: results.json (read by sweeps) and a model card with model-index results.
+"""The files a downstream run leaves for the study: results.json and the per-example outcomes of each split
+(the model card is card.py's).
 
 results.json:
     {"task": "kws", "protocol": "fine-tune" | "probe",
@@ -18,53 +19,7 @@ comparison between runs is paired on the same examples and can be recomputed fro
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-from ..hub import (DEFAULT_LICENSE, card_license, cost_sections, folder_name, hub_datasets, published_path,
-                   published_repo_id, without_machine_paths)
-
-logger = logging.getLogger(__name__)
-
-TASK_TYPES = {"asr": "automatic-speech-recognition"}
-TASK_NAMES = {
-    "asr": "Speech recognition",
-    "kws": "Keyword spotting",
-    "sid": "Speaker identification",
-    "er": "Emotion recognition",
-    "audio-classification": "Audio classification",
-}
-
-
-def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        logger.warning("cannot read %s (%s); it is left out of the results", path, error)
-        return None
-
-
-def upstream_info(model_name_or_path: str) -> dict:
-    """The upstream checkpoint, its pre-training crop length, costs, license and the Hub repo it was pushed
-    to, as far as its folder tells.
-
-    costs.json may gain fields over time: it is passed on whole, never assumed to hold a key.
-    A Hub id (no local folder) gives nulls.
-    """
-    folder = Path(model_name_or_path)
-    pretraining_args = _read_json(folder / "pretraining_args.json") or {}
-    return {
-        "model_name_or_path": str(folder.resolve()) if folder.is_dir() else model_name_or_path,
-        "max_duration": pretraining_args.get("max_duration"),
-        "crop_mode": pretraining_args.get("crop_mode"),
-        "published_as": published_repo_id(folder),
-        "license": card_license(folder),
-        "costs": _read_json(folder / "costs.json"),
-    }
 
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:
@@ -98,80 +53,3 @@ def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
     if not path.is_file():
         return None
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-INTERVALS_NOTE = ("The 95% CIs cover this run's own test examples only (jackknife over examples, normal quantile): "
-                  "they show how far a test set of the same size could move each score. They leave out the chance "
-                  "in the pre-training and fine-tuning seeds, which at demo scale is larger; comparing two "
-                  "checkpoints needs several seeds of each (`hf-seqlen sweep`).")
-
-
-def is_timing(metric: str) -> bool:
-    """What the Trainer adds to a split's metrics about the machine's speed (runtime, samples_per_second,
-    steps_per_second, model_preparation_time): no result of the model, kept out of a card's results table."""
-    return metric in ("runtime", "model_preparation_time") or metric.endswith("_per_second")
-
-
-def interval_text(interval: dict | None) -> str:
-    return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
-
-
-def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,
-                    hub_dataset: str | None = None, license: str | None = None) -> ModelCard:
-    """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
-    on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default.
-    A local folder, of data or of the upstream, is named by its last component: never this machine's path."""
-    task, upstream = results["task"], results["upstream"]
-    dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
-    task_type = TASK_TYPES.get(task, "audio-classification")
-    eval_results = [
-        EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_type, dataset_name=dataset_name,
-                   dataset_split=split, metric_type=metric, metric_value=value)
-        for split, values in results["metrics"].items()
-        for metric, value in values.items()
-        if metric in ("accuracy", "f1", "uar", "wer", "cer")
-    ]
-    upstream_path = upstream["model_name_or_path"]
-    is_hub_id = not Path(upstream_path).is_absolute()
-    base_model = upstream_path if is_hub_id else upstream.get("published_as")
-    data = ModelCardData(
-        model_name=model_name, license=license or upstream.get("license") or DEFAULT_LICENSE,
-        library_name="transformers", pipeline_tag=task_type, tags=["wav2vec2", "audio", "hf-seqlen", task],
-        base_model=base_model, datasets=hub_datasets(hub_dataset),
-        eval_results=eval_results or None,
-    )
-    crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
-    intervals = results.get("intervals", {})
-    metric_rows = "\n".join(
-        f"| {split} | {metric} | {value:.4f} | {interval_text(intervals.get(split, {}).get(metric))} |"
-        for split, values in results["metrics"].items()
-        for metric, value in values.items()
-        if isinstance(value, float) and not is_timing(metric)
-    )
-    upstream_costs = (cost_sections(upstream["costs"], "Upstream pre-training cost") if upstream.get("costs") else
-                      "## Upstream pre-training cost\n\nNo costs.json beside the upstream checkpoint.\n")
-    content = f"""---
-{data.to_yaml()}
----
-
-# {model_name}
-
-{TASK_NAMES[task]} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
-`{base_model or published_path(upstream_path)}`, pre-trained on {crop}.
-
-## Results (measured)
-
-| split | metric | value | 95% CI |
-|---|---|---|---|
-{metric_rows}
-
-{INTERVALS_NOTE}
-
-{upstream_costs}
-## Run
-
-```json
-{json.dumps(without_machine_paths(results), indent=2, default=str)}
-```
-"""
-    return ModelCard(content)

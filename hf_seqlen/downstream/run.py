@@ -1,5 +1,6 @@
 """The downstream recipe: upstream checkpoint -> task head -> transformers.Trainer -> metrics, results.json, card.
 
+The task, picked from tasks.py's table, gives the model with its head, the targets and the per-example scoring.
 A batch goes: LabelledAudio (decode with soundfile; training clips cropped at random) ->
 AudioCollator (pad, attention mask, labels) -> Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification.
 Probing (--freeze_upstream) reads the upstream's hidden states, computed once, instead (feature_cache.py).
@@ -12,17 +13,17 @@ from pathlib import Path
 
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 
-from ..args import UsageError
 from ..costs import CostMeter
+from ..options import UsageError
 from ..process_group import leave_process_group
 from ..statistics import intervals_of, metrics_of
-from . import classification, ctc
 from .args import DownstreamArguments
+from .card import downstream_card, upstream_info
 from .data import AudioCollator, load_task_splits
 from .feature_cache import task_inputs
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
-from .results import (downstream_card, example_ids, examples_file, strip_prefix, upstream_info, write_examples,
-                      write_results)
+from .results import example_ids, examples_file, strip_prefix, write_examples, write_results
+from .tasks import Task, task_family
 from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
 
 logger = logging.getLogger("hf_seqlen.downstream")
@@ -62,89 +63,79 @@ def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav
 
 def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> dict:
     """One downstream run; under DDP it ends by destroying the process group, so call it once per process."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     feature_extractor = _feature_extractor(args)
     splits = load_task_splits(args)
-    overrides = config_overrides(args)
-    probing = args.freeze_upstream
     ids = {part: example_ids(split, args.audio_column_name) for part, split in splits.items()}
+    task = task_family(args.task)(args, splits, feature_extractor, output_dir, config_overrides(args))
+    apply_protocol(task.model, args)
+    logger.info("%s: %s, %d trainable tensors", args.task, "probing" if args.freeze_upstream else "fine-tuning",
+                len(trainable_parameter_names(task.model)))
 
-    if args.task == "asr":
-        processor = ctc.build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
-        encode = ctc.encoder(processor, args.text_column_name)
-        model = ctc.load_model(args.model_name_or_path, processor, probing, args.cache_dir, ctc.probe_head(args),
-                               **overrides)
-        references = {part: [ctc.normalize_transcript(t) for t in split[args.text_column_name]]
-                      for part, split in splits.items()}
-        frames = {part: ctc.utterance_frames(model, split["duration"], feature_extractor.sampling_rate)
-                  for part, split in splits.items()}
-        compute_metrics = ctc.metrics_computer(processor, references.get("eval"), frames.get("eval"))
-        keep_from_logits = ctc.greedy_ids
+    datasets, collator, feature_cache = task_inputs(task.model, splits, task.targets, args, training_args,
+                                                    feature_extractor)
+    trainer = make_trainer(task.model, training_args, feature_extractor, args.freeze_upstream, datasets,
+                           task.compute_metrics, task.keep_from_logits, task.processor, collator)
+    train = _train(trainer, args, training_args)
+    train["feature_cache"] = feature_cache  # probing: what computing (or reusing) the features cost, else null
+    examples, metrics, intervals = _score(trainer, task, datasets, ids)
+    results = {
+        "task": args.task,
+        "protocol": "probe" if args.freeze_upstream else "fine-tune",
+        "upstream": upstream_info(args.model_name_or_path),
+        "metrics": metrics,
+        "intervals": intervals,  # 95% CIs over the examples of this run (its seed's own chance is not in them)
+        "examples": {part: examples_file(part) for part in examples},
+        "train": train,
+    }
+    if trainer.is_world_process_zero():
+        _write(output_dir, args, results, examples)
+    accelerator = trainer.accelerator
+    del trainer, task  # the DDP wrapper must go before the process group
+    leave_process_group(accelerator)
+    return results
 
-        def score(part, output):
-            return ctc.outcomes(processor, output.predictions, references[part], ids[part], frames[part]), ctc.METRICS
-    else:
-        labels = classification.label_set(splits["train"], args.label_column_name)
-        encode = classification.encoder(labels, args.label_column_name)
-        model = classification.load_model(args.model_name_or_path, labels, probing, args.cache_dir, **overrides)
-        compute_metrics = classification.metrics_computer(args.task, labels)
-        processor, keep_from_logits = feature_extractor, None
 
-        def score(part, output):
-            examples = classification.outcomes(labels, output.predictions, output.label_ids, ids[part])
-            return examples, classification.metric_names(args.task)
-    apply_protocol(model, args)
-    logger.info("%s: %s, %d trainable tensors", args.task, "probing" if probing else "fine-tuning",
-                len(trainable_parameter_names(model)))
-
-    datasets, collator, feature_cache = task_inputs(model, splits, encode, args, training_args, feature_extractor)
-    trainer = make_trainer(model, training_args, feature_extractor, probing, datasets, compute_metrics,
-                           keep_from_logits, processor, collator)
+def _train(trainer: Trainer, args: DownstreamArguments, training_args: TrainingArguments) -> dict:
+    """Train and save the model with its processor; what it took, for results.json."""
     # Time, memory and energy of fine-tuning; Trainer batches carry no audio bookkeeping, so the
     # audio and FLOPs counters of the meter stay out of the results rather than read as zero.
     # The Trainer's accelerator gives the training device and the process count (device-hours).
     with CostMeter(trainer.accelerator, country_iso_code=args.country_iso_code) as meter:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        fine_tuning_costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
+        costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
     trainer.save_model()  # the model and its processor / feature extractor
+    return {
+        "steps": train_result.global_step,
+        "loss": train_result.training_loss,
+        "runtime_seconds": train_result.metrics.get("train_runtime"),
+        "max_duration": args.max_duration,
+        "costs": costs,
+    }
 
-    # Final scores come from per-example outcomes against the original targets, stored beside results.json.
+
+def _score(trainer: Trainer, task: Task, datasets: dict, ids: dict[str, list[str]]) -> tuple[dict, dict, dict]:
+    """Per-example outcomes, metrics and their intervals of each evaluated part. Final scores come from the
+    outcomes against the original targets, not from what Trainer computed while training."""
     trainer.compute_metrics = None
-    metrics, intervals, examples = {}, {}, {}
+    examples, metrics, intervals = {}, {}, {}
     for part in ("eval", "test"):
         if part in datasets:
             output = trainer.predict(datasets[part], metric_key_prefix=part)
-            examples[part], names = score(part, output)
-            metrics[part] = {**strip_prefix(output.metrics, part), **metrics_of(examples[part], names)}
-            intervals[part] = intervals_of(examples[part], names)
-    results = {
-        "task": args.task,
-        "protocol": "probe" if probing else "fine-tune",
-        "upstream": upstream_info(args.model_name_or_path),
-        "metrics": metrics,
-        "intervals": intervals,  # 95% CIs over the examples of this run (its seed's own chance is not in them)
-        "examples": {part: examples_file(part) for part in examples},
-        "train": {
-            "steps": train_result.global_step,
-            "loss": train_result.training_loss,
-            "runtime_seconds": train_result.metrics.get("train_runtime"),
-            "max_duration": args.max_duration,
-            "costs": fine_tuning_costs,
-            "feature_cache": feature_cache,  # probing: what computing (or reusing) the features cost, else null
-        },
-    }
-    if trainer.is_world_process_zero():
-        write_results(output_dir, results)
-        for part, rows in examples.items():
-            write_examples(output_dir, part, rows)
-        dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
-        dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
-        downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,
-                        license=args.license).save(output_dir / "README.md")
-        logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())
-    accelerator = trainer.accelerator
-    del trainer, model  # the DDP wrapper must go before the process group
-    leave_process_group(accelerator)
-    return results
+            examples[part] = task.outcomes(part, output, ids[part])
+            metrics[part] = {**strip_prefix(output.metrics, part), **metrics_of(examples[part], task.metric_names)}
+            intervals[part] = intervals_of(examples[part], task.metric_names)
+    return examples, metrics, intervals
+
+
+def _write(output_dir: Path, args: DownstreamArguments, results: dict, examples: dict[str, list[dict]]) -> None:
+    """results.json, each part's outcomes beside it, and the model card."""
+    write_results(output_dir, results)
+    for part, rows in examples.items():
+        write_examples(output_dir, part, rows)
+    dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
+    dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
+    downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,
+                    license=args.license).save(output_dir / "README.md")
+    logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())

@@ -18,7 +18,7 @@ import logging
 
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-from ..args import UsageError
+from ..options import UsageError
 
 logger = logging.getLogger(__name__)
 

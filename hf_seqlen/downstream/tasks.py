@@ -1,0 +1,53 @@
+"""The downstream tasks behind one interface, and the table the runner picks a task from.
+
+A task family (ctc.py for asr, classification.py for the rest) is a class built once per run from the run's
+arguments and splits: it loads the model with its head and gives the training targets, the metrics shown while
+training, and the per-example outcomes the final scores come from (results.py describes their files). Adding a
+task is an entry in TASK_FAMILIES here and in args.py's per-task defaults (docs/downstream.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Protocol
+
+from datasets import Dataset
+from transformers import EvalPrediction, PreTrainedModel, Wav2Vec2FeatureExtractor
+from transformers.trainer_utils import PredictionOutput
+
+from ..options import UsageError
+from .args import DownstreamArguments
+from .classification import ClassificationTask
+from .ctc import CtcTask
+
+
+class Task(Protocol):
+    """One task set up for one run."""
+
+    model: PreTrainedModel  # the upstream with a fresh head
+    processor: object  # saved beside the model: the feature extractor, with the tokenizer for asr
+    metric_names: tuple[str, ...]  # what the per-example outcomes are summarised into (statistics.metrics_of)
+    keep_from_logits: Callable | None  # Trainer's preprocess_logits_for_metrics
+
+    def targets(self, split: Dataset) -> list: ...
+
+    def compute_metrics(self, prediction: EvalPrediction) -> dict: ...
+
+    def outcomes(self, part: str, output: PredictionOutput, ids: list[str]) -> list[dict]: ...
+
+
+TaskFamily = Callable[[DownstreamArguments, dict[str, Dataset], Wav2Vec2FeatureExtractor, Path, dict], Task]
+
+TASK_FAMILIES: dict[str, TaskFamily] = {
+    "asr": CtcTask,
+    "kws": ClassificationTask,
+    "sid": ClassificationTask,
+    "er": ClassificationTask,
+    "audio-classification": ClassificationTask,
+}
+
+
+def task_family(name: str) -> TaskFamily:
+    if name not in TASK_FAMILIES:
+        raise UsageError(f"--task {name}: no such task; choose one of {', '.join(TASK_FAMILIES)}.")
+    return TASK_FAMILIES[name]
