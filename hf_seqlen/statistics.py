@@ -13,8 +13,8 @@ the unit of replication: with 2-5 of them, their spread is known only roughly). 
   formula: about k - 1 when the seeds' spread dominates, many when the examples' does.
 
 A percentile bootstrap over 2-3 seeds is far too narrow (it reads the seeds' spread as if it were known
-and shrinks it by sqrt((k - 1) / k)); docs/study.md gives the coverage each method measured. With one
-seed the interval covers the test examples only, and says so (`seeds == 1`).
+and shrinks it by sqrt((k - 1) / k)); docs/measurements/interval-coverage.md gives the coverage each
+method measured. With one seed the interval covers the test examples only, and says so (`seeds == 1`).
 
 A paired difference matches the two arms example by example (by id) and seed by seed. An outcome table
 holds one arm's test examples for one seed: {"id"} and {"correct"} for accuracy, {"reference_class",

@@ -52,7 +52,7 @@ class SweepArguments:
         "help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first; "
                 "run_pretrain's --duration_schedule)."})
     # kws alone by default: at demo scale the asr probe cannot rank the arms and took 45% of the time; its minutes
-    # buy seeds instead, which narrow the comparison (docs/study.md, "Measured: the default sweep").
+    # buy seeds instead, which narrow the comparison (docs/measurements/default-sweep.md).
     tasks: list[str] = field(default_factory=lambda: ["kws"],
                              metadata={"help": "Downstream tasks per arm (kws, asr, sid, er, audio-classification)."})
     data_dir: str | None = field(default=None, metadata={
@@ -72,7 +72,7 @@ class SweepArguments:
         "help": "Training steps per task (run_downstream's --max_steps; default: run_downstream's for the task)."})
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
-    # Probing ranks upstreams for the least CPU time; measured in docs/study.md ("Which downstream protocol").
+    # Probing ranks upstreams for the least CPU time; measured in docs/measurements/downstream-protocol.md.
     downstream_args: str = field(default="--freeze_upstream", metadata={
         "help": "run_downstream options, as one quoted string (default: probe the frozen upstream on cached "
                 "features; '' fine-tunes it); they come after --downstream_max_steps, so they win."})

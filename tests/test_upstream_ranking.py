@@ -1,7 +1,7 @@
 """The study's default protocol ranks upstreams: a pre-trained upstream beats the same config untrained,
 beyond the 95% interval of the difference, on a keyword corpus with a few hundred held-out test clips.
 
-docs/study.md ("Which downstream protocol") measures this at demo scale; here it is kept small: wav2vec2-tiny
+docs/measurements/downstream-protocol.md measures this at demo scale; here it is kept small: wav2vec2-tiny
 pre-trained for 100 updates on the corpus's training clips against its config saved untrained, each probed
 with run_downstream's probing defaults. (The session's checkpoint, 60 updates on the shipped corpus's 7
 voices, does not beat an untrained one: -1.7 points, 95% CI -8.7 to +5.2.)

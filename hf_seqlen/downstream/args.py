@@ -3,7 +3,7 @@
 
 Training defaults (learning rate, steps, batch size) depend on the task and on whether the upstream is fine-tuned
 or probed: `task_training_defaults` returns them once the task is known, and a value the user gives wins. They
-were measured on the demo corpus (docs/downstream.md).
+were measured on the demo corpus (docs/measurements/probe-length.md).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ TASK_TRAINING_DEFAULTS = {
 }
 # A probe trains only a head on cached features, so its steps cost milliseconds and it can train to near
 # convergence: at 200 steps and 3e-3, kws probes scored 19 to 29 points below these defaults
-# (docs/downstream.md, "How long a probe trains").
+# (docs/measurements/probe-length.md).
 CLASSIFICATION_PROBING_DEFAULTS = {"learning_rate": 3e-2, "max_steps": 3000}
 PROBING_TRAINING_DEFAULTS = {
     "asr": {"learning_rate": 2e-3},
