@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-import jiwer
 import numpy as np
 import torch
 from datasets import Dataset
@@ -19,6 +18,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PredictionOutput
 
+from ..metrics import transcript_outcome
 from ..statistics import metrics_of
 from .args import DownstreamArguments
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
@@ -102,19 +102,9 @@ def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references
     predicted_ids = np.where(past_end, tokenizer.pad_token_id, predicted_ids)
     hypotheses = tokenizer.batch_decode(predicted_ids)
     return [
-        {"id": example_id, "reference": reference, "prediction": hypothesis,
-         "word_edits": _edits(reference, hypothesis, "words"), "words": len(reference.split()),
-         "char_edits": _edits(reference, hypothesis, "chars"), "chars": len(reference)}
+        {"id": example_id, "reference": reference, "prediction": hypothesis, **transcript_outcome(reference, hypothesis)}
         for example_id, reference, hypothesis in zip(ids, references, hypotheses, strict=True)
     ]
-
-
-def _edits(reference: str, hypothesis: str, unit: str) -> int:
-    """Substitutions + deletions + insertions of words or characters, as jiwer counts them for WER and CER."""
-    if not reference:  # jiwer refuses an empty reference; every hypothesis token is an insertion
-        return len(hypothesis.split()) if unit == "words" else len(hypothesis)
-    counts = (jiwer.process_words if unit == "words" else jiwer.process_characters)(reference, hypothesis)
-    return counts.substitutions + counts.deletions + counts.insertions
 
 
 def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None,
