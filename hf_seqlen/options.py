@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import difflib
 import json
@@ -126,11 +127,23 @@ class OptionParser(argparse.ArgumentParser):
         self.error(f"unknown option{'s' if len(named) > 1 else ''} {', '.join(named)}")
 
 
+class OneSpellingHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help names each option once, by its underscore spelling; the dash spelling (--output-dir) still parses."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        spellings = action.option_strings
+        shown = copy.copy(action)
+        shown.option_strings = [option for option in spellings if not (
+            option.startswith("--") and "-" in option[2:] and "--" + option[2:].replace("-", "_") in spellings)]
+        return super()._format_action_invocation(shown)
+
+
 class DataclassParser(OptionParser, HfArgumentParser):
     """HfArgumentParser with OptionParser's one-line errors, for the command line and options files alike."""
 
     def __init__(self, dataclass_types, **kwargs) -> None:
         kwargs.setdefault("usage", "%(prog)s [--option value ...]  or  %(prog)s OPTIONS.json|OPTIONS.yaml")
+        kwargs.setdefault("formatter_class", OneSpellingHelpFormatter)
         # No abbreviated options: with both --a_b and --a-b spellings every prefix would be ambiguous.
         super().__init__(dataclass_types, allow_abbrev=False, **kwargs)
         for action in self._actions:  # --help shows every default, also of options without a description

@@ -160,3 +160,5 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
 
     assert entry(data, "--max_duration").endswith("cropped to this. (default: 2.0)")
     assert entry(training, "--adam_beta1").endswith("(default: 0.9)")  # an option without a description
+    assert "--config-name" not in text and len(re.findall(r"^  --max_duration\b", text, flags=re.M)) == 1
+    assert parse_args(["--max-duration", "4"])[1].max_duration == 4  # the dash spelling still parses, unlisted

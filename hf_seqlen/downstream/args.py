@@ -9,7 +9,6 @@ were measured on the demo corpus (docs/measurements/probe-length.md).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -237,23 +236,12 @@ class _TrainingOptions(TrainingArguments):
     _argument_group_name = "training (transformers.TrainingArguments)"
 
 
-class OneSpellingHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """--help names each option once, by its underscore spelling; the dash spelling (--output-dir) still parses."""
-
-    def _format_action_invocation(self, action: argparse.Action) -> str:
-        spellings = action.option_strings
-        shown = copy.copy(action)
-        shown.option_strings = [option for option in spellings if not (
-            option.startswith("--") and "-" in option[2:] and "--" + option[2:].replace("-", "_") in spellings)]
-        return super()._format_action_invocation(shown)
-
-
 class DownstreamParser(DataclassParser):
     """The options of every topic and of TrainingArguments, parsed once into (DownstreamArguments,
     TrainingArguments): the training options the user left out take the task's defaults."""
 
     def __init__(self, prog: str | None = None) -> None:
-        super().__init__((*TOPICS, _TrainingOptions), prog=prog, formatter_class=OneSpellingHelpFormatter,
+        super().__init__((*TOPICS, _TrainingOptions), prog=prog,
                          epilog="A yes/no option given alone means true; --no_NAME or --NAME false turns it off.")
         for action in self._actions:
             if isinstance(action, argparse._StoreFalseAction):  # --no_NAME: the epilog says it once for all
