@@ -186,8 +186,28 @@ HELD_OUT_SENTENCES = [
 
 
 # Words that are not keywords, as Speech Commands has them: its `_unknown_` class.
-UNKNOWN_WORDS = ["bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
-                 "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+UNKNOWN_WORDS = [
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+]
 
 # Accents and variants differ between every pair, so no two splits share a voice.
 SMALL_VOICES = {
@@ -224,17 +244,29 @@ def every_accent_and_variant(per_split):
         raise ValueError(f"{sum(per_split.values())} voices asked for, {len(voices)} exist")
     dealt, start = {}, 0
     for split in SPLITS:
-        dealt[split] = voices[start:start + per_split[split]]
+        dealt[split] = voices[start : start + per_split[split]]
         start += per_split[split]
     return dealt
 
 
 PRESETS = {
-    "tiny": Preset({split: voices[:1] for split, voices in SMALL_VOICES.items()}, short_per_voice=2,
-                   long_per_voice=0, keyword_renditions=1, unknown_per_voice=1, silence_per_voice=1),
+    "tiny": Preset(
+        {split: voices[:1] for split, voices in SMALL_VOICES.items()},
+        short_per_voice=2,
+        long_per_voice=0,
+        keyword_renditions=1,
+        unknown_per_voice=1,
+        silence_per_voice=1,
+    ),
     "small": Preset(SMALL_VOICES, short_per_voice=8, long_per_voice=3, keyword_renditions=2),
-    "large": Preset(every_accent_and_variant(LARGE_VOICES_PER_SPLIT), short_per_voice=8, long_per_voice=3,
-                    keyword_renditions=2, unknown_per_voice=2, silence_per_voice=2),
+    "large": Preset(
+        every_accent_and_variant(LARGE_VOICES_PER_SPLIT),
+        short_per_voice=8,
+        long_per_voice=3,
+        keyword_renditions=2,
+        unknown_per_voice=2,
+        silence_per_voice=2,
+    ),
 }
 
 
@@ -256,7 +288,7 @@ def trim_silence(audio, margin_s=0.1, threshold=0.01):
     """Cut espeak-ng's leading and trailing silence, keeping a short margin."""
     loud = np.flatnonzero(np.abs(audio) > threshold * np.abs(audio).max())
     margin = int(margin_s * SAMPLE_RATE)
-    return audio[max(loud[0] - margin, 0): loud[-1] + margin + 1]
+    return audio[max(loud[0] - margin, 0) : loud[-1] + margin + 1]
 
 
 def duration(audio):
@@ -293,8 +325,9 @@ def long_utterance(voice, pool, rng):
 
 def keyword_clip(voice, word, rng):
     """The word at a slightly varied speed and pitch, centred in exactly 1.0 s."""
-    varied = dataclasses.replace(voice, speed=voice.speed + rng.randint(-20, 20),
-                                 pitch=min(max(voice.pitch + rng.randint(-8, 8), 0), 99))
+    varied = dataclasses.replace(
+        voice, speed=voice.speed + rng.randint(-20, 20), pitch=min(max(voice.pitch + rng.randint(-8, 8), 0), 99)
+    )
     audio = synthesise(varied, word)
     length = int(KEYWORD_CLIP_S * SAMPLE_RATE)
     if len(audio) > length:
@@ -331,7 +364,11 @@ def voice_clips(voice, preset, pool):
     row["kind"] = "keyword"
     for word in KEYWORDS:
         for take in range(preset.keyword_renditions):
-            yield f"keywords/{stem}_{word}_{take}.flac", keyword_clip(voice, word, rng), dict(row, text=word, keyword=word)
+            yield (
+                f"keywords/{stem}_{word}_{take}.flac",
+                keyword_clip(voice, word, rng),
+                dict(row, text=word, keyword=word),
+            )
     for take, word in enumerate(rng.sample(UNKNOWN_WORDS, preset.unknown_per_voice)):
         clip = keyword_clip(voice, word, rng)
         yield f"keywords/{stem}_unknown_{take}.flac", clip, dict(row, text=word, keyword=UNKNOWN_LABEL)
@@ -356,8 +393,9 @@ def build_split(split_dir, voices, preset, pool, log=print, workers=1):
     """
     context = multiprocessing.get_context("fork")  # the espeak-ng library is loaded once, before forking
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as executor:
-        per_voice = executor.map(write_voice, itertools.repeat(split_dir), voices, itertools.repeat(preset),
-                                 itertools.repeat(pool))
+        per_voice = executor.map(
+            write_voice, itertools.repeat(split_dir), voices, itertools.repeat(preset), itertools.repeat(pool)
+        )
         rows = []
         for index, (voice, voice_rows) in enumerate(zip(voices, per_voice)):
             rows += voice_rows
@@ -438,9 +476,11 @@ def summary(output_dir, rows_by_split):
         for kind in ("sentence", "keyword"):
             durations = [sf.info(output_dir / split / r["file_name"]).duration for r in rows if r["kind"] == kind]
             total_s += sum(durations)
-            lines.append(f"{split:>10} {kind:>8}: {len(durations):4d} clips, {sum(durations) / 60:6.1f} min, "
-                         f"{min(durations):5.2f}-{max(durations):5.2f} s, "
-                         f"{len({r['speaker'] for r in rows})} voices")
+            lines.append(
+                f"{split:>10} {kind:>8}: {len(durations):4d} clips, {sum(durations) / 60:6.1f} min, "
+                f"{min(durations):5.2f}-{max(durations):5.2f} s, "
+                f"{len({r['speaker'] for r in rows})} voices"
+            )
         classes = sorted({r["keyword"] for r in rows if r["kind"] == "keyword"})
         counts = [sum(r["keyword"] == c for r in rows) for c in classes]
         lines.append(f"{'':>19} per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)))
@@ -452,13 +492,21 @@ def summary(output_dir, rows_by_split):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="hf-seqlen demo-corpus", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(PRESETS), default="large",
-                        help="small: the corpus shipped in the package; large: enough test clips to tell "
-                             "upstreams apart; tiny: for tests")
+    parser.add_argument(
+        "--size",
+        choices=sorted(PRESETS),
+        default="large",
+        help="small: the corpus shipped in the package; large: enough test clips to tell "
+        "upstreams apart; tiny: for tests",
+    )
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in --output_dir")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="voices spoken at once (default: one per CPU core); the files do not depend on it")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="voices spoken at once (default: one per CPU core); the files do not depend on it",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print(f"espeak-ng {espeak.version()}: {args.size} corpus into {args.output_dir}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -31,13 +31,19 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
 
 class _VoiceSelector(ctypes.Structure):  # espeak_VOICE
     _fields_ = [
-        ("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
-        ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte), ("xx1", ctypes.c_ubyte),
-        ("score", ctypes.c_int), ("spare", ctypes.c_void_p),
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
     ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _library() -> tuple[ctypes.CDLL, bytes]:
     """The shared library (loaded, never initialised here) and its data folder."""
     if not hasattr(os, "fork"):

@@ -23,8 +23,13 @@ LABELS = {
     "wer": ("test word error rate", 1.0),
     "cer": ("test character error rate", 1.0),
 }
-TASK_NAMES = {"kws": "keyword spotting", "asr": "speech recognition", "sid": "speaker identification",
-              "er": "emotion recognition", "audio-classification": "audio classification"}
+TASK_NAMES = {
+    "kws": "keyword spotting",
+    "asr": "speech recognition",
+    "sid": "speaker identification",
+    "er": "emotion recognition",
+    "audio-classification": "audio classification",
+}
 MAIN_METRICS = ("accuracy", "wer", "uar", "f1", "cer")
 
 
@@ -56,18 +61,38 @@ def _task_figure(rows, reference, task, metric, cost, chance, path, written):
         x, y = row[cost] * scale(cost), row[metric] * k
         error = [[y - row[f"{metric}_ci_low"] * k], [row[f"{metric}_ci_high"] * k - y]]
         is_reference = row is reference
-        ax.errorbar([x], [y], yerr=error, fmt="s" if is_reference else "o", capsize=4, ms=8,
-                    color="tab:red" if is_reference else "tab:blue")
-        ax.annotate(row["arm"] + (" (reference)" if is_reference else ""), (x, y), xytext=(6, 4),
-                    textcoords="offset points", fontsize=10)
+        ax.errorbar(
+            [x],
+            [y],
+            yerr=error,
+            fmt="s" if is_reference else "o",
+            capsize=4,
+            ms=8,
+            color="tab:red" if is_reference else "tab:blue",
+        )
+        ax.annotate(
+            row["arm"] + (" (reference)" if is_reference else ""),
+            (x, y),
+            xytext=(6, 4),
+            textcoords="offset points",
+            fontsize=10,
+        )
     if chance is not None:
         words = "empty transcript" if metric.endswith(("wer", "cer")) else "commonest class"
         ax.axhline(chance * k, color="grey", ls="--", lw=1)
         # Below the line (arm labels sit above their points, which may lie on it), with room for it.
         low, high = ax.get_ylim()
         ax.set_ylim(min(low, chance * k - 0.1 * (high - low)), high)
-        ax.annotate(f"chance ({words})", (0.01, chance * k), xycoords=("axes fraction", "data"), fontsize=9,
-                    color="grey", xytext=(0, -4), textcoords="offset points", va="top")
+        ax.annotate(
+            f"chance ({words})",
+            (0.01, chance * k),
+            xycoords=("axes fraction", "data"),
+            fontsize=9,
+            color="grey",
+            xytext=(0, -4),
+            textcoords="offset points",
+            va="top",
+        )
     ax.set_xlabel(label(cost), fontsize=11)
     ax.set_ylabel(label(metric.split("_", 1)[1]), fontsize=11)
     ax.set_title(f"{TASK_NAMES.get(task, task)}: mean over seeds, 95% CI", fontsize=11)
@@ -78,8 +103,13 @@ def _task_figure(rows, reference, task, metric, cost, chance, path, written):
 
 def _cost_figure(rows, path, written):
     fixed = sorted((r for r in rows if not r["schedule"]), key=lambda r: r["max_duration"])
-    costs = [c for c in LABELS if c in ("flops_total_estimated_from_counted_steps", "wall_clock_seconds",
-                                        "audio_hours", "device_hours") and fixed and all(c in r for r in fixed)]
+    costs = [
+        c
+        for c in LABELS
+        if c in ("flops_total_estimated_from_counted_steps", "wall_clock_seconds", "audio_hours", "device_hours")
+        and fixed
+        and all(c in r for r in fixed)
+    ]
     if not costs:
         return
     columns = min(len(costs), 2)
@@ -111,8 +141,13 @@ def _summary_figure(rows, reference, tasks, metrics, path, written):
         for i, row in enumerate(rows):
             if f"{metric}_diff_vs_reference" in row:
                 d = row[f"{metric}_diff_vs_reference"] * k
-                ax.errorbar([d], [i], xerr=[[d - row[f"{metric}_diff_ci_low"] * k],
-                                            [row[f"{metric}_diff_ci_high"] * k - d]], fmt="o", capsize=4)
+                ax.errorbar(
+                    [d],
+                    [i],
+                    xerr=[[d - row[f"{metric}_diff_ci_low"] * k], [row[f"{metric}_diff_ci_high"] * k - d]],
+                    fmt="o",
+                    capsize=4,
+                )
         ax.axvline(0, color="tab:red", lw=1)
         ax.set_yticks(range(len(rows)), names)
         unit = " (points)" if k == 100 else ""

@@ -120,8 +120,10 @@ def cost_sections(costs: dict, title: str) -> str:
     if not energy or energy.get("error"):
         energy_note = f"Energy and CO2 were not measured: {energy.get('error', 'no energy_estimate in costs.json')}."
     else:
-        energy_note = (f"Energy and CO2 are estimated by {energy['source']} ({energy['tracking_mode']} mode, "
-                       f"carbon intensity of {energy['country_iso_code']}).")
+        energy_note = (
+            f"Energy and CO2 are estimated by {energy['source']} ({energy['tracking_mode']} mode, "
+            f"carbon intensity of {energy['country_iso_code']})."
+        )
     notes = "\n".join(f"- **{name}**: {text}" for name, text in (costs.get("notes") or {}).items())
     return f"""## {title}: measured
 
@@ -140,8 +142,7 @@ from the updates whose FLOPs were counted. {energy_note}
 """
 
 
-def pretraining_card(run_config: dict, costs: dict, repo_id: str | None,
-                     eval_metrics: dict | None = None) -> ModelCard:
+def pretraining_card(run_config: dict, costs: dict, repo_id: str | None, eval_metrics: dict | None = None) -> ModelCard:
     """States how the checkpoint was trained and what it cost, with the numbers of costs.json. repo_id: the Hub
     repo the folder goes to, whose id the loading snippet names; None for a folder that stays local."""
     run_config = published_config(run_config)
@@ -159,8 +160,9 @@ def pretraining_card(run_config: dict, costs: dict, repo_id: str | None,
     validation = ""
     if eval_metrics:
         rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in eval_metrics.items())
-        validation = ("\n## Validation (contrastive task, at the end of training)\n\n"
-                      f"| metric | value |\n|---|---|\n{rows}\n")
+        validation = (
+            f"\n## Validation (contrastive task, at the end of training)\n\n| metric | value |\n|---|---|\n{rows}\n"
+        )
     model_id = repo_id or run_config["output_dir"]
     where = "" if repo_id else "# this card's folder; `hf-seqlen push` writes the Hub repo id here\n"
     content = f"""---
@@ -196,8 +198,15 @@ def write_run_config(output_dir: Path, run_config: dict) -> None:
     (output_dir / RUN_CONFIG_FILE).write_text(json.dumps(published_config(run_config), indent=2, default=str) + "\n")
 
 
-def save_release(output_dir: Path, model, feature_extractor, run_config: dict, costs: dict, repo_id: str | None,
-                 eval_metrics: dict | None = None) -> None:
+def save_release(
+    output_dir: Path,
+    model,
+    feature_extractor,
+    run_config: dict,
+    costs: dict,
+    repo_id: str | None,
+    eval_metrics: dict | None = None,
+) -> None:
     """Write what is published: weights, feature extractor, configuration, costs.json, model card.
     repo_id: the Hub repo the folder is pushed to, None while it is not."""
     model.save_pretrained(output_dir)

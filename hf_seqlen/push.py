@@ -51,8 +51,9 @@ def hub_token(explicit: str | None) -> str:
         )
     token = explicit or get_token()
     if not token:
-        raise UsageError("no Hugging Face token to push with: pass --hub_token, set HF_TOKEN, "
-                         "or log in once with `hf auth login`.")
+        raise UsageError(
+            "no Hugging Face token to push with: pass --hub_token, set HF_TOKEN, or log in once with `hf auth login`."
+        )
     return token
 
 
@@ -72,8 +73,9 @@ def push_again_command(output_dir: Path, repo_id: str, with_checkpoint: bool) ->
     return shlex.join(words + (["--with_last_checkpoint"] if with_checkpoint else []))
 
 
-def push_with_retries(folder: Path, repo_id: str, token: str, message: str, checkpoint: Path | None,
-                      output_dir: Path) -> None:
+def push_with_retries(
+    folder: Path, repo_id: str, token: str, message: str, checkpoint: Path | None, output_dir: Path
+) -> None:
     """push_output_dir of folder (output_dir or a snapshot of it), tried again after each of RETRY_DELAYS_S."""
     for delay in RETRY_DELAYS_S:
         try:
@@ -96,18 +98,29 @@ def snapshot(output_dir: Path, checkpoint: Path | None, step: str) -> tuple[Path
     return frozen, Path(linked)
 
 
-def push_output_dir(output_dir: Path, repo_id: str, token: str, message: str, checkpoint: Path | None = None,
-                    named_as: Path | None = None) -> None:
+def push_output_dir(
+    output_dir: Path,
+    repo_id: str,
+    token: str,
+    message: str,
+    checkpoint: Path | None = None,
+    named_as: Path | None = None,
+) -> None:
     """Upload the published files of output_dir (checkpoints excluded), and `checkpoint` as last-checkpoint/.
     named_as: the run's folder, when output_dir is a snapshot of it (messages name the folder that stays)."""
     named_as = named_as or output_dir
     api = HfApi(token=token)
     try:
-        api.upload_folder(repo_id=repo_id, folder_path=output_dir, ignore_patterns=NOT_PUBLISHED,
-                          commit_message=message)
+        api.upload_folder(
+            repo_id=repo_id, folder_path=output_dir, ignore_patterns=NOT_PUBLISHED, commit_message=message
+        )
         if checkpoint is not None:
-            api.upload_folder(repo_id=repo_id, folder_path=checkpoint, path_in_repo=LAST_CHECKPOINT,
-                              commit_message=f"{message}: {checkpoint.name} as {LAST_CHECKPOINT}")
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=checkpoint,
+                path_in_repo=LAST_CHECKPOINT,
+                commit_message=f"{message}: {checkpoint.name} as {LAST_CHECKPOINT}",
+            )
     except Exception as error:  # network, permissions, quota...: keep the files, say how to retry
         raise PushError(
             f"pushing {named_as} to the Hub repo {repo_id} failed ({type(error).__name__}: {error}). "
@@ -174,18 +187,24 @@ def push_command(argv: list[str] | None = None) -> None:
         description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
     )
     parser.add_argument("output_dir", type=Path, help="the --output_dir of a finished run")
-    parser.add_argument("--hub_model_id",
-                        help="user/name or name; default: the run's --hub_model_id, else the folder name")
+    parser.add_argument(
+        "--hub_model_id", help="user/name or name; default: the run's --hub_model_id, else the folder name"
+    )
     parser.add_argument("--hub_private_repo", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--hub_token", help="default: HF_TOKEN or the stored login")
-    parser.add_argument("--with_last_checkpoint", action="store_true",
-                        help=f"also push the newest checkpoint-<step>/ as {LAST_CHECKPOINT}/ (to resume from)")
+    parser.add_argument(
+        "--with_last_checkpoint",
+        action="store_true",
+        help=f"also push the newest checkpoint-<step>/ as {LAST_CHECKPOINT}/ (to resume from)",
+    )
     args = parser.parse_args(argv)
     output_dir: Path = args.output_dir
     run_config_path = output_dir / RUN_CONFIG_FILE
     if not run_config_path.is_file():
-        raise FileNotFoundError(f"{output_dir} holds no {RUN_CONFIG_FILE}: it is not the output folder of a finished "
-                                "run. Give the --output_dir of run_pretrain.py.")
+        raise FileNotFoundError(
+            f"{output_dir} holds no {RUN_CONFIG_FILE}: it is not the output folder of a finished "
+            "run. Give the --output_dir of run_pretrain.py."
+        )
     token = hub_token(args.hub_token)
     run_model_id = json.loads(run_config_path.read_text()).get("hub_model_id")
     model_id = args.hub_model_id or run_model_id or output_dir.absolute().name

@@ -16,8 +16,15 @@ import shlex
 from pathlib import Path
 
 from .job import word
-from .options import (OptionParser, UsageError, closest, is_options_file, parse_dataclasses, raising_usage_errors,
-                      read_options_file)
+from .options import (
+    OptionParser,
+    UsageError,
+    closest,
+    is_options_file,
+    parse_dataclasses,
+    raising_usage_errors,
+    read_options_file,
+)
 
 NESTED_OPTIONS = ("pretrain_args", "downstream_args")
 
@@ -28,11 +35,13 @@ def option_words(options: dict, where: str) -> list[str]:
     words = []
     for name, value in options.items():
         if value is None or isinstance(value, dict) or value == []:
-            raise UsageError(f"{where}: {name}: {value!r} is not an option value; give one, or leave the key "
-                             "out for its default.")
+            raise UsageError(
+                f"{where}: {name}: {value!r} is not an option value; give one, or leave the key out for its default."
+            )
         if isinstance(value, list) and any(isinstance(item, bool) for item in value):
-            raise UsageError(f"{where}: {name}: YAML reads a bare yes, no, on or off as true or false; quote "
-                             'such words ("yes").')
+            raise UsageError(
+                f'{where}: {name}: YAML reads a bare yes, no, on or off as true or false; quote such words ("yes").'
+            )
         words += [f"--{name}", *(word(item) for item in (value if isinstance(value, list) else [value]))]
     return words
 
@@ -41,15 +50,20 @@ def recipe_words(path: Path, sweep_arguments: type) -> list[str]:
     """The recipe as `hf-seqlen sweep` command-line options."""
     recipe = read_options_file(path)
     if "output_dir" not in recipe:
-        raise UsageError("no output_dir: a recipe names where its study goes (output_dir: study-NAME); "
-                         "--output_dir beside --config can still move it.")
+        raise UsageError(
+            "no output_dir: a recipe names where its study goes (output_dir: study-NAME); "
+            "--output_dir beside --config can still move it."
+        )
     valid = [f.name for f in dataclasses.fields(sweep_arguments) if f.init and f.name != "config"]
     words = []
     for key, value in recipe.items():
         if key not in valid:
             match = closest(key, valid)
-            raise UsageError(f"unknown key {key!r}" + (f" (did you mean {match!r}?)" if match else "") +
-                             f"; a recipe's keys are `hf-seqlen sweep` options: {', '.join(valid)}.")
+            raise UsageError(
+                f"unknown key {key!r}"
+                + (f" (did you mean {match!r}?)" if match else "")
+                + f"; a recipe's keys are `hf-seqlen sweep` options: {', '.join(valid)}."
+            )
         if key in NESTED_OPTIONS and isinstance(value, dict):
             value = shlex.join(option_words(value, key))
         elif key == "tasks" and isinstance(value, dict):

@@ -33,24 +33,41 @@ class RecommendArguments:
     audio_column_name: str = field(default="audio")
     report: str | None = field(default=None, metadata={"help": "A sweep's report.csv, to weigh measured results."})
     task: str | None = field(default=None, metadata={"help": "The report's task to weigh (kws, asr, ...)."})
-    tolerance: float = field(default=1.0, metadata={
-        "help": "How much worse than the best arm you accept for a cheaper one, in points (1.0 = one accuracy "
-                "point, or 0.01 of WER/CER)."})
+    tolerance: float = field(
+        default=1.0,
+        metadata={
+            "help": "How much worse than the best arm you accept for a cheaper one, in points (1.0 = one accuracy "
+            "point, or 0.01 of WER/CER)."
+        },
+    )
     output_json: str | None = field(default=None, metadata={"help": "Also write the recommendation as JSON here."})
-    candidates: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0],
-                                    metadata={"help": "Pre-training lengths to choose from without a report."})
+    candidates: list[float] = field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0],
+        metadata={"help": "Pre-training lengths to choose from without a report."},
+    )
 
 
 def duration_profile(args: RecommendArguments) -> dict:
-    dataset = with_durations(load_audio_split(
-        args.split, dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
-        data_dir=args.data_dir, audio_column=args.audio_column_name))
+    dataset = with_durations(
+        load_audio_split(
+            args.split,
+            dataset_name=args.dataset_name,
+            dataset_config_name=args.dataset_config_name,
+            data_dir=args.data_dir,
+            audio_column=args.audio_column_name,
+        )
+    )
     durations = np.array([d for d, bad in zip(dataset["duration"], dataset["bad_audio"]) if not bad])
     if len(durations) == 0:
         raise ValueError("no readable audio in that split")
     p10, median, p90 = np.percentile(durations, [10, 50, 90])
-    return {"files": len(durations), "median": float(median), "p10": float(p10), "p90": float(p90),
-            "mean": float(durations.mean())}
+    return {
+        "files": len(durations),
+        "median": float(median),
+        "p10": float(p10),
+        "p90": float(p90),
+        "mean": float(durations.mean()),
+    }
 
 
 def matched_length(median: float, candidates: list[float]) -> float:
@@ -87,8 +104,9 @@ def weigh_report(report: Path, task: str, tolerance: float) -> dict | None:
     """The cheapest arm shown, with 95% confidence, to be no worse than the best arm by more than
     `tolerance` (points of accuracy, or 0.01s of WER), and the arms the data cannot place either way."""
     rows = read_report(report)
-    metric = next((f"{task}_{m}" for m in MAIN_METRICS if any(isinstance(r.get(f"{task}_{m}"), float) for r in rows)),
-                  None)
+    metric = next(
+        (f"{task}_{m}" for m in MAIN_METRICS if any(isinstance(r.get(f"{task}_{m}"), float) for r in rows)), None
+    )
     cost = cost_column(rows)
     if metric is None or cost is None:
         return None
@@ -112,8 +130,14 @@ def weigh_report(report: Path, task: str, tolerance: float) -> dict | None:
     within = [r for r in rows if verdicts[r["arm"]] == "within"]
     chosen = min(within, key=lambda r: r[cost])
     undecided = [r for r in rows if verdicts[r["arm"]] == "undecided" and r[cost] < chosen[cost]]
-    return {"metric": metric, "cost": cost, "best": best, "chosen": chosen, "undecided": undecided,
-            "verdicts": verdicts}
+    return {
+        "metric": metric,
+        "cost": cost,
+        "best": best,
+        "chosen": chosen,
+        "undecided": undecided,
+        "verdicts": verdicts,
+    }
 
 
 def recommend(args: RecommendArguments) -> dict:
@@ -125,8 +149,10 @@ def recommend(args: RecommendArguments) -> dict:
         f"{matched:g} s."
     ]
     result = {"profile": profile, "matched_length": matched, "recommended_length": matched, "basis": "prior"}
-    prior = (f"Suggestion {matched:g} s is the paper's prior (pre-train on crops matching the task's length), "
-             "untested on your data: run `hf-seqlen sweep` and pass its report.csv with --report to test it.")
+    prior = (
+        f"Suggestion {matched:g} s is the paper's prior (pre-train on crops matching the task's length), "
+        "untested on your data: run `hf-seqlen sweep` and pass its report.csv with --report to test it."
+    )
     if not args.report:
         reasons.append(prior)
     else:
@@ -140,20 +166,32 @@ def recommend(args: RecommendArguments) -> dict:
             share = chosen[cost] / best[cost] if best[cost] else float("nan")
             reasons.append(
                 f"Measured in the sweep: the best {metric} is {state(metric, best[metric])} ({best['arm']}); "
-                + (f"{chosen['arm']} is the cheapest arm shown with 95% confidence to be within {args.tolerance:g} "
-                   f"points of it ({state(metric, chosen[metric])}), at {share:.0%} of its {label(cost)}."
-                   if chosen is not best else "no cheaper arm is shown with 95% confidence to be within "
-                   f"{args.tolerance:g} points of it.")
+                + (
+                    f"{chosen['arm']} is the cheapest arm shown with 95% confidence to be within {args.tolerance:g} "
+                    f"points of it ({state(metric, chosen[metric])}), at {share:.0%} of its {label(cost)}."
+                    if chosen is not best
+                    else f"no cheaper arm is shown with 95% confidence to be within {args.tolerance:g} points of it."
+                )
             )
             if weighed["undecided"]:
                 names = ", ".join(r["arm"] for r in weighed["undecided"])
-                reasons.append(f"The data cannot decide for the cheaper {names}: the 95% CI of its difference from "
-                               f"{best['arm']} straddles the {args.tolerance:g}-point tolerance. More seeds or test "
-                               "examples would settle it.")
-            result.update(recommended_length=chosen["max_duration"], basis="measured",
-                          measured={"metric": metric, "cost": cost, "best_arm": best["arm"],
-                                    "chosen_arm": chosen["arm"], "verdicts": weighed["verdicts"],
-                                    "undecided_arms": [r["arm"] for r in weighed["undecided"]]})
+                reasons.append(
+                    f"The data cannot decide for the cheaper {names}: the 95% CI of its difference from "
+                    f"{best['arm']} straddles the {args.tolerance:g}-point tolerance. More seeds or test "
+                    "examples would settle it."
+                )
+            result.update(
+                recommended_length=chosen["max_duration"],
+                basis="measured",
+                measured={
+                    "metric": metric,
+                    "cost": cost,
+                    "best_arm": best["arm"],
+                    "chosen_arm": chosen["arm"],
+                    "verdicts": weighed["verdicts"],
+                    "undecided_arms": [r["arm"] for r in weighed["undecided"]],
+                },
+            )
     result["reasons"] = reasons
     return result
 

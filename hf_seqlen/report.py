@@ -22,10 +22,18 @@ from .statistics import METRICS, holm, interval, outcome_table, paired_differenc
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")
 # Cost columns to compare, most informative first; the first present in every arm is "the cost".
-COST_COLUMNS = ("flops_total_estimated_from_counted_steps", "device_hours", "wall_clock_seconds", "audio_hours",
-                "energy_kwh_estimated")
-BUDGET_COLUMNS = {"steps": "optimizer_steps", "audio_hours": "audio_hours",
-                  "flops": "flops_total_estimated_from_counted_steps"}
+COST_COLUMNS = (
+    "flops_total_estimated_from_counted_steps",
+    "device_hours",
+    "wall_clock_seconds",
+    "audio_hours",
+    "energy_kwh_estimated",
+)
+BUDGET_COLUMNS = {
+    "steps": "optimizer_steps",
+    "audio_hours": "audio_hours",
+    "flops": "flops_total_estimated_from_counted_steps",
+}
 # Accuracy-like metrics read in points (x100); error rates stay rates.
 POINTS = ("accuracy", "f1", "uar")
 
@@ -75,12 +83,19 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
     """Rows (one per arm that finished pre-training in some seed) and the comparisons behind them."""
     rows, tables = [], {}
     for arm in arms:
-        costs = [json.loads(p.read_text()) for s in seeds
-                 if (p := seed_dir(sweep_dir, arm["name"], s) / "pretrain" / "costs.json").is_file()]
+        costs = [
+            json.loads(p.read_text())
+            for s in seeds
+            if (p := seed_dir(sweep_dir, arm["name"], s) / "pretrain" / "costs.json").is_file()
+        ]
         if not costs:
             continue
-        row = {"arm": arm["name"], "max_duration": arm["max_duration"], "schedule": arm.get("schedule", ""),
-               "seeds": len(costs)}
+        row = {
+            "arm": arm["name"],
+            "max_duration": arm["max_duration"],
+            "schedule": arm.get("schedule", ""),
+            "seeds": len(costs),
+        }
         numbers = [_numbers(c) for c in costs]
         row.update({k: float(np.mean([n[k] for n in numbers])) for k in numbers[0] if all(k in n for n in numbers)})
         rows.append(row)
@@ -128,8 +143,9 @@ def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None
 
 def metric_columns(rows: list[dict], tasks: list[str]) -> list[str]:
     """`task_metric` names with an estimate (not their CI or difference columns)."""
-    names = {k for row in rows for k in row if any(k.startswith(f"{t}_") for t in tasks)
-             and k.split("_", 1)[1] in METRICS}
+    names = {
+        k for row in rows for k in row if any(k.startswith(f"{t}_") for t in tasks) and k.split("_", 1)[1] in METRICS
+    }
     return sorted(names)
 
 
@@ -153,8 +169,10 @@ def difference_text(metric: str, row: dict) -> str:
         return "identical"
     unit = " points" if metric.split("_")[-1] in POINTS else ""
     strip = len(unit)
-    return (f"{state_difference(metric, value)} (95% CI {state_difference(metric, low)[:-strip or None]} to "
-            f"{state_difference(metric, high)[:-strip or None]}{unit})")
+    return (
+        f"{state_difference(metric, value)} (95% CI {state_difference(metric, low)[: -strip or None]} to "
+        f"{state_difference(metric, high)[: -strip or None]}{unit})"
+    )
 
 
 def seeds_text(seeds: int) -> str:
@@ -176,13 +194,21 @@ def describe(row: dict, reference: dict, metric: str) -> str:
     if low > 0 or high < 0:
         better = (high < 0) == lower_is_better(metric)
         holm_p = row.get(f"{metric}_diff_p_holm")
-        family = "" if holm_p is None else (
-            "; holds after Holm's adjustment" if holm_p < 0.05 else
-            f"; not after Holm's adjustment for the report's comparisons (adjusted p {holm_p:.2f})")
+        family = (
+            ""
+            if holm_p is None
+            else (
+                "; holds after Holm's adjustment"
+                if holm_p < 0.05
+                else f"; not after Holm's adjustment for the report's comparisons (adjusted p {holm_p:.2f})"
+            )
+        )
         return f"{label} {values}: {'better' if better else 'worse'}, difference {difference}, {seeds}{family}"
     task = metric.split("_")[0]
-    return (f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
-            f"examples, {seeds}; difference {difference})")
+    return (
+        f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
+        f"examples, {seeds}; difference {difference})"
+    )
 
 
 def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
@@ -192,21 +218,34 @@ def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
             continue
         parts = [describe(row, reference, m) for m in metric_columns([row], tasks) if m in reference]
         ratio = row.get("cost_ratio_vs_reference")
-        cost = f"costs {ratio:.0%} of {reference['arm']} in {figures.label(cost_column(rows))}" if ratio is not None else ""
+        cost = (
+            f"costs {ratio:.0%} of {reference['arm']} in {figures.label(cost_column(rows))}"
+            if ratio is not None
+            else ""
+        )
         lines.append(f"{row['arm']} {cost}; " + "; ".join(parts) + ".")
     return lines
 
 
 def budget_lines(rows: list[dict], budget: str) -> list[str]:
-    held = {"steps": "updates (each arm takes the same number of optimizer steps with the same batch count, so a "
-                     "shorter arm sees less audio and fewer FLOPs by construction)",
-            "audio_hours": "audio hours fed", "flops": "counted training FLOPs"}[budget]
-    lines = [f"Held equal across arms: {held}.", "",
-             "| arm | updates | audio (hours) | pre-training compute (TFLOP, counted) |", "|---|---|---|---|"]
+    held = {
+        "steps": "updates (each arm takes the same number of optimizer steps with the same batch count, so a "
+        "shorter arm sees less audio and fewer FLOPs by construction)",
+        "audio_hours": "audio hours fed",
+        "flops": "counted training FLOPs",
+    }[budget]
+    lines = [
+        f"Held equal across arms: {held}.",
+        "",
+        "| arm | updates | audio (hours) | pre-training compute (TFLOP, counted) |",
+        "|---|---|---|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['arm']} | {row.get('optimizer_steps', float('nan')):.0f} | "
-                     f"{row.get('audio_hours', float('nan')):.4g} | "
-                     f"{row.get('flops_total_estimated_from_counted_steps', float('nan')) / 1e12:.4g} |")
+        lines.append(
+            f"| {row['arm']} | {row.get('optimizer_steps', float('nan')):.0f} | "
+            f"{row.get('audio_hours', float('nan')):.4g} | "
+            f"{row.get('flops_total_estimated_from_counted_steps', float('nan')) / 1e12:.4g} |"
+        )
     return lines
 
 
@@ -220,15 +259,28 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def results_table(rows: list[dict], tasks: list[str]) -> list[str]:
     metrics = metric_columns(rows, tasks)
-    header = ["arm", "seeds", "cost vs reference"] + [f"{m.replace('_', ' ')} (95% CI)" for m in metrics] + \
-             [f"{m.replace('_', ' ')} minus reference (95% CI)" for m in metrics]
+    header = (
+        ["arm", "seeds", "cost vs reference"]
+        + [f"{m.replace('_', ' ')} (95% CI)" for m in metrics]
+        + [f"{m.replace('_', ' ')} minus reference (95% CI)" for m in metrics]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["arm"], str(row["seeds"]), f"{row.get('cost_ratio_vs_reference', float('nan')):.2f}x"]
-        cells += [f"{state(m, row[m])} ({state(m, row[f'{m}_ci_low'])} to {state(m, row[f'{m}_ci_high'])})"
-                  if m in row else "" for m in metrics]
-        cells += ["(reference)" if row["arm"] == row["reference_arm"] else
-                  difference_text(m, row) if f"{m}_diff_vs_reference" in row else "" for m in metrics]
+        cells += [
+            f"{state(m, row[m])} ({state(m, row[f'{m}_ci_low'])} to {state(m, row[f'{m}_ci_high'])})"
+            if m in row
+            else ""
+            for m in metrics
+        ]
+        cells += [
+            "(reference)"
+            if row["arm"] == row["reference_arm"]
+            else difference_text(m, row)
+            if f"{m}_diff_vs_reference" in row
+            else ""
+            for m in metrics
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -239,27 +291,51 @@ def write_markdown(rows, reference, tasks, budget, plots, path: Path) -> None:
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
     comparisons = sum(1 for row in rows for key in row if key.endswith("_diff_p_value"))
     lines += [f"## Headline (each arm against {reference['arm']}, paired on test examples and seeds)", ""]
-    lines += [f"{comparisons} comparisons at 95% each: about one in twenty of them would show a difference by "
-              "chance alone. Each says whether it holds after Holm's adjustment for all of them "
-              "(report.csv: `*_diff_p_value`, `*_diff_p_holm`).", ""] if comparisons > 1 else []
+    lines += (
+        [
+            f"{comparisons} comparisons at 95% each: about one in twenty of them would show a difference by "
+            "chance alone. Each says whether it holds after Holm's adjustment for all of them "
+            "(report.csv: `*_diff_p_value`, `*_diff_p_holm`).",
+            "",
+        ]
+        if comparisons > 1
+        else []
+    )
     lines += [f"- {line}" for line in headline(rows, reference, tasks)] + [""]
     lines += ["## Budget", "", *budget_lines(rows, budget), ""]
-    lines += ["## Results (means over seeds; 95% CIs over test examples and pre-training seeds, with a t quantile "
-              "for the few seeds; all columns in report.csv)", "", *results_table(rows, tasks)]
+    lines += [
+        "## Results (means over seeds; 95% CIs over test examples and pre-training seeds, with a t quantile "
+        "for the few seeds; all columns in report.csv)",
+        "",
+        *results_table(rows, tasks),
+    ]
     others = [p for p in plots if p.stem != "summary"]
     if others:
         lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in others]
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_report(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int],
-                 reference: str | None = None, budget: str = "steps") -> list[dict]:
+def write_report(
+    sweep_dir: Path,
+    arms: list[dict],
+    tasks: list[str],
+    seeds: list[int],
+    reference: str | None = None,
+    budget: str = "steps",
+) -> list[dict]:
     rows, reference_row = collect(sweep_dir, arms, tasks, seeds, reference)
     if not rows:
         return rows
     write_csv(rows, sweep_dir / "report.csv")
-    plots = figures.write_figures(rows, reference_row, tasks, metric_columns(rows, tasks), cost_column(rows),
-                                  sweep_dir, chance_levels(sweep_dir, rows, tasks, seeds))
+    plots = figures.write_figures(
+        rows,
+        reference_row,
+        tasks,
+        metric_columns(rows, tasks),
+        cost_column(rows),
+        sweep_dir,
+        chance_levels(sweep_dir, rows, tasks, seeds),
+    )
     write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md")
     return rows
 

@@ -85,8 +85,12 @@ def pseudo_values(metric: str, table: dict) -> np.ndarray:
     whole = metric_values(metric, table, np.ones(n))[0]
     if n == 1:
         return np.array([whole])
-    left_out = np.concatenate([metric_values(metric, table, 1 - np.eye(n)[start:start + JACKKNIFE_BLOCK])
-                               for start in range(0, n, JACKKNIFE_BLOCK)])
+    left_out = np.concatenate(
+        [
+            metric_values(metric, table, 1 - np.eye(n)[start : start + JACKKNIFE_BLOCK])
+            for start in range(0, n, JACKKNIFE_BLOCK)
+        ]
+    )
     return whole + (n - 1) * (left_out.mean() - left_out)
 
 
@@ -102,7 +106,7 @@ def _mean_interval(values: np.ndarray) -> Interval:
     else:
         ms_seeds = n * values.mean(axis=0).var(ddof=1)
         residual = values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + estimate
-        ms_residual = float((residual ** 2).sum()) / ((n - 1) * (k - 1))
+        ms_residual = float((residual**2).sum()) / ((n - 1) * (k - 1))
         # Variance of the mean: seeds' spread of their means (which holds the seeds' share and the interaction's)
         # plus the examples' share, (ms_examples - ms_residual) / nk, floored at zero. The seeds' term is never
         # floored: with 2-3 seeds it is the noisy one, and flooring it is what makes intervals too narrow.
@@ -112,7 +116,7 @@ def _mean_interval(values: np.ndarray) -> Interval:
         variance = sum(sign * ms for ms, _, sign in terms) / (n * k)
         spread = sum((ms / (n * k)) ** 2 / dof for ms, dof, _ in terms)
         # Welch-Satterthwaite; its negative term can push it below what the seeds alone give, never meant here.
-        df = max(variance ** 2 / spread, k - 1) if spread > 0 else math.inf
+        df = max(variance**2 / spread, k - 1) if spread > 0 else math.inf
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * math.sqrt(variance)
     if variance > 0:
         p_value = float(2 * stats.t.sf(abs(estimate) / math.sqrt(variance), df))
@@ -143,8 +147,9 @@ def _by_id(table: dict, order: np.ndarray) -> dict:
 def _paired(tables: list[dict], reference: list[dict]) -> tuple[list[dict], list[dict]]:
     """Both arms' tables with rows in one example order, matched by id; a mismatch is refused."""
     if len(tables) != len(reference):
-        raise ValueError(f"a paired difference needs the same seeds in both arms ({len(tables)} and "
-                         f"{len(reference)} tables)")
+        raise ValueError(
+            f"a paired difference needs the same seeds in both arms ({len(tables)} and {len(reference)} tables)"
+        )
     _check(tables)
     _check(reference)
     if "id" not in tables[0]:  # tables built without ids (simulations): rows are already in one order
@@ -155,8 +160,10 @@ def _paired(tables: list[dict], reference: list[dict]) -> tuple[list[dict], list
     for own, other in zip(tables, reference):
         if sorted(own["id"]) != sorted(other["id"]) or len(set(own["id"])) != len(own["id"]):
             only = sorted(set(own["id"]) ^ set(other["id"]))[:3]
-            raise ValueError("a paired difference needs the same test examples (ids) in both arms and seeds, each once"
-                             + (f"; e.g. {', '.join(map(str, only))} is in one only" if only else ""))
+            raise ValueError(
+                "a paired difference needs the same test examples (ids) in both arms and seeds, each once"
+                + (f"; e.g. {', '.join(map(str, only))} is in one only" if only else "")
+            )
         paired[0].append(_by_id(own, np.argsort(own["id"], kind="stable")))
         paired[1].append(_by_id(other, np.argsort(other["id"], kind="stable")))
     return paired
@@ -165,8 +172,9 @@ def _paired(tables: list[dict], reference: list[dict]) -> tuple[list[dict], list
 def paired_difference(metric: str, tables: list[dict], reference: list[dict]) -> Interval:
     """Arm minus reference, paired on examples (by id) and seeds (table i of both lists is the same seed)."""
     tables, reference = _paired(tables, reference)
-    difference = np.stack([pseudo_values(metric, own) - pseudo_values(metric, other)
-                           for own, other in zip(tables, reference)], axis=1)
+    difference = np.stack(
+        [pseudo_values(metric, own) - pseudo_values(metric, other) for own, other in zip(tables, reference)], axis=1
+    )
     return _mean_interval(difference)
 
 
@@ -183,8 +191,11 @@ def holm(p_values: list[float]) -> list[float]:
 
 def outcome_table(examples: list[dict]) -> dict[str, np.ndarray]:
     """Per-example outcomes (rows of `<split>_examples.jsonl`) as the arrays the metrics read."""
-    table = {name: np.array([e[name] for e in examples], dtype=float)
-             for name in ("correct", "word_edits", "words", "char_edits", "chars") if examples and name in examples[0]}
+    table = {
+        name: np.array([e[name] for e in examples], dtype=float)
+        for name in ("correct", "word_edits", "words", "char_edits", "chars")
+        if examples and name in examples[0]
+    }
     if examples and "id" in examples[0]:
         table["id"] = np.array([str(e["id"]) for e in examples])
     if examples and "correct" in examples[0]:

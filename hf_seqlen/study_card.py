@@ -13,19 +13,27 @@ HEADING = "## In the sequence-length study"
 
 
 def card_section(row: dict, reference_arm: str, tasks: list[str]) -> str:
-    lines = [HEADING, "",
-             f"Arm {row['arm']} of a sweep with {row['seeds']} seed(s) per arm; compared with {reference_arm}, "
-             "paired on the same test examples and seeds (95% CIs over test examples and pre-training seeds, with a t "
-             "quantile for the few seeds; with one seed they cover the test examples only).", ""]
+    lines = [
+        HEADING,
+        "",
+        f"Arm {row['arm']} of a sweep with {row['seeds']} seed(s) per arm; compared with {reference_arm}, "
+        "paired on the same test examples and seeds (95% CIs over test examples and pre-training seeds, with a t "
+        "quantile for the few seeds; with one seed they cover the test examples only).",
+        "",
+    ]
     if "cost_ratio_vs_reference" in row:
         lines.append(f"- Pre-training cost: {row['cost_ratio_vs_reference']:.2f}x that of {reference_arm}.")
     for metric in metric_columns([row], tasks):
-        text = (f"- {metric.replace('_', ' ')}: {state(metric, row[metric])} "
-                f"(95% CI {state(metric, row[f'{metric}_ci_low'])} to {state(metric, row[f'{metric}_ci_high'])})")
+        text = (
+            f"- {metric.replace('_', ' ')}: {state(metric, row[metric])} "
+            f"(95% CI {state(metric, row[f'{metric}_ci_low'])} to {state(metric, row[f'{metric}_ci_high'])})"
+        )
         if f"{metric}_diff_vs_reference" in row and row["arm"] != reference_arm:
-            text += (f"; minus {reference_arm}: {state_difference(metric, row[f'{metric}_diff_vs_reference'])} "
-                     f"(95% CI {state_difference(metric, row[f'{metric}_diff_ci_low'])} to "
-                     f"{state_difference(metric, row[f'{metric}_diff_ci_high'])})")
+            text += (
+                f"; minus {reference_arm}: {state_difference(metric, row[f'{metric}_diff_vs_reference'])} "
+                f"(95% CI {state_difference(metric, row[f'{metric}_diff_ci_low'])} to "
+                f"{state_difference(metric, row[f'{metric}_diff_ci_high'])})"
+            )
         lines.append(text + ".")
     return "\n".join(lines) + "\n"
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 import accelerate.commands.config as accelerate_config
+import torch
 
 from .demo_corpus_maker import cached_corpus, cached_corpus_folder
 from .downstream.args import TASKS
@@ -46,48 +46,97 @@ logger = logging.getLogger("hf_seqlen.sweep")
 @dataclass
 class SweepArguments:
     output_dir: str = field(metadata={"help": "Where every run and the report go."})
-    durations: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0], metadata={
-        "help": "Pre-training length of each arm, in seconds (run_pretrain's --max_duration)."})
-    duration_schedules: list[str] = field(default_factory=list, metadata={
-        "help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first; "
-                "run_pretrain's --duration_schedule)."})
+    durations: list[float] = field(
+        default_factory=lambda: [1.0, 2.0, 4.0],
+        metadata={"help": "Pre-training length of each arm, in seconds (run_pretrain's --max_duration)."},
+    )
+    duration_schedules: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Curriculum arms, e.g. '1:0.5,2:0.3,8:0.2' (duration:share of the budget, short first; "
+            "run_pretrain's --duration_schedule)."
+        },
+    )
     # kws alone by default: at demo scale the asr probe cannot rank the arms and took 45% of the time; its minutes
     # buy seeds instead, which narrow the comparison (docs/measurements/default-sweep.md).
-    tasks: list[str] = field(default_factory=lambda: ["kws"],
-                             metadata={"help": "Downstream tasks per arm (kws, asr, sid, er, audio-classification)."})
-    data_dir: str | None = field(default=None, metadata={
-        "help": "Local corpus (audiofolder layout, a `kind` column for the demo tasks) that pre-training and every "
-                "task read. Default: the large demo corpus (2.4 h, 96 voices), made on first use into the cache "
-                "($HF_SEQLEN_CACHE or ~/.cache/hf_seqlen). Data named in --pretrain_args or --downstream_args wins."})
-    budget: str = field(default="steps", metadata={
-        "help": "What is equal across arms: steps (--max_train_steps), audio_hours (--max_train_audio_hours) or "
-                "flops (--max_train_flops).", "choices": ["steps", "audio_hours", "flops"]})
-    max_train_steps: int = field(default=200, metadata={
-        "help": "Pre-training updates per arm, with --budget steps (run_pretrain's --max_train_steps)."})
-    max_train_audio_hours: float | None = field(default=None, metadata={
-        "help": "Audio hours fed per arm, with --budget audio_hours (run_pretrain's --max_train_audio_hours)."})
-    max_train_flops: float | None = field(default=None, metadata={
-        "help": "Training FLOPs per arm, with --budget flops (run_pretrain's --max_train_flops)."})
-    downstream_max_steps: int | None = field(default=None, metadata={
-        "help": "Training steps per task (run_downstream's --max_steps; default: run_downstream's for the task)."})
+    tasks: list[str] = field(
+        default_factory=lambda: ["kws"],
+        metadata={"help": "Downstream tasks per arm (kws, asr, sid, er, audio-classification)."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local corpus (audiofolder layout, a `kind` column for the demo tasks) that pre-training and every "
+            "task read. Default: the large demo corpus (2.4 h, 96 voices), made on first use into the cache "
+            "($HF_SEQLEN_CACHE or ~/.cache/hf_seqlen). Data named in --pretrain_args or --downstream_args wins."
+        },
+    )
+    budget: str = field(
+        default="steps",
+        metadata={
+            "help": "What is equal across arms: steps (--max_train_steps), audio_hours (--max_train_audio_hours) or "
+            "flops (--max_train_flops).",
+            "choices": ["steps", "audio_hours", "flops"],
+        },
+    )
+    max_train_steps: int = field(
+        default=200,
+        metadata={"help": "Pre-training updates per arm, with --budget steps (run_pretrain's --max_train_steps)."},
+    )
+    max_train_audio_hours: float | None = field(
+        default=None,
+        metadata={
+            "help": "Audio hours fed per arm, with --budget audio_hours (run_pretrain's --max_train_audio_hours)."
+        },
+    )
+    max_train_flops: float | None = field(
+        default=None,
+        metadata={"help": "Training FLOPs per arm, with --budget flops (run_pretrain's --max_train_flops)."},
+    )
+    downstream_max_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training steps per task (run_downstream's --max_steps; default: run_downstream's for the task)."
+        },
+    )
     accelerate_config: str | None = field(default=None, metadata={"help": "Config file for every `accelerate launch`."})
     pretrain_args: str = field(default="", metadata={"help": "More run_pretrain options, as one quoted string."})
     # Probing ranks upstreams for the least CPU time; measured in docs/measurements/downstream-protocol.md.
-    downstream_args: str = field(default="--freeze_upstream", metadata={
-        "help": "run_downstream options, as one quoted string (default: probe the frozen upstream on cached "
-                "features; '' fine-tunes it); they come after --downstream_max_steps, so they win."})
-    task_args: list[str] = field(default_factory=list, metadata={
-        "help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name NAME "
-                "--label_column label'); they come after --downstream_args, so they win."})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4],
-                             metadata={"help": "Repeat every arm (pre-training and each task) with each seed."})
-    reference_arm: str | None = field(default=None, metadata={
-        "help": "The arm every other arm is compared with (default: the longest fixed duration)."})
-    config: str | None = field(default=None, metadata={
-        "help": "A recipe: a .yaml or .json file of these options (see recipes/); options given beside it win."})
-    dry_run: bool = field(default=False, metadata={
-        "help": "Check every job's options offline and print the plan (each job's command, the expected cost "
-                "where one was measured); run nothing."})
+    downstream_args: str = field(
+        default="--freeze_upstream",
+        metadata={
+            "help": "run_downstream options, as one quoted string (default: probe the frozen upstream on cached "
+            "features; '' fine-tunes it); they come after --downstream_max_steps, so they win."
+        },
+    )
+    task_args: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "run_downstream options of one task only, as 'TASK: OPTIONS' (e.g. 'er: --dataset_name NAME "
+            "--label_column label'); they come after --downstream_args, so they win."
+        },
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        metadata={"help": "Repeat every arm (pre-training and each task) with each seed."},
+    )
+    reference_arm: str | None = field(
+        default=None,
+        metadata={"help": "The arm every other arm is compared with (default: the longest fixed duration)."},
+    )
+    config: str | None = field(
+        default=None,
+        metadata={
+            "help": "A recipe: a .yaml or .json file of these options (see recipes/); options given beside it win."
+        },
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "Check every job's options offline and print the plan (each job's command, the expected cost "
+            "where one was measured); run nothing."
+        },
+    )
 
 
 def parse_args(argv: list[str]) -> SweepArguments:
@@ -161,8 +210,11 @@ def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> Job |
     """The job that (re)starts this arm's pre-training, or None when it already finished."""
     if (out / "costs.json").is_file():
         return None
-    length = option("duration_schedule", arm["schedule"]) if arm.get("schedule") else \
-        option("max_duration", f"{arm['max_duration']:g}")
+    length = (
+        option("duration_schedule", arm["schedule"])
+        if arm.get("schedule")
+        else option("max_duration", f"{arm['max_duration']:g}")
+    )
     if any(out.glob("checkpoint-*/progress.json")):
         restart = [option("resume_from_checkpoint", "latest")]
     else:
@@ -175,8 +227,12 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
     """The job that trains and tests `task` on the upstream, or None when it already finished."""
     if (out / "results.json").is_file():
         return None
-    sweep = [option("task", task), option("model_name_or_path", upstream), option("output_dir", out),
-             option("seed", seed)]
+    sweep = [
+        option("task", task),
+        option("model_name_or_path", upstream),
+        option("output_dir", out),
+        option("seed", seed),
+    ]
     if args.downstream_max_steps is not None:
         sweep.append(option("max_steps", args.downstream_max_steps))
     return Job("downstream", merged(sweep, with_data(args, extra_options(args, task))))
@@ -197,11 +253,25 @@ def plan(args: SweepArguments, arms: list[dict]) -> list[PlannedJob]:
     for seed in args.seeds:
         for arm in arms:
             runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
-            planned.append(PlannedJob(f"{name} pre-training", arm, None,
-                                      pretrain_job(args, arm, seed, runs / "pretrain"), runs / "pretrain.log"))
-            planned += [PlannedJob(f"{name} {task}", arm, task,
-                                   downstream_job(args, runs / "pretrain", task, seed, runs / task), runs / f"{task}.log")
-                        for task in args.tasks]
+            planned.append(
+                PlannedJob(
+                    f"{name} pre-training",
+                    arm,
+                    None,
+                    pretrain_job(args, arm, seed, runs / "pretrain"),
+                    runs / "pretrain.log",
+                )
+            )
+            planned += [
+                PlannedJob(
+                    f"{name} {task}",
+                    arm,
+                    task,
+                    downstream_job(args, runs / "pretrain", task, seed, runs / task),
+                    runs / f"{task}.log",
+                )
+                for task in args.tasks
+            ]
     return planned
 
 
@@ -267,12 +337,17 @@ def run_job(planned: PlannedJob, accelerate_config: str | None, here: EntryPoint
     with open(log_file, "a") as log:
         log.write("$ " + shlex.join(command) + "\n")
         log.flush()
-        code = run_here(planned.job, log, here) if here else \
-            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = (
+            run_here(planned.job, log, here)
+            if here
+            else subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        )
     if code != 0:
         tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:])
-        raise JobFailed(f"{planned.name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
-                        "Fix the cause and rerun the same sweep command: finished jobs are kept.")
+        raise JobFailed(
+            f"{planned.name} failed (exit {code}); the end of {log_file}:\n{tail}\n"
+            "Fix the cause and rerun the same sweep command: finished jobs are kept."
+        )
 
 
 @dataclass
@@ -295,7 +370,9 @@ def checked_plan(args: SweepArguments) -> SweepPlan:
     arms = arms_of(args)
     check_reference_arm(args.reference_arm, [arm["name"] for arm in arms])
     planned = plan(args, arms)
-    parsed = check_jobs(planned, args.config)  # a mistyped option of the last task fails now, not after days of pre-training
+    parsed = check_jobs(
+        planned, args.config
+    )  # a mistyped option of the last task fails now, not after days of pre-training
     return SweepPlan(args, arms, planned, parsed, makes_default_corpus)
 
 

@@ -84,37 +84,55 @@ def finished_runs_estimate(root: Path, arm: dict, seeds: list[int]) -> str | Non
     wall = statistics.mean(c["wall_clock_seconds"] for c in costs)
     device_hours = statistics.mean(c["device_hours"] for c in costs)
     devices = sorted({f"{c['num_devices']} x {c['device_name']}" for c in costs})
-    return (f"{_hours(wall)} wall-clock, {device_hours:,.3g} device-hours per seed (estimate: the mean of its "
-            f"{len(costs)} finished seed(s) here, costs.json, on {'; '.join(devices)})")
+    return (
+        f"{_hours(wall)} wall-clock, {device_hours:,.3g} device-hours per seed (estimate: the mean of its "
+        f"{len(costs)} finished seed(s) here, costs.json, on {'; '.join(devices)})"
+    )
 
 
 def this_machine() -> dict:
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     return {"cpu_model": device_name(torch.device("cpu")), "cpu_cores": os.cpu_count(), "gpus": gpus}
 
 
 def _describe(machine: dict) -> str:
-    return f"{machine['cpu_model']}, {machine['cpu_cores']} cores" + (f", {', '.join(machine['gpus'])}" if machine["gpus"] else "")
+    return f"{machine['cpu_model']}, {machine['cpu_cores']} cores" + (
+        f", {', '.join(machine['gpus'])}" if machine["gpus"] else ""
+    )
 
 
 def benchmark_problem(benchmark: dict, machine: dict) -> str | None:
     """Why the benchmark's cost curve cannot stand for this machine, or None when it can."""
     measured_on = benchmark["machine"]
     if any(measured_on.get(key) != machine[key] for key in ("cpu_model", "cpu_cores", "gpus")):
-        return (f"it was measured on {_describe(measured_on)}; this machine is {_describe(machine)}. "
-                "`python -m benchmarks` here measures one")
+        return (
+            f"it was measured on {_describe(measured_on)}; this machine is {_describe(machine)}. "
+            "`python -m benchmarks` here measures one"
+        )
     return None
 
 
-def benchmark_estimate(benchmark: dict, source: str, arm: dict, parsed: tuple, budget_updates: int | None,
-                       max_train_audio_hours: float | None) -> str | None:
+def benchmark_estimate(
+    benchmark: dict,
+    source: str,
+    arm: dict,
+    parsed: tuple,
+    budget_updates: int | None,
+    max_train_audio_hours: float | None,
+) -> str | None:
     """Updates x audio per update / the measured audio seconds per second at each of the arm's crop lengths
     (forward, backward and optimizer step on full-length crops; one process; loading and evaluation left out)."""
     model, _, train = parsed
     phases = []
     for seconds, share in _phases(arm):
-        points = [point for curve in benchmark["results"]["curves"] for point in curve["points"]
-                  if point["config_name"] == model.config_name and point["seconds"] == seconds]
+        points = [
+            point
+            for curve in benchmark["results"]["curves"]
+            for point in curve["points"]
+            if point["config_name"] == model.config_name and point["seconds"] == seconds
+        ]
         if not points:
             return None
         point = max(points, key=lambda p: p["samples"] * p["seconds"])  # the batch closest to a real one
@@ -123,10 +141,12 @@ def benchmark_estimate(benchmark: dict, source: str, arm: dict, parsed: tuple, b
     audio_per_update = sum(share * audio for share, audio, _ in phases)
     updates = budget_updates if budget_updates else max_train_audio_hours * 3600 / audio_per_update
     seconds = updates * sum(share * audio / rate for share, audio, rate in phases)
-    return (f"{_hours(seconds)} per seed (estimate: {updates:,.0f} updates of at most {audio_per_update:,.4g} s "
-            f"of audio each, at the audio seconds per second measured for {model.config_name} at "
-            f"{', '.join(f'{d:g}' for d, _ in _phases(arm))} s crops in {source} on this "
-            "machine; training steps only, one process)")
+    return (
+        f"{_hours(seconds)} per seed (estimate: {updates:,.0f} updates of at most {audio_per_update:,.4g} s "
+        f"of audio each, at the audio seconds per second measured for {model.config_name} at "
+        f"{', '.join(f'{d:g}' for d, _ in _phases(arm))} s crops in {source} on this "
+        "machine; training steps only, one process)"
+    )
 
 
 def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: Path = SCALING_BENCHMARK) -> list[str]:
@@ -140,21 +160,34 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
         line = finished_runs_estimate(Path(args.output_dir), arm, args.seeds)
         pretraining = [parsed[job.name] for job in jobs if job.arm is arm and job.task is None and job.name in parsed]
         if line is None and pretraining and not problem and args.budget in ("steps", "audio_hours"):
-            line = benchmark_estimate(benchmark, source, arm, pretraining[0],
-                                      args.max_train_steps if args.budget == "steps" else None,
-                                      args.max_train_audio_hours)
-        lines.append(f"  {arm['name']}: " + (line or "no estimate: no finished seed of this arm here and no step "
-                                              "time measured on this machine for its config, crop lengths and budget"))
+            line = benchmark_estimate(
+                benchmark,
+                source,
+                arm,
+                pretraining[0],
+                args.max_train_steps if args.budget == "steps" else None,
+                args.max_train_audio_hours,
+            )
+        lines.append(
+            f"  {arm['name']}: "
+            + (
+                line
+                or "no estimate: no finished seed of this arm here and no step "
+                "time measured on this machine for its config, crop lengths and budget"
+            )
+        )
     return lines
 
 
 def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
     to_run = [job for job in jobs if job.job is not None]
     pretraining = sum(job.task is None for job in to_run)
-    print(f"Plan{f' of recipe {args.config}' if args.config else ''}: {len(arms)} arm(s) x {len(args.seeds)} "
-          f"seed(s) x ({len(args.tasks)} task(s) + pre-training) in {args.output_dir}: {len(to_run)} job(s) to run "
-          f"({pretraining} pre-training, {len(to_run) - pretraining} downstream), {len(jobs) - len(to_run)} finished "
-          "earlier. Every job's options were checked offline by its own parser.")
+    print(
+        f"Plan{f' of recipe {args.config}' if args.config else ''}: {len(arms)} arm(s) x {len(args.seeds)} "
+        f"seed(s) x ({len(args.tasks)} task(s) + pre-training) in {args.output_dir}: {len(to_run)} job(s) to run "
+        f"({pretraining} pre-training, {len(to_run) - pretraining} downstream), {len(jobs) - len(to_run)} finished "
+        "earlier. Every job's options were checked offline by its own parser."
+    )
     for index, job in enumerate(to_run, 1):
         print(f"[{index}/{len(to_run)}] {job.name} (log: {job.log_file})")
         print(f"  $ {shlex.join(launch(job.job, args.accelerate_config))}")
@@ -165,7 +198,9 @@ def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
     missing = sorted(folder for folder in folders if folder and not Path(folder).is_dir())
     if str(cached_corpus_folder("large")) in missing:
         missing.remove(str(cached_corpus_folder("large")))
-        print(f"The large demo corpus is made into {cached_corpus_folder('large')} when the sweep runs (a few minutes).")
+        print(
+            f"The large demo corpus is made into {cached_corpus_folder('large')} when the sweep runs (a few minutes)."
+        )
     if missing:
         print(f"Local data not on this machine, needed where the jobs run: {', '.join(missing)}")
     print("Expected pre-training cost per arm and seed (estimates from measurements only):")

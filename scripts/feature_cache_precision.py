@@ -35,9 +35,15 @@ def main() -> None:
     loader = Wav2Vec2ForCTCWithLayerSum if options.task == "asr" else Wav2Vec2ForSequenceClassification
     model = loader.from_pretrained(options.model).eval()
     decode = AudioDecoder.for_extractor(Wav2Vec2FeatureExtractor.from_pretrained(options.model))
-    split = load_task_splits(DownstreamArguments(task=options.task, model_name_or_path=options.model,
-                                                 data_dir=options.data_dir, validation_split_name=None,
-                                                 test_split_name=options.split))["test"]
+    split = load_task_splits(
+        DownstreamArguments(
+            task=options.task,
+            model_name_or_path=options.model,
+            data_dir=options.data_dir,
+            validation_split_name=None,
+            test_split_name=options.split,
+        )
+    )["test"]
     read_cached_features(model)
     largest = rounding = logit_gap = 0.0
     differing = total = 0
@@ -54,9 +60,11 @@ def main() -> None:
             differing += int((exact.argmax(-1) != stored.argmax(-1)).sum())
             total += exact.argmax(-1).numel()
     unit = "greedy CTC tokens" if options.task == "asr" else "predicted classes"
-    print(f"{len(split)} utterances; largest |hidden state| {largest:.4g}; largest float16 rounding error "
-          f"{rounding:.3g} of the largest value; largest logit difference {logit_gap:.3g}; "
-          f"{differing} of {total} {unit} differ")
+    print(
+        f"{len(split)} utterances; largest |hidden state| {largest:.4g}; largest float16 rounding error "
+        f"{rounding:.3g} of the largest value; largest logit difference {logit_gap:.3g}; "
+        f"{differing} of {total} {unit} differ"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.downstream.results import read_examples
-from hf_seqlen.statistics import outcome_table, paired_difference
 from hf_seqlen.job import Job, launch, merged, options_from_words
+from hf_seqlen.statistics import outcome_table, paired_difference
 
 
 def job_command(entry: str, words: list[str]) -> list[str]:
@@ -44,8 +44,9 @@ def run_timed(command: list[str], log: Path) -> float:
     log.parent.mkdir(parents=True, exist_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as out:
-        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
+        code = subprocess.run(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        ).returncode
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code:
         sys.exit(f"{shlex.join(command)} failed (exit {code}); see {log}")
@@ -65,9 +66,21 @@ def upstreams(options, seed: int) -> dict[str, Path]:
     data = ["--data_dir", options.data_dir] if options.data_dir else []
     for name, steps in (("better", options.better_steps), ("tenth", options.better_steps // 10)):
         if not (folders[name] / "costs.json").is_file():
-            command = job_command("pretrain", ["--max_duration", "2", "--max_train_steps", str(steps), "--seed",
-                                               str(seed), "--output_dir", str(folders[name]), "--overwrite_output_dir",
-                                               *data])
+            command = job_command(
+                "pretrain",
+                [
+                    "--max_duration",
+                    "2",
+                    "--max_train_steps",
+                    str(steps),
+                    "--seed",
+                    str(seed),
+                    "--output_dir",
+                    str(folders[name]),
+                    "--overwrite_output_dir",
+                    *data,
+                ],
+            )
             seconds = run_timed(command, root / f"{name}.log")
             print(f"seed {seed}: pre-trained {name} ({steps} updates) in {seconds:.0f} CPU s", flush=True)
     if not (folders["untrained"] / "config.json").is_file():
@@ -80,13 +93,29 @@ def downstream(options, upstream: Path, protocol: str, extra: str, seed: int) ->
     timing = out / "cpu_seconds.json"
     if not timing.is_file():
         data = ["--data_dir", options.data_dir] if options.data_dir else []
-        command = job_command("downstream", ["--task", "kws", "--model_name_or_path", str(upstream), "--output_dir",
-                                             str(out), "--seed", str(seed), *data, *shlex.split(extra)])
+        command = job_command(
+            "downstream",
+            [
+                "--task",
+                "kws",
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(out),
+                "--seed",
+                str(seed),
+                *data,
+                *shlex.split(extra),
+            ],
+        )
         timing.write_text(json.dumps({"cpu_seconds": run_timed(command, out.with_suffix(".log"))}))
     results = json.loads((out / "results.json").read_text())
-    return {"cpu_seconds": json.loads(timing.read_text())["cpu_seconds"], "table": outcome_table(read_examples(out)),
-            "eval_accuracy": results["metrics"]["eval"]["accuracy"],
-            "test_accuracy": results["metrics"]["test"]["accuracy"]}
+    return {
+        "cpu_seconds": json.loads(timing.read_text())["cpu_seconds"],
+        "table": outcome_table(read_examples(out)),
+        "eval_accuracy": results["metrics"]["eval"]["accuracy"],
+        "test_accuracy": results["metrics"]["test"]["accuracy"],
+    }
 
 
 def main() -> None:
@@ -95,8 +124,12 @@ def main() -> None:
     parser.add_argument("--data_dir", default=None, help="Default: the demo corpus shipped in the package.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--better_steps", type=int, default=200)
-    parser.add_argument("--protocol", action="append", required=True,
-                        help="NAME=run_downstream options, e.g. 'probe=--freeze_upstream --max_steps 200'.")
+    parser.add_argument(
+        "--protocol",
+        action="append",
+        required=True,
+        help="NAME=run_downstream options, e.g. 'probe=--freeze_upstream --max_steps 200'.",
+    )
     parser.add_argument("--worse", nargs="+", default=["tenth", "untrained"], choices=["tenth", "untrained"])
     options = parser.parse_args()
     protocols = dict(text.split("=", 1) for text in options.protocol)
@@ -108,8 +141,10 @@ def main() -> None:
             for name in ("better", *options.worse):
                 runs[protocol, name, seed] = downstream(options, folders[name], protocol, extra, seed)
 
-    print("| protocol | worse upstream | better acc. | worse acc. | difference (95% CI) | separation | CPU s per job | "
-          "separation^2 per CPU min |")
+    print(
+        "| protocol | worse upstream | better acc. | worse acc. | difference (95% CI) | separation | CPU s per job | "
+        "separation^2 per CPU min |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for protocol in protocols:
         for worse in options.worse:
@@ -119,11 +154,17 @@ def main() -> None:
             separation = difference.estimate / max((difference.high - difference.low) / 2, 1e-9)
             cpu = sum(r["cpu_seconds"] for r in better + other)
             accuracy = [sum(r["test_accuracy"] for r in rs) / len(rs) for rs in (better, other)]
-            print(f"| {protocol} | {worse} | {accuracy[0]:.3f} | {accuracy[1]:.3f} | "
-                  f"{difference.estimate * 100:+.1f} ({difference.low * 100:+.1f} to {difference.high * 100:+.1f}) | "
-                  f"{separation:.2f} | {cpu / len(better + other):.1f} | {separation**2 / (cpu / 60):.2f} |")
-    print(json.dumps({f"{p}/{n}/seed-{s}": {k: v for k, v in r.items() if k != "table"}
-                      for (p, n, s), r in runs.items()}, indent=1))
+            print(
+                f"| {protocol} | {worse} | {accuracy[0]:.3f} | {accuracy[1]:.3f} | "
+                f"{difference.estimate * 100:+.1f} ({difference.low * 100:+.1f} to {difference.high * 100:+.1f}) | "
+                f"{separation:.2f} | {cpu / len(better + other):.1f} | {separation**2 / (cpu / 60):.2f} |"
+            )
+    print(
+        json.dumps(
+            {f"{p}/{n}/seed-{s}": {k: v for k, v in r.items() if k != "table"} for (p, n, s), r in runs.items()},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from hub_cards import check_model_card, machine_paths, section
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.card import downstream_card, upstream_info
 from hf_seqlen.hub import SECTION_FILE, pretraining_card, record_publication, refresh_card, restore_section
+from hub_cards import check_model_card, machine_paths, section
 
 ESTIMATES = ("flops_total_estimated_from_counted_steps", "energy_kwh_estimated", "co2_kg_estimated")
 
@@ -50,8 +50,9 @@ def test_pretraining_card_names_the_hub_dataset_and_the_chosen_license(pretraine
 
 
 @pytest.mark.slow
-def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_license(pretrained_checkpoint: Path,
-                                                                                     tmp_path: Path):
+def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_license(
+    pretrained_checkpoint: Path, tmp_path: Path
+):
     upstream = Path(shutil.copytree(pretrained_checkpoint, tmp_path / "upstream"))
     run_config = json.loads((upstream / "pretraining_args.json").read_text())
     (upstream / "pretraining_args.json").write_text(json.dumps({**run_config, "license": "cc-by-4.0"}))
@@ -59,8 +60,25 @@ def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_lice
     record_publication(upstream, "test-user/tiny-2s")  # what a successful push leaves (tests/test_hub.py pushes)
 
     output_dir = tmp_path / "kws"
-    assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--model_name_or_path", str(upstream),
-                            "--output_dir", str(output_dir), "--max_steps", "2", "--max_eval_samples", "4"]) == 0
+    assert (
+        downstream_main(
+            [
+                "--disable_tqdm",
+                "true",
+                "--task",
+                "kws",
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(output_dir),
+                "--max_steps",
+                "2",
+                "--max_eval_samples",
+                "4",
+            ]
+        )
+        == 0
+    )
     metadata = check_model_card(output_dir / "README.md")
     assert metadata["base_model"] == "test-user/tiny-2s" and metadata["license"] == "cc-by-4.0"
     assert metadata["pipeline_tag"] == "audio-classification" and "datasets" not in metadata
@@ -71,10 +89,16 @@ def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_lice
 
 
 def test_downstream_card_of_hub_upstream_and_hub_data(tmp_path: Path):
-    results = {"task": "asr", "protocol": "fine-tune", "upstream": upstream_info("facebook/wav2vec2-base"),
-               "metrics": {"test": {"wer": 0.31, "cer": 0.12}}, "train": {"steps": 10}}
-    card = downstream_card(results, "openslr/librispeech_asr", "openslr/librispeech_asr", "asr-2s",
-                           hub_dataset="openslr/librispeech_asr")
+    results = {
+        "task": "asr",
+        "protocol": "fine-tune",
+        "upstream": upstream_info("facebook/wav2vec2-base"),
+        "metrics": {"test": {"wer": 0.31, "cer": 0.12}},
+        "train": {"steps": 10},
+    }
+    card = downstream_card(
+        results, "openslr/librispeech_asr", "openslr/librispeech_asr", "asr-2s", hub_dataset="openslr/librispeech_asr"
+    )
     card.save(tmp_path / "README.md")
     metadata = check_model_card(tmp_path / "README.md")
     assert metadata["base_model"] == "facebook/wav2vec2-base" and metadata["datasets"] == ["openslr/librispeech_asr"]
@@ -83,10 +107,16 @@ def test_downstream_card_of_hub_upstream_and_hub_data(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_downstream_card_of_an_unpublished_local_upstream_names_no_base_model(pretrained_checkpoint: Path,
-                                                                             tmp_path: Path):
-    results = {"task": "kws", "protocol": "probe", "upstream": upstream_info(str(pretrained_checkpoint)),
-               "metrics": {"test": {"accuracy": 0.5}}, "train": {"steps": 10}}
+def test_downstream_card_of_an_unpublished_local_upstream_names_no_base_model(
+    pretrained_checkpoint: Path, tmp_path: Path
+):
+    results = {
+        "task": "kws",
+        "protocol": "probe",
+        "upstream": upstream_info(str(pretrained_checkpoint)),
+        "metrics": {"test": {"accuracy": 0.5}},
+        "train": {"steps": 10},
+    }
     downstream_card(results, "my_keywords", "audiofolder", "kws-2s", license="mit").save(tmp_path / "README.md")
     metadata = check_model_card(tmp_path / "README.md")
     assert "base_model" not in metadata and "datasets" not in metadata and metadata["license"] == "mit"
@@ -98,8 +128,12 @@ def local_folders(tmp_path: Path, monkeypatch) -> dict[str, Path]:
     monkeypatch.setenv("HF_SEQLEN_CACHE", str(home / ".cache" / "hf_seqlen"))
     own_data = home / "corpora" / "my_speech"
     own_data.mkdir(parents=True)
-    return {"demo": cached_corpus_folder("large"), "own": own_data, "cache": home / ".cache" / "huggingface",
-            "runs": home / "runs"}
+    return {
+        "demo": cached_corpus_folder("large"),
+        "own": own_data,
+        "cache": home / ".cache" / "huggingface",
+        "runs": home / "runs",
+    }
 
 
 def assert_names_no_machine_path(text: str) -> None:
@@ -107,14 +141,17 @@ def assert_names_no_machine_path(text: str) -> None:
 
 
 @pytest.mark.slow
-def test_pretraining_card_names_local_data_and_its_folder_by_name_only(pretrained_checkpoint: Path, tmp_path: Path,
-                                                                       monkeypatch):
+def test_pretraining_card_names_local_data_and_its_folder_by_name_only(
+    pretrained_checkpoint: Path, tmp_path: Path, monkeypatch
+):
     folders = local_folders(tmp_path, monkeypatch)
     run_config = json.loads((pretrained_checkpoint / "pretraining_args.json").read_text())
     costs = json.loads((pretrained_checkpoint / "costs.json").read_text())
     paths = {"cache_dir": str(folders["cache"]), "output_dir": str(folders["runs"] / "w2v2-2s")}
-    for data, named in (({"data_dir": str(folders["demo"])}, "of audio folder 'demo_corpus_large_v1'"),
-                        ({"dataset_name": str(folders["own"])}, "of local dataset 'my_speech'")):
+    for data, named in (
+        ({"data_dir": str(folders["demo"])}, "of audio folder 'demo_corpus_large_v1'"),
+        ({"dataset_name": str(folders["own"])}, "of local dataset 'my_speech'"),
+    ):
         config = {**run_config, "data_dir": None, "dataset_name": None, **paths, **data}
         for repo_id, loaded in ((None, ".../w2v2-2s"), ("me/w2v2-2s", "me/w2v2-2s")):
             pretraining_card(config, costs, repo_id).save(tmp_path / "README.md")
@@ -134,19 +171,27 @@ def test_a_real_runs_published_files_name_no_path_of_the_machine(pretrained_chec
 
 
 @pytest.mark.slow
-def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timings_out(pretrained_checkpoint: Path,
-                                                                                      tmp_path: Path, monkeypatch):
+def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timings_out(
+    pretrained_checkpoint: Path, tmp_path: Path, monkeypatch
+):
     folders = local_folders(tmp_path, monkeypatch)
     upstream = Path(shutil.copytree(pretrained_checkpoint, folders["runs"] / "w2v2-2s"))
     timings = {"runtime": 2.1, "samples_per_second": 7.6, "steps_per_second": 1.9, "model_preparation_time": 0.01}
-    results = {"task": "kws", "protocol": "probe", "upstream": upstream_info(str(upstream)),
-               "metrics": {"eval": {"accuracy": 0.5, "loss": 1.3, **timings},
-                           "test": {"accuracy": 0.25, "loss": 1.4, **timings}},
-               "train": {"steps": 10}}
+    results = {
+        "task": "kws",
+        "protocol": "probe",
+        "upstream": upstream_info(str(upstream)),
+        "metrics": {
+            "eval": {"accuracy": 0.5, "loss": 1.3, **timings},
+            "test": {"accuracy": 0.25, "loss": 1.4, **timings},
+        },
+        "train": {"steps": 10},
+    }
     # As run_downstream.py names the data: a local --data_dir, or a local folder given as --dataset_name.
     for dataset, dataset_type, hub_dataset, named in (
-            (str(folders["demo"]), "audiofolder", None, "demo_corpus_large_v1"),
-            (str(folders["own"]), str(folders["own"]), str(folders["own"]), "my_speech")):
+        (str(folders["demo"]), "audiofolder", None, "demo_corpus_large_v1"),
+        (str(folders["own"]), str(folders["own"]), str(folders["own"]), "my_speech"),
+    ):
         downstream_card(results, dataset, dataset_type, "kws-2s", hub_dataset=hub_dataset).save(tmp_path / "README.md")
         metadata = check_model_card(tmp_path / "README.md")
         assert "datasets" not in metadata and "base_model" not in metadata
@@ -160,14 +205,16 @@ def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timing
 
 
 @pytest.mark.slow
-def test_a_push_rewrites_the_configuration_it_publishes_without_machine_paths(pretrained_checkpoint: Path,
-                                                                               tmp_path: Path, monkeypatch):
+def test_a_push_rewrites_the_configuration_it_publishes_without_machine_paths(
+    pretrained_checkpoint: Path, tmp_path: Path, monkeypatch
+):
     """`hf-seqlen push` refreshes the card and configuration of a folder whose configuration names local paths."""
     folders = local_folders(tmp_path, monkeypatch)
     output_dir = Path(shutil.copytree(pretrained_checkpoint, folders["runs"] / "w2v2-2s"))
     run_config = json.loads((output_dir / "pretraining_args.json").read_text())
-    (output_dir / "pretraining_args.json").write_text(json.dumps(
-        {**run_config, "data_dir": str(folders["demo"]), "output_dir": str(output_dir)}))
+    (output_dir / "pretraining_args.json").write_text(
+        json.dumps({**run_config, "data_dir": str(folders["demo"]), "output_dir": str(output_dir)})
+    )
     refresh_card(output_dir, "test-user/w2v2-2s")
     published_config = json.loads((output_dir / "pretraining_args.json").read_text())
     assert published_config["data_dir"] == ".../demo_corpus_large_v1"

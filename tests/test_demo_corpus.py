@@ -75,7 +75,7 @@ def test_seek_reads_exact_samples(corpus):
                 length = int(rng.integers(1, len(full)))
                 start = int(rng.integers(0, len(full) - length + 1))
                 f.seek(start)
-                np.testing.assert_array_equal(f.read(length, dtype="float32"), full[start:start + length])
+                np.testing.assert_array_equal(f.read(length, dtype="float32"), full[start : start + length])
 
 
 def test_size():

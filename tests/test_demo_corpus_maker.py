@@ -10,12 +10,20 @@ import soundfile as sf
 from hf_seqlen import espeak
 from hf_seqlen.cli import main
 from hf_seqlen.data import load_audio_folder
-from hf_seqlen.downstream.args import parse_args
-from hf_seqlen.downstream.data import load_task_splits
 from hf_seqlen.demo_corpus_maker import (
-    KEYWORDS, PRESETS, SILENCE_LABEL, SMALL_VOICES, SPLITS, TRAIN_SENTENCES, UNKNOWN_LABEL, Preset, build_split,
+    KEYWORDS,
+    PRESETS,
+    SILENCE_LABEL,
+    SMALL_VOICES,
+    SPLITS,
+    TRAIN_SENTENCES,
+    UNKNOWN_LABEL,
+    Preset,
+    build_split,
     cached_corpus,
 )
+from hf_seqlen.downstream.args import parse_args
+from hf_seqlen.downstream.data import load_task_splits
 
 
 def tree_bytes(folder):
@@ -126,6 +134,8 @@ def test_each_task_takes_its_own_kind_of_clip_from_a_made_corpus(tiny, task, kin
     """--data_dir at a made corpus works as the shipped one: keyword spotting gets the keyword clips only,
     ASR the sentences (speaker identification too, from folds of the training voices' sentences, which
     the tiny corpus has too few of)."""
-    args, _ = parse_args(["--task", task, "--data_dir", str(tiny), "--model_name_or_path", "unused", "--output_dir", "unused"])
+    args, _ = parse_args(
+        ["--task", task, "--data_dir", str(tiny), "--model_name_or_path", "unused", "--output_dir", "unused"]
+    )
     splits = load_task_splits(args)
     assert splits and all(set(dataset["kind"]) == {kind} for dataset in splits.values())

@@ -19,11 +19,11 @@ from datasets import Dataset
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model, pipeline
 
 from helpers import REPO, write_tone
-from hf_seqlen.audio import decode_range
 from hf_seqlen import metrics
+from hf_seqlen.audio import decode_range
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.data import load_audio_split
-from hf_seqlen.downstream import ctc, classification
+from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.args import TASKS, DownstreamArguments, parse_args
 from hf_seqlen.downstream.data import _sid_demo_part, label_names, load_task_splits
 from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
@@ -83,7 +83,10 @@ def asr_through_pipeline(transcribe, split: Dataset) -> dict:
         labels = torch.tensor([transcribe.tokenizer(reference).input_ids])
         with torch.no_grad():
             losses.append(transcribe.model(**inputs, labels=labels).loss.item())
-    return {"loss": float(np.mean(losses)), **metrics.load("wer").compute(predictions=hypotheses, references=references)}
+    return {
+        "loss": float(np.mean(losses)),
+        **metrics.load("wer").compute(predictions=hypotheses, references=references),
+    }
 
 
 def assert_reproduces(through_pipeline: dict, measured: dict) -> None:
@@ -99,7 +102,11 @@ def logged_losses(stdout: str) -> list[float]:
 
 def assert_upstream_unchanged(model: torch.nn.Module, upstream: Path) -> None:
     original = Wav2Vec2Model.from_pretrained(upstream).state_dict()
-    tuned = {name.removeprefix("wav2vec2."): value for name, value in model.state_dict().items() if name.startswith("wav2vec2.")}
+    tuned = {
+        name.removeprefix("wav2vec2."): value
+        for name, value in model.state_dict().items()
+        if name.startswith("wav2vec2.")
+    }
     # masked_spec_embed exists only while masking is on; probing switches masking off.
     assert original.keys() - tuned.keys() <= {"masked_spec_embed"} and tuned.keys() <= original.keys()
     changed = [name for name, value in tuned.items() if not torch.equal(value, original[name])]
@@ -110,8 +117,16 @@ def assert_upstream_unchanged(model: torch.nn.Module, upstream: Path) -> None:
 def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "kws"
     # 150 steps: the 60-update upstream is early in pre-training, and 60 steps scored 8 of 40 (0.2).
-    run_downstream("--task", "kws", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir),
-                   "--max_steps", "150")
+    run_downstream(
+        "--task",
+        "kws",
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "150",
+    )
     results = results_of(output_dir)
     assert results["task"] == "kws" and results["protocol"] == "fine-tune"
     assert results["upstream"]["model_name_or_path"] == str(pretrained_checkpoint.resolve())
@@ -137,9 +152,22 @@ def test_kws_beats_chance_on_held_out_voices_and_loads_in_pipeline(pretrained_ch
 def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "asr"
     result = run_downstream(
-        "--task", "asr", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir),
-        "--max_steps", "15", "--logging_steps", "5", "--max_duration", "6", "--per_device_train_batch_size", "4",
-        "--max_eval_samples", "4",
+        "--task",
+        "asr",
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "15",
+        "--logging_steps",
+        "5",
+        "--max_duration",
+        "6",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_eval_samples",
+        "4",
     )
     losses = logged_losses(result.stdout + result.stderr)
     assert len(losses) == 3 and losses[-1] < losses[0], losses
@@ -157,9 +185,23 @@ def test_asr_lowers_ctc_loss_reports_error_rates_and_loads_in_pipeline(pretraine
 def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "asr-probe"
     downstream_in_process(
-        "--task", "asr", "--freeze_upstream", "--model_name_or_path", str(pretrained_checkpoint), "--output_dir",
-        str(output_dir), "--max_steps", "3", "--max_duration", "6", "--per_device_train_batch_size", "4",
-        "--max_eval_samples", "2", "--test_split_name", "",
+        "--task",
+        "asr",
+        "--freeze_upstream",
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "3",
+        "--max_duration",
+        "6",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_eval_samples",
+        "2",
+        "--test_split_name",
+        "",
     )
     assert results_of(output_dir)["protocol"] == "probe" and "test" not in results_of(output_dir)["metrics"]
     transcribe = pipeline("automatic-speech-recognition", model=str(output_dir), trust_remote_code=True)
@@ -180,15 +222,30 @@ def asr_feature_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ctc_head, learns", [("conv", True), ("linear", False)])
-def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(pretrained_checkpoint, tmp_path,
-                                                                               asr_feature_cache, ctc_head, learns):
+def test_asr_probing_with_the_default_head_learns_to_spell_on_held_out_voices(
+    pretrained_checkpoint, tmp_path, asr_feature_cache, ctc_head, learns
+):
     """The demo-scale ASR protocol: at a budget of seconds on cached features, the conv head's test CER falls
     clearly below 1 on voices never heard in training, where the output layer alone still emits (almost) nothing."""
     output_dir = tmp_path / f"asr-{ctc_head}"
     downstream_in_process(
-        "--task", "asr", "--freeze_upstream", "--ctc_head", ctc_head, "--model_name_or_path", str(pretrained_checkpoint),
-        "--output_dir", str(output_dir), "--max_steps", "120", "--learning_rate", "3e-3", "--validation_split_name", "",
-        "--feature_cache_dir", str(asr_feature_cache),
+        "--task",
+        "asr",
+        "--freeze_upstream",
+        "--ctc_head",
+        ctc_head,
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "120",
+        "--learning_rate",
+        "3e-3",
+        "--validation_split_name",
+        "",
+        "--feature_cache_dir",
+        str(asr_feature_cache),
     )
     cer = results_of(output_dir)["metrics"]["test"]["cer"]
     assert (cer < 0.85) == learns, cer
@@ -207,9 +264,21 @@ def make_class_folder(root: Path) -> Path:
 def test_er_probe_on_a_class_folder_reports_uar_and_keeps_the_upstream(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "er"
     downstream_in_process(
-        "--task", "er", "--freeze_upstream", "--data_dir", str(make_class_folder(tmp_path / "emotions")),
-        "--label_column", "label", "--test_split_name", "", "--model_name_or_path", str(pretrained_checkpoint),
-        "--output_dir", str(output_dir), "--max_steps", "4",
+        "--task",
+        "er",
+        "--freeze_upstream",
+        "--data_dir",
+        str(make_class_folder(tmp_path / "emotions")),
+        "--label_column",
+        "label",
+        "--test_split_name",
+        "",
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "4",
     )
     assert {"accuracy", "f1", "uar"} <= set(results_of(output_dir)["metrics"]["eval"])
     classify = pipeline("audio-classification", model=str(output_dir))
@@ -230,15 +299,35 @@ def test_audio_classification_reads_a_label_column_of_metadata(pretrained_checkp
             writer.writerows(rows)
     output_dir = tmp_path / "sounds-model"
     downstream_in_process(
-        "--task", "audio-classification", "--data_dir", str(data_dir), "--label_column", "sound", "--validation_split_name", "",
-        "--model_name_or_path", str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "3",
+        "--task",
+        "audio-classification",
+        "--data_dir",
+        str(data_dir),
+        "--label_column",
+        "sound",
+        "--validation_split_name",
+        "",
+        "--model_name_or_path",
+        str(pretrained_checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "3",
     )
     assert {"accuracy", "f1"} <= set(results_of(output_dir)["metrics"]["test"])
     classify = pipeline("audio-classification", model=str(output_dir))
     assert classify.model.config.id2label == {0: "bird", 1: "engine"}
-    test = evaluated_split("test", task="audio-classification", model_name_or_path=str(pretrained_checkpoint),
-                           data_dir=str(data_dir), label_column_name="sound", validation_split_name="")
-    assert_reproduces(classification_through_pipeline(classify, test, "sound"), results_of(output_dir)["metrics"]["test"])
+    test = evaluated_split(
+        "test",
+        task="audio-classification",
+        model_name_or_path=str(pretrained_checkpoint),
+        data_dir=str(data_dir),
+        label_column_name="sound",
+        validation_split_name="",
+    )
+    assert_reproduces(
+        classification_through_pipeline(classify, test, "sound"), results_of(output_dir)["metrics"]["test"]
+    )
 
 
 @pytest.mark.parametrize("task", ["kws", "asr"])
@@ -275,7 +364,11 @@ def test_sid_demo_split_keeps_every_training_voice_in_every_part():
     parts = {part: _sid_demo_part(sentences, part, "speaker") for part in ("train", "eval", "test")}
     files = {part: {ref["path"] for ref in dataset["audio"]} for part, dataset in parts.items()}
     assert sum(map(len, files.values())) == len(sentences)
-    assert not (files["train"] & files["eval"]) and not (files["train"] & files["test"]) and not (files["eval"] & files["test"])
+    assert (
+        not (files["train"] & files["eval"])
+        and not (files["train"] & files["test"])
+        and not (files["eval"] & files["test"])
+    )
     voices = set(sentences["speaker"])
     assert all(set(dataset["speaker"]) == voices for dataset in parts.values())
     assert list(_sid_demo_part(sentences, "eval", "speaker")["audio"]) == list(parts["eval"]["audio"])  # deterministic
@@ -297,8 +390,15 @@ def help_text(capsys) -> str:
 def test_help_shows_each_option_once_under_its_topic(capsys):
     text = help_text(capsys)
     headings = [line.removesuffix(":") for line in text.splitlines() if re.fullmatch(r"[a-z].*:", line)]
-    assert headings == ["options", "task and upstream", "fine-tuning or probing", "asr probing head", "data",
-                        "costs and model card", "training (transformers.TrainingArguments)"]
+    assert headings == [
+        "options",
+        "task and upstream",
+        "fine-tuning or probing",
+        "asr probing head",
+        "data",
+        "costs and model card",
+        "training (transformers.TrainingArguments)",
+    ]
     for option in ("--output_dir", "--freeze_upstream", "--validation_split_name", "--learning_rate", "--max_steps"):
         assert len(re.findall(rf"^  {option}\b", text, flags=re.M)) == 1, option
     assert "--output-dir" not in text and "--no_freeze_feature_encoder" not in text
@@ -306,8 +406,20 @@ def test_help_shows_each_option_once_under_its_topic(capsys):
 
 
 def test_dash_spellings_and_no_flags_still_parse():
-    args, training_args = parse_args(["--task", "kws", "--model-name-or-path", "up", "--output-dir", "out",
-                                      "--no_freeze_feature_encoder", "--learning-rate", "0.5"], check_sources=False)
+    args, training_args = parse_args(
+        [
+            "--task",
+            "kws",
+            "--model-name-or-path",
+            "up",
+            "--output-dir",
+            "out",
+            "--no_freeze_feature_encoder",
+            "--learning-rate",
+            "0.5",
+        ],
+        check_sources=False,
+    )
     assert args.model_name_or_path == "up" and training_args.output_dir == "out"
     assert not args.freeze_feature_encoder and training_args.learning_rate == 0.5
 

@@ -9,8 +9,8 @@ import pytest
 from transformers import TrainingArguments
 
 from helpers import launch_downstream
-from hf_seqlen.options import UsageError
 from hf_seqlen.downstream.trainer_settings import allow_skipped_layers
+from hf_seqlen.options import UsageError
 from tiny_upstreams import save_upstream, tiny_config
 
 # Half the layers dropped: with two layers, two processes and four steps a step without any skipped
@@ -24,9 +24,26 @@ def test_layerdrop_upstream_fine_tunes_on_two_processes_and_costs_count_both(tmp
     output_dir = tmp_path / "kws"
     # Activation checkpointing is where Trainer stops looking for unused parameters by itself.
     result = launch_downstream(
-        ["--task", "kws", "--model_name_or_path", str(upstream), "--output_dir", str(output_dir), "--max_steps", "4",
-         "--per_device_train_batch_size", "4", "--max_eval_samples", "4", "--test_split_name", "",
-         "--gradient_checkpointing", "true", "--logging_steps", "1"],
+        [
+            "--task",
+            "kws",
+            "--model_name_or_path",
+            str(upstream),
+            "--output_dir",
+            str(output_dir),
+            "--max_steps",
+            "4",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_eval_samples",
+            "4",
+            "--test_split_name",
+            "",
+            "--gradient_checkpointing",
+            "true",
+            "--logging_steps",
+            "1",
+        ],
         processes=2,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -55,5 +72,6 @@ def test_a_layerdrop_upstream_asks_ddp_for_unused_parameters_unless_frozen(tmp_p
 
 def test_refusing_unused_parameters_with_layerdrop_says_what_to_do(tmp_path):
     with pytest.raises(UsageError, match="layerdrop is 0.05.*Leave the option unset"):
-        allow_skipped_layers(training_args(tmp_path, ddp_find_unused_parameters=False), tiny_config(layerdrop=0.05),
-                             probing=False)
+        allow_skipped_layers(
+            training_args(tmp_path, ddp_find_unused_parameters=False), tiny_config(layerdrop=0.05), probing=False
+        )

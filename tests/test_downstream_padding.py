@@ -30,7 +30,9 @@ def clips(folder, seconds, target=0) -> LabelledAudio:
 
 
 def test_the_group_norm_upstream_here_is_what_base_is():
-    assert padding_changes_predictions(tiny_config(group_norm=True), Wav2Vec2FeatureExtractor(return_attention_mask=False))
+    assert padding_changes_predictions(
+        tiny_config(group_norm=True), Wav2Vec2FeatureExtractor(return_attention_mask=False)
+    )
 
 
 @pytest.mark.parametrize("group_norm", [True, False], ids=["group-norm", "layer-norm"])
@@ -38,8 +40,13 @@ def test_a_clip_gets_the_same_logits_alone_and_in_a_padded_eval_batch(group_norm
     upstream = save_upstream(tmp_path / "upstream", group_norm=group_norm)
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
     model = classification.load_model(str(upstream), ["a", "b", "c"], False, None)
-    training_args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=8, report_to="none",
-                                      remove_unused_columns=False, disable_tqdm=True)
+    training_args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_eval_batch_size=8,
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
     trainer = make_trainer(model, training_args, feature_extractor, False, {})
     together = trainer.predict(clips(tmp_path / "audio", SECONDS)).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1])).predictions
@@ -54,8 +61,13 @@ def test_ctc_logits_of_a_group_norm_upstream_do_not_depend_on_the_batch(tmp_path
     train = Dataset.from_dict({"text": ["go left", "stop"]})
     processor = ctc.build_processor(train, "text", feature_extractor, tmp_path / "out")
     model = ctc.load_model(str(upstream), processor, False, None)
-    training_args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=4, report_to="none",
-                                      remove_unused_columns=False, disable_tqdm=True)
+    training_args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_eval_batch_size=4,
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
     trainer = make_trainer(model, training_args, feature_extractor, False, {}, processor=processor)
     together = trainer.predict(clips(tmp_path / "audio", SECONDS, [1, 2])).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1], [1, 2])).predictions

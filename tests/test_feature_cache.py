@@ -16,8 +16,6 @@ from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from helpers import launch_downstream, write_tone
-from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
-from hf_seqlen.options import UsageError
 from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc
@@ -25,6 +23,8 @@ from hf_seqlen.downstream.args import DownstreamArguments, parse_args
 from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collate_features, task_inputs
 from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
 from hf_seqlen.downstream.run import make_trainer
+from hf_seqlen.options import UsageError
+from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from tiny_upstreams import save_upstream
 
 SECONDS = (1.0, 2.7, 0.6, 1.9)  # padded to 2.7 s in one batch
@@ -35,9 +35,14 @@ def tone_split(folder, seconds=SECONDS) -> Dataset:
     paths = [folder / f"{i}.wav" for i in range(len(seconds))]
     for i, (path, duration) in enumerate(zip(paths, seconds)):
         write_tone(path, duration, seed=i)
-    return Dataset.from_dict({"audio": [{"path": str(p), "bytes": None} for p in paths], "duration": list(seconds),
-                              "keyword": ["a", "b", "c", "a"][: len(seconds)],
-                              "text": ["go left", "stop", "no", "on"][: len(seconds)]})
+    return Dataset.from_dict(
+        {
+            "audio": [{"path": str(p), "bytes": None} for p in paths],
+            "duration": list(seconds),
+            "keyword": ["a", "b", "c", "a"][: len(seconds)],
+            "text": ["go left", "stop", "no", "on"][: len(seconds)],
+        }
+    )
 
 
 def probe(task: str, upstream, tmp_path, ctc_head: str = "linear"):
@@ -50,8 +55,9 @@ def probe(task: str, upstream, tmp_path, ctc_head: str = "linear"):
         model = classification.load_model(str(upstream), ["a", "b", "c"], True, None, **FROZEN_UPSTREAM_CONFIG)
         encode, processor = classification.encoder(["a", "b", "c"], "keyword"), feature_extractor
     else:
-        processor = ctc.build_processor(Dataset.from_dict({"text": ["go left stop no on"]}), "text", feature_extractor,
-                                        tmp_path / "vocab")
+        processor = ctc.build_processor(
+            Dataset.from_dict({"text": ["go left stop no on"]}), "text", feature_extractor, tmp_path / "vocab"
+        )
         head = {"ctc_head": ctc_head, "ctc_head_hidden_size": 16, "ctc_head_num_layers": 2, "ctc_head_downsample": 2}
         model = ctc.load_model(str(upstream), processor, True, None, head, **FROZEN_UPSTREAM_CONFIG)
         encode = ctc.encoder(processor, "text")
@@ -63,26 +69,36 @@ def probe(task: str, upstream, tmp_path, ctc_head: str = "linear"):
     return model.eval(), encode, processor, feature_extractor
 
 
-@pytest.mark.parametrize("task, ctc_head", [("kws", None), ("asr", "linear"), ("asr", "conv"), ("asr", "bilstm")],
-                         ids=["kws", "asr-linear", "asr-conv", "asr-bilstm"])
+@pytest.mark.parametrize(
+    "task, ctc_head",
+    [("kws", None), ("asr", "linear"), ("asr", "conv"), ("asr", "bilstm")],
+    ids=["kws", "asr-linear", "asr-conv", "asr-bilstm"],
+)
 @pytest.mark.parametrize("group_norm", [False, True], ids=["layer-norm", "group-norm"])
 def test_cached_features_give_the_predictions_of_the_live_upstream(task, ctc_head, group_norm, tmp_path):
     upstream = save_upstream(tmp_path / "upstream", group_norm=group_norm)
     live_model, encode, processor, feature_extractor = probe(task, upstream, tmp_path, ctc_head)
     cached_model = copy.deepcopy(live_model)
     splits = {"test": tone_split(tmp_path / "audio")}
-    training_args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=8, report_to="none",
-                                      remove_unused_columns=False, disable_tqdm=True)
+    training_args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_eval_batch_size=8,
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
     common = dict(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
 
     live_args = DownstreamArguments(**common, cache_features=False)
     live, collator, report = task_inputs(live_model, splits, encode, live_args, training_args, feature_extractor)
     assert report is None
     # Through the live upstream as the run evaluates: one padded batch (layer norm) or clip by clip (group norm).
-    live_out = make_trainer(live_model, training_args, feature_extractor, True, {}, processor=processor,
-                            data_collator=collator).predict(live["test"])
-    cached, collator, report = task_inputs(cached_model, splits, encode, DownstreamArguments(**common), training_args,
-                                           feature_extractor)
+    live_out = make_trainer(
+        live_model, training_args, feature_extractor, True, {}, processor=processor, data_collator=collator
+    ).predict(live["test"])
+    cached, collator, report = task_inputs(
+        cached_model, splits, encode, DownstreamArguments(**common), training_args, feature_extractor
+    )
     assert report["computed"] == ["test"]
     batch = collator([cached["test"][i] for i in range(len(SECONDS))])  # every clip in one padded batch
     with torch.no_grad():
@@ -106,8 +122,9 @@ def test_training_crops_are_random_spans_of_the_whole_utterance(tmp_path):
     model, encode, _, feature_extractor = probe("kws", upstream, tmp_path)
     training_args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
     args = DownstreamArguments(task="kws", model_name_or_path=str(upstream), freeze_upstream=True, max_duration=1.0)
-    datasets, _, _ = task_inputs(model, {"train": tone_split(tmp_path / "audio")}, encode, args, training_args,
-                                 feature_extractor)
+    datasets, _, _ = task_inputs(
+        model, {"train": tone_split(tmp_path / "audio")}, encode, args, training_args, feature_extractor
+    )
     train = datasets["train"]
     whole = CachedFeatures(train.cache, train.targets)
     crop_frames = int(model._get_feat_extract_output_lengths(torch.tensor(16000)))  # 1 s of audio
@@ -119,8 +136,11 @@ def test_training_crops_are_random_spans_of_the_whole_utterance(tmp_path):
         torch.manual_seed(draw)
         crop = train[1]["layer_features"]
         assert crop.shape[1] == crop_frames
-        start = next(s for s in range(long_clip.shape[1] - crop_frames + 1)
-                     if torch.equal(long_clip[:, s: s + crop_frames], crop))
+        start = next(
+            s
+            for s in range(long_clip.shape[1] - crop_frames + 1)
+            if torch.equal(long_clip[:, s : s + crop_frames], crop)
+        )
         starts.add(start)
     assert len(starts) > 1  # a new crop each time the clip is drawn
     assert torch.equal(train[2]["layer_features"], whole[2]["layer_features"])  # 0.6 s: shorter than the crop, whole
@@ -150,10 +170,31 @@ def test_the_key_changes_with_the_rows_the_files_the_upstream_and_the_decoder(tm
 
 def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
     """A short probe on a class folder through the run's entry point; its results.json."""
-    assert downstream_main(["--disable_tqdm", "true", "--task", "audio-classification", "--freeze_upstream",
-                            "--data_dir", str(data_dir), "--test_split_name", "", "--model_name_or_path", str(upstream),
-                            "--output_dir", str(output_dir), "--feature_cache_dir", str(cache_dir), "--max_steps", "4",
-                            *extra]) == 0
+    assert (
+        downstream_main(
+            [
+                "--disable_tqdm",
+                "true",
+                "--task",
+                "audio-classification",
+                "--freeze_upstream",
+                "--data_dir",
+                str(data_dir),
+                "--test_split_name",
+                "",
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(output_dir),
+                "--feature_cache_dir",
+                str(cache_dir),
+                "--max_steps",
+                "4",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return json.loads((output_dir / "results.json").read_text())
 
 
@@ -178,8 +219,9 @@ def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_mod
     # The saved folder is the plain model (upstream + head + layer weights) and reproduces the run on audio.
     classify = pipeline("audio-classification", model=str(tmp_path / "third"))
     assert classify.model.config.use_weighted_layer_sum
-    validation = evaluated_split("eval", task="audio-classification", model_name_or_path=str(other),
-                                 data_dir=str(data_dir), test_split_name="")
+    validation = evaluated_split(
+        "eval", task="audio-classification", model_name_or_path=str(other), data_dir=str(data_dir), test_split_name=""
+    )
     through_pipeline = classification_through_pipeline(classify, validation, "label")
     assert through_pipeline["accuracy"] == results["metrics"]["eval"]["accuracy"]
     assert through_pipeline["loss"] == pytest.approx(results["metrics"]["eval"]["loss"], rel=1e-3)
@@ -187,8 +229,22 @@ def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_mod
 
 def test_a_cache_over_its_bound_is_refused_before_any_work(tmp_path, capsys):
     upstream = save_upstream(tmp_path / "upstream")
-    assert downstream_main(["--task", "kws", "--freeze_upstream", "--model_name_or_path", str(upstream),
-                            "--output_dir", str(tmp_path / "out"), "--feature_cache_max_gib", "0.000001"]) == 2
+    assert (
+        downstream_main(
+            [
+                "--task",
+                "kws",
+                "--freeze_upstream",
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--feature_cache_max_gib",
+                "0.000001",
+            ]
+        )
+        == 2
+    )
     message = capsys.readouterr().err
     assert "--feature_cache_max_gib" in message and "--no_cache_features" in message
     assert not (tmp_path / "out" / "feature_cache").exists()
@@ -196,8 +252,18 @@ def test_a_cache_over_its_bound_is_refused_before_any_work(tmp_path, capsys):
 
 def test_a_cache_dir_without_probing_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--freeze_upstream"):
-        parse_args(["--task", "kws", "--model_name_or_path", "x", "--output_dir", str(tmp_path),
-                    "--feature_cache_dir", str(tmp_path / "cache")])
+        parse_args(
+            [
+                "--task",
+                "kws",
+                "--model_name_or_path",
+                "x",
+                "--output_dir",
+                str(tmp_path),
+                "--feature_cache_dir",
+                str(tmp_path / "cache"),
+            ]
+        )
 
 
 @pytest.mark.parametrize("as_file", [False, True])
@@ -224,10 +290,24 @@ def test_a_probe_gets_the_probing_defaults_and_the_command_line_still_wins(tmp_p
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
     """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
     upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"
-    result = launch_downstream(["--task", "audio-classification", "--freeze_upstream", "--data_dir",
-                                str(make_class_folder(tmp_path / "sounds")), "--test_split_name", "",
-                                "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
-                                "--max_steps", "3"], processes=2)
+    result = launch_downstream(
+        [
+            "--task",
+            "audio-classification",
+            "--freeze_upstream",
+            "--data_dir",
+            str(make_class_folder(tmp_path / "sounds")),
+            "--test_split_name",
+            "",
+            "--model_name_or_path",
+            str(upstream),
+            "--output_dir",
+            str(output_dir),
+            "--max_steps",
+            "3",
+        ],
+        processes=2,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: computed .*/(train|eval)-", result.stderr)) == 2, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: reusing .*/(train|eval)-", result.stderr)) == 2

@@ -46,8 +46,14 @@ def hub():
 def hub_env(hub: FakeHub, tmp_path: Path, **extra: str) -> dict:
     """Online, pointed at the stand-in Hub, with a token and an HF_HOME of its own (no stored login)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE")}
-    return {**env, "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf_home"),
-            "HF_HUB_DISABLE_TELEMETRY": "1", **extra}
+    return {
+        **env,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        **extra,
+    }
 
 
 def run(command: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -66,8 +72,15 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
     assert pushed.returncode == 0, pushed.stderr[-3000:]
 
     files = hub.repos["test-user/tiny-2s"].files
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "costs.json", "README.md",
-            "pretraining_args.json", "eval_results.json"} <= set(files)
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "costs.json",
+        "README.md",
+        "pretraining_args.json",
+        "eval_results.json",
+    } <= set(files)
     assert not [name for name in files if "checkpoint" in name]
     assert json.loads(files["costs.json"]) == json.loads((output_dir / "costs.json").read_text())
     card = ModelCard(files["README.md"].decode())
@@ -79,8 +92,10 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
     assert published_repo_id(output_dir) == "test-user/tiny-2s" and PUBLISHED_FILE not in files
 
     fresh_cache = tmp_path / "fresh_cache"
-    loaded = run([sys.executable, "-c", LOAD_FROM_HUB, "test-user/tiny-2s"],
-                 hub_env(hub, tmp_path, HF_HUB_CACHE=str(fresh_cache)))
+    loaded = run(
+        [sys.executable, "-c", LOAD_FROM_HUB, "test-user/tiny-2s"],
+        hub_env(hub, tmp_path, HF_HUB_CACHE=str(fresh_cache)),
+    )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     checksum, rate = loaded.stdout.split()
     local = Wav2Vec2Model.from_pretrained(pretrained_checkpoint)  # a local path loads offline
@@ -94,16 +109,38 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
 @pytest.mark.slow
 def test_push_to_hub_while_training_follows_the_checkpoint_strategy(hub: FakeHub, tmp_path: Path):
     output_dir = tmp_path / "w2v2-pushed"
-    command = [ACCELERATE, "launch", "--num_processes", "1", "--cpu", str(REPO / "run_pretrain.py"),
-               "--max_duration", "2", "--output_dir", str(output_dir), "--max_train_steps", "6", "--save_steps", "3",
-               "--push_to_hub", "--hub_model_id", "tiny-pushed", "--hub_strategy", "checkpoint", "--hub_token", TOKEN]
+    command = [
+        ACCELERATE,
+        "launch",
+        "--num_processes",
+        "1",
+        "--cpu",
+        str(REPO / "run_pretrain.py"),
+        "--max_duration",
+        "2",
+        "--output_dir",
+        str(output_dir),
+        "--max_train_steps",
+        "6",
+        "--save_steps",
+        "3",
+        "--push_to_hub",
+        "--hub_model_id",
+        "tiny-pushed",
+        "--hub_strategy",
+        "checkpoint",
+        "--hub_token",
+        TOKEN,
+    ]
     result = run(command, hub_env(hub, tmp_path, HF_TOKEN=""))
     assert result.returncode == 0, result.stderr[-4000:]
 
     repo = hub.repos["test-user/tiny-pushed"]
     assert repo.commit_messages == [
-        "Training in progress, step 3", "Training in progress, step 3: checkpoint-3 as last-checkpoint",
-        "End of training, step 6", "End of training, step 6: checkpoint-6 as last-checkpoint",
+        "Training in progress, step 3",
+        "Training in progress, step 3: checkpoint-3 as last-checkpoint",
+        "End of training, step 6",
+        "End of training, step 6: checkpoint-6 as last-checkpoint",
     ]
     assert json.loads(repo.files["last-checkpoint/progress.json"])["step"] == 6
     assert json.loads(repo.files["costs.json"])["optimizer_steps"] == 6
@@ -113,8 +150,9 @@ def test_push_to_hub_while_training_follows_the_checkpoint_strategy(hub: FakeHub
 
 
 @pytest.mark.slow
-def test_a_failed_push_keeps_the_files_and_its_retry_command_works(pretrained_checkpoint: Path, hub: FakeHub,
-                                                                    tmp_path: Path):
+def test_a_failed_push_keeps_the_files_and_its_retry_command_works(
+    pretrained_checkpoint: Path, hub: FakeHub, tmp_path: Path
+):
     output_dir = copy_of(pretrained_checkpoint, tmp_path)
     before = sorted(p.relative_to(output_dir) for p in output_dir.rglob("*"))
     hub.refuse_commits = True
@@ -130,12 +168,16 @@ def test_a_failed_push_keeps_the_files_and_its_retry_command_works(pretrained_ch
     assert "model.safetensors" in hub.repos["test-user/tiny-retry"].files
 
 
-@pytest.mark.parametrize("offline, message", [
-    (True, "HF_HUB_OFFLINE is set"),
-    (False, "no Hugging Face token to push with"),
-])
-def test_push_without_network_or_token_says_what_is_missing(hub: FakeHub, tmp_path: Path, monkeypatch, capsys,
-                                                             offline: bool, message: str):
+@pytest.mark.parametrize(
+    "offline, message",
+    [
+        (True, "HF_HUB_OFFLINE is set"),
+        (False, "no Hugging Face token to push with"),
+    ],
+)
+def test_push_without_network_or_token_says_what_is_missing(
+    hub: FakeHub, tmp_path: Path, monkeypatch, capsys, offline: bool, message: str
+):
     """In this process: huggingface_hub reads HF_HUB_OFFLINE, the endpoint and the login's path when imported."""
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", offline)
     monkeypatch.setattr(hf_constants, "ENDPOINT", hub.url)
@@ -155,7 +197,8 @@ def test_push_names_an_unknown_option_and_a_folder_that_is_no_run(tmp_path: Path
     with pytest.raises(SystemExit) as exit:
         push_main([str(tmp_path), "--hub_model_idd", "x"])
     assert exit.value.code == 2
-    assert capsys.readouterr().err.strip() == ("hf_seqlen error: unknown option --hub_model_idd (did you mean "
-                                               "--hub_model_id?). --help lists every option.")
+    assert capsys.readouterr().err.strip() == (
+        "hf_seqlen error: unknown option --hub_model_idd (did you mean --hub_model_id?). --help lists every option."
+    )
     assert push_main([str(tmp_path)]) == 1
     assert f"{tmp_path} holds no pretraining_args.json" in capsys.readouterr().err

@@ -7,10 +7,9 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
 
-from hf_seqlen.options import UsageError
 from hf_seqlen.downstream.args import parse_args
-
 from hf_seqlen.downstream.layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
+from hf_seqlen.options import UsageError
 from tiny_upstreams import tiny_config
 
 VOCAB = 8
@@ -18,8 +17,9 @@ VOCAB = 8
 
 def probe(group_norm: bool = False) -> Wav2Vec2ForCTCWithLayerSum:
     torch.manual_seed(0)
-    config = Wav2Vec2LayerSumConfig(**tiny_config(group_norm, vocab_size=VOCAB, pad_token_id=VOCAB - 1,
-                                                  ctc_loss_reduction="mean").to_dict())
+    config = Wav2Vec2LayerSumConfig(
+        **tiny_config(group_norm, vocab_size=VOCAB, pad_token_id=VOCAB - 1, ctc_loss_reduction="mean").to_dict()
+    )
     model = Wav2Vec2ForCTCWithLayerSum(config).eval()
     with torch.no_grad():
         model.layer_weights.copy_(torch.tensor([0.3, -1.0, 2.0]))  # uneven, so a wrong layer shows
@@ -87,6 +87,7 @@ def test_a_head_size_below_one_is_refused_in_one_line(option, tmp_path):
 
 
 def test_a_config_saved_before_the_head_option_reads_as_the_linear_head():
-    config = Wav2Vec2LayerSumConfig.from_dict({k: v for k, v in probe().config.to_dict().items()
-                                               if not k.startswith("ctc_head")})
+    config = Wav2Vec2LayerSumConfig.from_dict(
+        {k: v for k, v in probe().config.to_dict().items() if not k.startswith("ctc_head")}
+    )
     assert config.ctc_head == "linear" and Wav2Vec2ForCTCWithLayerSum(config).sequence_head is None

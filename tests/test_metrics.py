@@ -1,4 +1,5 @@
-"""The metric modules shipped in hf_seqlen/metrics load through `evaluate` with no network and compute the right numbers."""
+"""The metric modules shipped in hf_seqlen/metrics load through `evaluate` with no network and compute the right
+numbers."""
 
 from __future__ import annotations
 
@@ -42,10 +43,18 @@ def test_every_module_loads_offline_by_path_and_computes(tmp_path):
         "import evaluate, json, sys\n"
         "from hf_seqlen.metrics import module_path\n"
         "cases = json.loads(sys.argv[1])\n"
-        "print(json.dumps({name: evaluate.load(module_path(name)).compute(**inputs) for name, (inputs, _) in cases.items()}))\n"
+        "scores = {name: evaluate.load(module_path(name)).compute(**inputs) for name, (inputs, _) in cases.items()}\n"
+        "print(json.dumps(scores))\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(CASES)], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_EVALUATE_OFFLINE": "1",
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(CASES)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     computed = json.loads(result.stdout.strip().splitlines()[-1])
     for name, (_, expected) in CASES.items():

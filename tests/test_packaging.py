@@ -31,16 +31,28 @@ def test_a_non_editable_install_ships_the_model_configs(tmp_path):
     shutil.copytree(REPO / "hf_seqlen", source / "hf_seqlen", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in SOURCE_FILES:
         shutil.copy(REPO / name, source / name)
-    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-               "--target", str(target), str(source)]
+    install = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        str(target),
+        str(source),
+    ]
     built = subprocess.run(install, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     shutil.rmtree(source)  # nothing may be read from the source tree
 
     # A fresh interpreter that sees the installed copy only (dependencies from this environment).
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}
-    probe = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=300)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert probe.returncode == 0, probe.stderr[-3000:]
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     installed = target / "hf_seqlen"

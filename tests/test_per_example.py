@@ -43,15 +43,21 @@ def test_asr_is_scored_against_the_original_transcript_not_one_with_unk(processo
 def test_asr_outcomes_add_up_to_the_corpus_error_rates(processor):
     references = ["hello world", "a road", "hello"]
     hypotheses = ["hello word", "a road road", ""]
-    predicted = np.concatenate([np.pad(p, ((0, 0), (0, 40 - p.shape[1])), constant_values=-100)
-                                for p in (ctc_path(processor, h) for h in hypotheses)])
+    predicted = np.concatenate(
+        [
+            np.pad(p, ((0, 0), (0, 40 - p.shape[1])), constant_values=-100)
+            for p in (ctc_path(processor, h) for h in hypotheses)
+        ]
+    )
     examples = ctc.outcomes(processor, predicted, references, ["u0", "u1", "u2"])
     assert [e["prediction"] for e in examples] == hypotheses
     words = sum(e["words"] for e in examples)
     assert sum(e["word_edits"] for e in examples) / words == pytest.approx(
-        metrics.load("wer").compute(predictions=hypotheses, references=references)["wer"])
+        metrics.load("wer").compute(predictions=hypotheses, references=references)["wer"]
+    )
     assert sum(e["char_edits"] for e in examples) / sum(e["chars"] for e in examples) == pytest.approx(
-        metrics.load("cer").compute(predictions=hypotheses, references=references)["cer"])
+        metrics.load("cer").compute(predictions=hypotheses, references=references)["cer"]
+    )
 
 
 def test_frames_past_an_utterances_end_decode_as_nothing(processor):
@@ -72,10 +78,35 @@ def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_p
     found = []
     for batch in (1, 8):
         output_dir = tmp_path / f"eval-batch-{batch}"
-        assert downstream_main(["--disable_tqdm", "true", "--task", "asr", "--freeze_upstream", "--ctc_head", "linear",
-                                "--model_name_or_path", str(upstream), "--output_dir", str(output_dir),
-                                "--max_steps", "2", "--max_eval_samples", "8", "--test_split_name", "",
-                                "--per_device_eval_batch_size", str(batch), "--seed", "1", *source]) == 0
+        assert (
+            downstream_main(
+                [
+                    "--disable_tqdm",
+                    "true",
+                    "--task",
+                    "asr",
+                    "--freeze_upstream",
+                    "--ctc_head",
+                    "linear",
+                    "--model_name_or_path",
+                    str(upstream),
+                    "--output_dir",
+                    str(output_dir),
+                    "--max_steps",
+                    "2",
+                    "--max_eval_samples",
+                    "8",
+                    "--test_split_name",
+                    "",
+                    "--per_device_eval_batch_size",
+                    str(batch),
+                    "--seed",
+                    "1",
+                    *source,
+                ]
+            )
+            == 0
+        )
         results = json.loads((output_dir / "results.json").read_text())["metrics"]["eval"]
         found.append({name: results[name] for name in ("wer", "cer")})
     assert found[0] == found[1]
@@ -84,8 +115,23 @@ def test_asr_error_rates_do_not_depend_on_the_evaluation_batch_size(cache, tmp_p
 @pytest.mark.slow
 def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "kws"
-    assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--model_name_or_path",
-                            str(pretrained_checkpoint), "--output_dir", str(output_dir), "--max_steps", "5"]) == 0
+    assert (
+        downstream_main(
+            [
+                "--disable_tqdm",
+                "true",
+                "--task",
+                "kws",
+                "--model_name_or_path",
+                str(pretrained_checkpoint),
+                "--output_dir",
+                str(output_dir),
+                "--max_steps",
+                "5",
+            ]
+        )
+        == 0
+    )
     results = json.loads((output_dir / "results.json").read_text())
     assert results["examples"]["test"] == "test_examples.jsonl"
     examples = [json.loads(line) for line in (output_dir / "test_examples.jsonl").read_text().splitlines()]

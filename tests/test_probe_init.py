@@ -11,15 +11,15 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from datasets import Dataset
+from safetensors.torch import load_file
 from transformers import Wav2Vec2FeatureExtractor
 
 from helpers import REPO
-from test_downstream import make_class_folder
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
+from test_downstream import make_class_folder
 from tiny_upstreams import save_upstream
 
 LOWEST_TRANSFORMERS = REPO / ".venv" / "lowest-transformers"
@@ -36,10 +36,18 @@ def load_probe(head: str, upstream, tmp_path):
     """The probing model run.py builds for the task, as load_model makes it."""
     if head == "kws":
         return classification.load_model(str(upstream), ["a", "b", "c"], True, None, **FROZEN_UPSTREAM_CONFIG)
-    processor = ctc.build_processor(Dataset.from_dict({"text": ["go left"]}), "text",
-                                    Wav2Vec2FeatureExtractor.from_pretrained(upstream), tmp_path / "vocab")
-    options = {"ctc_head": head.removeprefix("asr-"), "ctc_head_hidden_size": 8, "ctc_head_num_layers": 1,
-               "ctc_head_downsample": 1}
+    processor = ctc.build_processor(
+        Dataset.from_dict({"text": ["go left"]}),
+        "text",
+        Wav2Vec2FeatureExtractor.from_pretrained(upstream),
+        tmp_path / "vocab",
+    )
+    options = {
+        "ctc_head": head.removeprefix("asr-"),
+        "ctc_head_hidden_size": 8,
+        "ctc_head_num_layers": 1,
+        "ctc_head_downsample": 1,
+    }
     return ctc.load_model(str(upstream), processor, True, None, options, **FROZEN_UPSTREAM_CONFIG)
 
 
@@ -89,10 +97,16 @@ print(json.dumps({key: value if isinstance(value, str) else value.tolist() for k
 def test_the_lowest_admitted_transformers_starts_them_equal_too(tmp_path):
     lowest = lowest_admitted_transformers()
     assert (LOWEST_TRANSFORMERS / f"transformers-{lowest}.dist-info").is_dir(), (
-        f"transformers {lowest} (pyproject.toml's lowest) is not in {LOWEST_TRANSFORMERS}: run scripts/setup.sh")
+        f"transformers {lowest} (pyproject.toml's lowest) is not in {LOWEST_TRANSFORMERS}: run scripts/setup.sh"
+    )
     upstream = save_upstream(tmp_path / "upstream", group_norm=True)
-    result = subprocess.run([sys.executable, "-c", LOAD_ON_ANOTHER_TRANSFORMERS, str(LOWEST_TRANSFORMERS),
-                             str(upstream)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_ON_ANOTHER_TRANSFORMERS, str(LOWEST_TRANSFORMERS), str(upstream)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found.pop("version") == lowest
@@ -105,8 +119,10 @@ def test_the_lowest_admitted_transformers_starts_them_equal_too(tmp_path):
 def scores(results: dict) -> dict:
     """results.json's metrics without the timings, which differ between any two runs."""
     timings = {"runtime", "samples_per_second", "steps_per_second"}
-    return {split: {name: value for name, value in metrics.items() if name not in timings}
-            for split, metrics in results["metrics"].items()}
+    return {
+        split: {name: value for name, value in metrics.items() if name not in timings}
+        for split, metrics in results["metrics"].items()
+    }
 
 
 @pytest.mark.slow
@@ -117,10 +133,31 @@ def test_one_probe_run_twice_with_one_seed_gives_one_result_and_moves_its_layer_
     for i in range(2):
         output_dir = tmp_path / f"run{i}"
         source = ["--feature_cache_dir", str(tmp_path / f"cache{i}")] if cache == "cached" else ["--no_cache_features"]
-        assert downstream_main(["--disable_tqdm", "true", "--task", "audio-classification", "--freeze_upstream",
-                                "--data_dir", str(data_dir), "--test_split_name", "", "--model_name_or_path",
-                                str(upstream), "--output_dir", str(output_dir), "--max_steps", "4", "--seed", "3",
-                                *source]) == 0
+        assert (
+            downstream_main(
+                [
+                    "--disable_tqdm",
+                    "true",
+                    "--task",
+                    "audio-classification",
+                    "--freeze_upstream",
+                    "--data_dir",
+                    str(data_dir),
+                    "--test_split_name",
+                    "",
+                    "--model_name_or_path",
+                    str(upstream),
+                    "--output_dir",
+                    str(output_dir),
+                    "--max_steps",
+                    "4",
+                    "--seed",
+                    "3",
+                    *source,
+                ]
+            )
+            == 0
+        )
         runs.append(json.loads((output_dir / "results.json").read_text()))
     assert scores(runs[0]) == scores(runs[1])
     first, second = (load_file(tmp_path / f"run{i}" / "model.safetensors")["layer_weights"] for i in range(2))

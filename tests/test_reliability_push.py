@@ -68,8 +68,10 @@ def test_a_push_mid_training_runs_beside_the_updates_and_is_tried_again(hub, tmp
 
     assert len(tries) == 2
     repo = hub.repos["test-user/tiny-async"]
-    assert repo.commit_messages == ["Training in progress, step 3",
-                                    "Training in progress, step 3: checkpoint-3 as last-checkpoint"]
+    assert repo.commit_messages == [
+        "Training in progress, step 3",
+        "Training in progress, step 3: checkpoint-3 as last-checkpoint",
+    ]
     assert repo.files["model.safetensors"] == b"step-3 weights"
     assert json.loads(repo.files["last-checkpoint/progress.json"]) == {"step": 3}
     assert not [name for name in repo.files if ".push-" in name]

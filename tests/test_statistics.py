@@ -9,8 +9,10 @@ from hf_seqlen.statistics import holm, interval, intervals_of, metric_values, ou
 
 def accuracy_tables(rng, difficulty, shift, seeds):
     """One table per seed: example i is right with probability difficulty[i] + shift."""
-    return [{"correct": (rng.random(len(difficulty)) < np.clip(difficulty + shift, 0, 1)).astype(float)}
-            for _ in range(seeds)]
+    return [
+        {"correct": (rng.random(len(difficulty)) < np.clip(difficulty + shift, 0, 1)).astype(float)}
+        for _ in range(seeds)
+    ]
 
 
 def test_an_arm_against_itself_is_identical():
@@ -25,17 +27,28 @@ def study(rng, examples: int, seeds: int, seed_sd: float, shift: float):
     """Two arms on one fresh test set; each arm-seed pair (its own pre-training) moves all its examples by a draw of
     N(0, seed_sd): the pre-training seed's effect, which dominates real studies."""
     difficulty = rng.uniform(0.3, 0.6, examples)
+
     def arm(own_shift):
-        return [{"correct": (rng.random(examples) < np.clip(difficulty + own_shift + rng.normal(0, seed_sd), 0, 1))
-                 .astype(float)} for _ in range(seeds)]
+        return [
+            {
+                "correct": (
+                    rng.random(examples) < np.clip(difficulty + own_shift + rng.normal(0, seed_sd), 0, 1)
+                ).astype(float)
+            }
+            for _ in range(seeds)
+        ]
+
     return arm(shift), arm(0.0)
 
 
 # The whole grid takes about half a minute on 2 cores: one case, two seeds with a strong seed effect (where a
 # bootstrap over seeds fails worst), stays in the fast tier.
-COVERAGE_GRID = [pytest.param(seed_sd, seeds, shift, marks=[] if (seed_sd, seeds, shift) == (0.10, 2, 0.05) else
-                              [pytest.mark.slow]) for seed_sd in (0.0, 0.05, 0.10) for seeds in (2, 3, 5)
-                 for shift in (0.0, 0.05)]
+COVERAGE_GRID = [
+    pytest.param(seed_sd, seeds, shift, marks=[] if (seed_sd, seeds, shift) == (0.10, 2, 0.05) else [pytest.mark.slow])
+    for seed_sd in (0.0, 0.05, 0.10)
+    for seeds in (2, 3, 5)
+    for shift in (0.0, 0.05)
+]
 
 
 @pytest.mark.parametrize("seed_sd, seeds, shift", COVERAGE_GRID)
@@ -60,16 +73,23 @@ def test_an_a_a_study_says_no_detectable_difference_at_the_nominal_rate():
     for _ in range(200):
         arm, reference = study(rng, 200, 3, 0.05, 0.0)
         found = paired_difference("accuracy", arm, reference)
-        row = {"arm": "A2", "seeds": 3, "kws_test_examples": 200, "kws_accuracy": 0.5,
-               "kws_accuracy_diff_vs_reference": found.estimate, "kws_accuracy_diff_ci_low": found.low,
-               "kws_accuracy_diff_ci_high": found.high}
+        row = {
+            "arm": "A2",
+            "seeds": 3,
+            "kws_test_examples": 200,
+            "kws_accuracy": 0.5,
+            "kws_accuracy_diff_vs_reference": found.estimate,
+            "kws_accuracy_diff_ci_low": found.low,
+            "kws_accuracy_diff_ci_high": found.high,
+        }
         said.append("no detectable difference" in describe(row, {"arm": "A1", "kws_accuracy": 0.5}, "kws_accuracy"))
     assert 0.90 <= np.mean(said) <= 0.99, np.mean(said)
 
 
 def test_examples_are_paired_by_id_and_a_mismatch_is_refused():
-    examples = [{"id": f"clip{i}", "reference": "a", "prediction": "a" if i % 2 else "b", "correct": i % 2}
-                for i in range(20)]
+    examples = [
+        {"id": f"clip{i}", "reference": "a", "prediction": "a" if i % 2 else "b", "correct": i % 2} for i in range(20)
+    ]
     shuffled = [examples[i] for i in np.random.default_rng(0).permutation(20)]
     same = paired_difference("accuracy", [outcome_table(examples)], [outcome_table(shuffled)])
     assert same.estimate == 0 and same.low == 0 == same.high
@@ -113,8 +133,9 @@ def test_macro_f1_and_uar_match_their_definitions():
 
 def test_one_runs_interval_is_the_binomial_spread_of_its_test_set():
     # 200 clips, 120 right: the normal approximation gives 0.60 +- 1.96 * sqrt(0.6 * 0.4 / 200) = 0.532 to 0.668.
-    examples = [{"reference": "yes", "prediction": "yes" if i < 120 else "no", "correct": int(i < 120)}
-                for i in range(200)]
+    examples = [
+        {"reference": "yes", "prediction": "yes" if i < 120 else "no", "correct": int(i < 120)} for i in range(200)
+    ]
     found = intervals_of(examples, ("accuracy", "f1"))
     assert found["accuracy"]["low"] == pytest.approx(0.532, abs=0.015)
     assert found["accuracy"]["high"] == pytest.approx(0.668, abs=0.015)
@@ -123,9 +144,17 @@ def test_one_runs_interval_is_the_binomial_spread_of_its_test_set():
 
 
 def test_a_comparison_on_one_seed_says_so():
-    row = {"arm": "1s", "seeds": 1, "kws_test_examples": 200, "kws_accuracy": 0.6,
-           "kws_accuracy_diff_vs_reference": 0.1, "kws_accuracy_diff_ci_low": 0.05, "kws_accuracy_diff_ci_high": 0.15,
-           "kws_accuracy_diff_seeds": 1, "kws_accuracy_diff_p_holm": 0.01}
+    row = {
+        "arm": "1s",
+        "seeds": 1,
+        "kws_test_examples": 200,
+        "kws_accuracy": 0.6,
+        "kws_accuracy_diff_vs_reference": 0.1,
+        "kws_accuracy_diff_ci_low": 0.05,
+        "kws_accuracy_diff_ci_high": 0.15,
+        "kws_accuracy_diff_seeds": 1,
+        "kws_accuracy_diff_p_holm": 0.01,
+    }
     said = describe(row, {"arm": "4s", "kws_accuracy": 0.5}, "kws_accuracy")
     assert "better" in said and "on one pre-training seed (the interval covers test examples only)" in said
     assert "holds after Holm's adjustment" in said

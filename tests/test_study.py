@@ -7,14 +7,13 @@ import shutil
 import numpy as np
 import pytest
 
-from hf_seqlen.options import UsageError
+from helpers import write_tone
 from hf_seqlen.cli import main
+from hf_seqlen.options import UsageError
 from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
 from hf_seqlen.report import write_report
 from hf_seqlen.schedule import DurationSchedule
 from hf_seqlen.study_card import write_card_sections
-
-from helpers import write_tone
 
 
 def test_schedule_switches_length_at_the_budget_shares():
@@ -39,16 +38,39 @@ def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
     kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each)."""
     runs = root / name / f"seed-{seed}"
     (runs / "pretrain").mkdir(parents=True)
-    (runs / "pretrain" / "costs.json").write_text(json.dumps(
-        {"flops_total_estimated_from_counted_steps": flops, "wall_clock_seconds": flops / 1e9, "audio_hours": flops / 1e13,
-         "optimizer_steps": 20}))
+    (runs / "pretrain" / "costs.json").write_text(
+        json.dumps(
+            {
+                "flops_total_estimated_from_counted_steps": flops,
+                "wall_clock_seconds": flops / 1e9,
+                "audio_hours": flops / 1e13,
+                "optimizer_steps": 20,
+            }
+        )
+    )
     if readme:
         (runs / "pretrain" / "README.md").write_text("# card\n\nmeasured costs\n")
-    kws = [{"id": f"k{i}", "reference": KEYWORDS[i % 4],
-            "prediction": KEYWORDS[i % 4] if right else KEYWORDS[(i + 1) % 4], "correct": int(right)}
-           for i, right in enumerate(kws_right)]
-    asr = [{"id": f"u{i}", "reference": "a b c d e", "prediction": "", "word_edits": e, "words": 5,
-            "char_edits": 2 * int(e), "chars": 9} for i, e in enumerate(map(int, asr_edits))]
+    kws = [
+        {
+            "id": f"k{i}",
+            "reference": KEYWORDS[i % 4],
+            "prediction": KEYWORDS[i % 4] if right else KEYWORDS[(i + 1) % 4],
+            "correct": int(right),
+        }
+        for i, right in enumerate(kws_right)
+    ]
+    asr = [
+        {
+            "id": f"u{i}",
+            "reference": "a b c d e",
+            "prediction": "",
+            "word_edits": e,
+            "words": 5,
+            "char_edits": 2 * int(e),
+            "chars": 9,
+        }
+        for i, e in enumerate(map(int, asr_edits))
+    ]
     for task, examples in (("kws", kws), ("asr", asr)):
         (runs / task).mkdir()
         (runs / task / "results.json").write_text(json.dumps({"task": task, "metrics": {"test": {}}}))
@@ -164,8 +186,9 @@ def test_recommendation_without_a_report_is_labelled_the_papers_prior(tmp_path):
 
 def test_recommendation_picks_the_cheapest_arm_shown_within_tolerance(finished_sweep, tmp_path):
     write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
-    result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path), report=str(finished_sweep / "report.csv"),
-                                          task="kws"))
+    result = recommend(
+        RecommendArguments(data_dir=kws_audio(tmp_path), report=str(finished_sweep / "report.csv"), task="kws")
+    )
     # 1 s is example for example the same as 4 s at a quarter of the cost; 2 s is far worse.
     assert result["recommended_length"] == 1.0 and result["basis"] == "measured"
     assert result["measured"]["verdicts"] == {"1s": "within", "2s": "worse", "4s": "within"}
@@ -179,8 +202,9 @@ def test_recommendation_says_when_the_data_cannot_decide(tmp_path):
         write_arm(tmp_path / "sweep", "1s", seed, 1e12, clips < 20, [0])
         write_arm(tmp_path / "sweep", "4s", seed, 4e12, (clips >= 10) & (clips < 34), [0])
     write_report(tmp_path / "sweep", [ARMS[0], ARMS[2]], ["kws"], [0, 1])
-    result = recommend(RecommendArguments(data_dir=kws_audio(tmp_path), report=str(tmp_path / "sweep" / "report.csv"),
-                                          task="kws"))
+    result = recommend(
+        RecommendArguments(data_dir=kws_audio(tmp_path), report=str(tmp_path / "sweep" / "report.csv"), task="kws")
+    )
     assert result["measured"]["undecided_arms"] == ["1s"] and "cannot decide" in result["reasons"][2]
 
 
@@ -196,8 +220,10 @@ def test_recommendation_names_the_empty_cell_of_an_arm_without_results(tmp_path,
     status = main(["recommend", "--data_dir", kws_audio(tmp_path), "--report", str(report), "--task", "kws"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     line = 2 + [arm["name"] for arm in ARMS].index(unfinished)
-    assert status == 2 and error.startswith(f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
-                                            f"{unfinished} is empty (the arm has no kws test results)")
+    assert status == 2 and error.startswith(
+        f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
+        f"{unfinished} is empty (the arm has no kws test results)"
+    )
     assert "Run the same `hf-seqlen sweep` again" in error
 
 
@@ -205,5 +231,6 @@ def test_recommend_names_an_unknown_option_with_the_closest_one(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["recommend", "--tolerence", "2"])
     assert exit.value.code == 2
-    assert capsys.readouterr().err.strip() == ("hf_seqlen error: unknown option --tolerence (did you mean "
-                                               "--tolerance?). --help lists every option.")
+    assert capsys.readouterr().err.strip() == (
+        "hf_seqlen error: unknown option --tolerence (did you mean --tolerance?). --help lists every option."
+    )

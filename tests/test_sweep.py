@@ -19,19 +19,45 @@ from hf_seqlen.data import DEMO_CORPUS
 from hf_seqlen.hub import refresh_card
 from hf_seqlen.job import Job, launch, option
 from hf_seqlen.report import write_report
-from hf_seqlen.sweep import (JobFailed, PlannedJob, SweepArguments, checked_plan, downstream_job, launches_one_process,
-                             parse_args, pretrain_job, run_job)
+from hf_seqlen.sweep import (
+    JobFailed,
+    PlannedJob,
+    SweepArguments,
+    checked_plan,
+    downstream_job,
+    launches_one_process,
+    parse_args,
+    pretrain_job,
+    run_job,
+)
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-SWEEP = ["sweep", "--durations", "1", "2", "--tasks", "kws", "--max_train_steps", "20", "--downstream_max_steps", "10",
-         "--data_dir", str(DEMO_CORPUS)]
+SWEEP = [
+    "sweep",
+    "--durations",
+    "1",
+    "2",
+    "--tasks",
+    "kws",
+    "--max_train_steps",
+    "20",
+    "--downstream_max_steps",
+    "10",
+    "--data_dir",
+    str(DEMO_CORPUS),
+]
 
 
 def run_sweep(output_dir: Path, *seeds: str) -> subprocess.CompletedProcess:
     """The `hf-seqlen` console script, as a user runs it: it keeps the command's wiring honest."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([HF_SEQLEN, *SWEEP, "--seeds", *seeds, "--output_dir", str(output_dir)], env=env,
-                          capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [HF_SEQLEN, *SWEEP, "--seeds", *seeds, "--output_dir", str(output_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 def report_rows(sweep_dir: Path) -> dict:
@@ -59,8 +85,14 @@ def sweep_dir(tmp_path_factory) -> Path:
 def test_sweep_writes_one_row_per_arm_with_intervals_and_the_figures(sweep_dir):
     rows = report_rows(sweep_dir)
     assert list(rows) == ["1s", "2s"] and rows["1s"]["reference_arm"] == "2s" and rows["1s"]["seeds"] == "2"
-    for column in ("kws_accuracy_ci_low", "kws_accuracy_ci_high", "kws_f1_ci_low", "kws_accuracy_diff_vs_reference",
-                   "kws_accuracy_diff_ci_low", "cost_ratio_vs_reference"):
+    for column in (
+        "kws_accuracy_ci_low",
+        "kws_accuracy_ci_high",
+        "kws_f1_ci_low",
+        "kws_accuracy_diff_vs_reference",
+        "kws_accuracy_diff_ci_low",
+        "cost_ratio_vs_reference",
+    ):
         assert rows["1s"][column] != ""
     markdown = (sweep_dir / "report.md").read_text()
     assert "## Headline" in markdown and "![summary](summary.png)" in markdown
@@ -76,7 +108,8 @@ def test_report_numbers_are_the_runs_numbers(sweep_dir):
         results = [json.loads((sweep_dir / arm / f"seed-{s}" / "kws" / "results.json").read_text()) for s in (0, 1)]
         assert float(rows[arm]["audio_hours"]) == pytest.approx(sum(c["audio_hours"] for c in costs) / 2)
         assert float(rows[arm]["kws_accuracy"]) == pytest.approx(
-            sum(r["metrics"]["test"]["accuracy"] for r in results) / 2)
+            sum(r["metrics"]["test"]["accuracy"] for r in results) / 2
+        )
         assert float(rows[arm]["longest_input_seconds"]) <= float(arm.rstrip("s"))
 
 
@@ -117,26 +150,44 @@ def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus")
     assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") == ("corpus",)
     assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("corpus",)
-    args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", pretrain_args="--dataset_name=librispeech_asr",
-                          downstream_args="--data_dir mine", task_args=["asr: --dataset_name librispeech_asr"])
+    args = SweepArguments(
+        output_dir=str(tmp_path),
+        data_dir="corpus",
+        pretrain_args="--dataset_name=librispeech_asr",
+        downstream_args="--data_dir mine",
+        task_args=["asr: --dataset_name librispeech_asr"],
+    )
     assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") is None
     assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("mine",)
 
 
 def test_a_budget_reaches_pretraining_under_the_name_it_has_in_the_sweep(tmp_path):
     arm = {"name": "2s", "max_duration": 2.0}
-    for budget, name, value in [("steps", "max_train_steps", 7), ("audio_hours", "max_train_audio_hours", 0.5),
-                                ("flops", "max_train_flops", 1e15)]:
-        args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", budget=budget, max_train_steps=7,
-                              max_train_audio_hours=0.5, max_train_flops=1e15)
+    for budget, name, value in [
+        ("steps", "max_train_steps", 7),
+        ("audio_hours", "max_train_audio_hours", 0.5),
+        ("flops", "max_train_flops", 1e15),
+    ]:
+        args = SweepArguments(
+            output_dir=str(tmp_path),
+            data_dir="corpus",
+            budget=budget,
+            max_train_steps=7,
+            max_train_audio_hours=0.5,
+            max_train_flops=1e15,
+        )
         job = pretrain_job(args, arm, 0, tmp_path / "p")
         assert job.value(name) == (str(value),) and sum(n.startswith("max_train_") for n, _ in job.options) == 1
 
 
 def test_a_jobs_own_option_replaces_the_sweeps_and_each_option_is_launched_once(tmp_path):
-    args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus", downstream_max_steps=20,
-                          downstream_args="--freeze_upstream --max-steps 30 --seed 9",
-                          task_args=["er: --max_steps 5", "kws: --keep_labels yes no"])
+    args = SweepArguments(
+        output_dir=str(tmp_path),
+        data_dir="corpus",
+        downstream_max_steps=20,
+        downstream_args="--freeze_upstream --max-steps 30 --seed 9",
+        task_args=["er: --max_steps 5", "kws: --keep_labels yes no"],
+    )
     er = downstream_job(args, tmp_path / "p", "er", 0, tmp_path / "er")
     kws = downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "kws")
     assert er.value("max_steps") == ("5",) and kws.value("max_steps") == ("30",) and er.value("seed") == ("9",)
@@ -166,8 +217,14 @@ def test_probes_run_in_the_sweeps_process_only_where_a_launch_would_start_one_pl
 
 
 def test_a_job_run_here_leaves_its_output_and_its_failure_in_its_log(tmp_path, capfd):
-    job = Job("downstream", (option("task", "kws"), option("model_name_or_path", tmp_path / "no-upstream"),
-                             option("output_dir", tmp_path / "kws")))
+    job = Job(
+        "downstream",
+        (
+            option("task", "kws"),
+            option("model_name_or_path", tmp_path / "no-upstream"),
+            option("output_dir", tmp_path / "kws"),
+        ),
+    )
     threads = torch.get_num_threads()
     with pytest.raises(JobFailed, match="kws failed"):
         run_job(PlannedJob("kws", {"name": "2s"}, "kws", job, tmp_path / "kws.log"), None, here=downstream_main)

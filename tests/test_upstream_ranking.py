@@ -22,8 +22,14 @@ from tiny_upstreams import save_upstream
 
 # Keyword clips only, on voices of their own per split: 12 clips a voice (10 keywords, 1 unknown word, 1 silence).
 KEYWORD_VOICES = {"train": 32, "validation": 2, "test": 24}
-KEYWORD_PRESET = Preset(every_accent_and_variant(KEYWORD_VOICES), short_per_voice=0, long_per_voice=0,
-                        keyword_renditions=1, unknown_per_voice=1, silence_per_voice=1)
+KEYWORD_PRESET = Preset(
+    every_accent_and_variant(KEYWORD_VOICES),
+    short_per_voice=0,
+    long_per_voice=0,
+    keyword_renditions=1,
+    unknown_per_voice=1,
+    silence_per_voice=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +41,44 @@ def keyword_corpus(tmp_path_factory):
 
 
 def probe(upstream, corpus, output_dir):
-    assert downstream_main(["--disable_tqdm", "true", "--task", "kws", "--freeze_upstream", "--data_dir", str(corpus),
-                            "--model_name_or_path", str(upstream), "--output_dir", str(output_dir), "--seed", "0"]) == 0
+    assert (
+        downstream_main(
+            [
+                "--disable_tqdm",
+                "true",
+                "--task",
+                "kws",
+                "--freeze_upstream",
+                "--data_dir",
+                str(corpus),
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(output_dir),
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     return outcome_table(read_examples(output_dir))
 
 
 @pytest.mark.slow
 def test_the_default_probe_ranks_a_trained_upstream_above_an_untrained_one(keyword_corpus, tmp_path):
     upstream = tmp_path / "upstream"
-    pretraining = run_accelerate(["--data_dir", str(keyword_corpus), "--max_duration", "1", "--max_train_steps", "100",
-                                  "--output_dir", str(upstream)])
+    pretraining = run_accelerate(
+        [
+            "--data_dir",
+            str(keyword_corpus),
+            "--max_duration",
+            "1",
+            "--max_train_steps",
+            "100",
+            "--output_dir",
+            str(upstream),
+        ]
+    )
     assert pretraining.returncode == 0, pretraining.stderr[-3000:]
     trained = probe(upstream, keyword_corpus, tmp_path / "trained")
     # run_pretrain's default config (wav2vec2-tiny), saved as initialised
@@ -52,5 +86,7 @@ def test_the_default_probe_ranks_a_trained_upstream_above_an_untrained_one(keywo
     assert len(trained["correct"]) == KEYWORD_VOICES["test"] * 12
     difference = paired_difference("accuracy", [trained], [untrained])
     steps = json.loads((tmp_path / "trained" / "results.json").read_text())["train"]["steps"]
-    assert difference.low > 0, (f"trained minus untrained, {steps} probe steps: {difference.estimate:+.3f} "
-                                f"(95% CI {difference.low:+.3f} to {difference.high:+.3f})")
+    assert difference.low > 0, (
+        f"trained minus untrained, {steps} probe steps: {difference.estimate:+.3f} "
+        f"(95% CI {difference.low:+.3f} to {difference.high:+.3f})"
+    )

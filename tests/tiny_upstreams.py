@@ -12,8 +12,16 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 
 from hf_seqlen.args import HUB_CONFIGS
 
-BASE_NARROWED = dict(conv_dim=[32] * 7, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=128, num_conv_pos_embeddings=16, codevector_dim=32, proj_codevector_dim=32)
+BASE_NARROWED = dict(
+    conv_dim=[32] * 7,
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=128,
+    num_conv_pos_embeddings=16,
+    codevector_dim=32,
+    proj_codevector_dim=32,
+)
 
 
 def tiny_config(group_norm: bool = False, **overrides) -> Wav2Vec2Config:

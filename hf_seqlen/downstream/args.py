@@ -46,8 +46,12 @@ BATCH_TRAINING_DEFAULTS = {"per_device_train_batch_size": 16, "per_device_eval_b
 TASK_TRAINING_DEFAULTS = {
     # One utterance per evaluation batch: no padded frames, so greedy decoding equals the pipeline's.
     # Eight sentences per training batch: 16 of up to 20 s cost a CPU step of several seconds.
-    "asr": {**BATCH_TRAINING_DEFAULTS, "learning_rate": 1e-3, "per_device_eval_batch_size": 1,
-            "per_device_train_batch_size": 8},
+    "asr": {
+        **BATCH_TRAINING_DEFAULTS,
+        "learning_rate": 1e-3,
+        "per_device_eval_batch_size": 1,
+        "per_device_train_batch_size": 8,
+    },
     **{task: {**BATCH_TRAINING_DEFAULTS, "learning_rate": 3e-3} for task in CLASSIFICATION_TASKS},
 }
 # A probe trains only a head on cached features, so its steps cost milliseconds and it can train to near
@@ -98,13 +102,17 @@ class ProtocolArguments:
     )
     feature_cache_dir: str | None = field(
         default=None,
-        metadata={"help": "Where cached hidden states go (default: OUTPUT_DIR/feature_cache). Share one folder "
-                          "between runs that probe the same upstream on the same data to compute them once."},
+        metadata={
+            "help": "Where cached hidden states go (default: OUTPUT_DIR/feature_cache). Share one folder "
+            "between runs that probe the same upstream on the same data to compute them once."
+        },
     )
     feature_cache_max_gib: float = field(
         default=64.0,
-        metadata={"help": "Refuse to build a feature cache larger than this (GiB on disk): frames (about 50 per "
-                          "second) x (layers + 1) x hidden size x 2 bytes, summed over the splits."},
+        metadata={
+            "help": "Refuse to build a feature cache larger than this (GiB on disk): frames (about 50 per "
+            "second) x (layers + 1) x hidden size x 2 bytes, summed over the splits."
+        },
     )
     freeze_feature_encoder: bool = field(
         default=True,
@@ -122,17 +130,23 @@ class ProbeHeadArguments:
 
     ctc_head: str = field(
         default="conv",
-        metadata={"help": "asr probing: the head on the weighted layer sum before the linear output layer: conv "
-                          "(1-D convolutions, kernel 5), bilstm (SUPERB's ASR downstream, small; several times slower "
-                          "on a CPU) or linear (the output layer alone, as Wav2Vec2ForCTC's).", "choices": list(CTC_HEADS)},
+        metadata={
+            "help": "asr probing: the head on the weighted layer sum before the linear output layer: conv "
+            "(1-D convolutions, kernel 5), bilstm (SUPERB's ASR downstream, small; several times slower "
+            "on a CPU) or linear (the output layer alone, as Wav2Vec2ForCTC's).",
+            "choices": list(CTC_HEADS),
+        },
     )
-    ctc_head_hidden_size: int = field(default=256, metadata={"help": "conv / bilstm head: channels, or LSTM units "
-                                                                      "per direction."})
+    ctc_head_hidden_size: int = field(
+        default=256, metadata={"help": "conv / bilstm head: channels, or LSTM units per direction."}
+    )
     ctc_head_num_layers: int = field(default=2, metadata={"help": "conv / bilstm head: convolution or LSTM layers."})
     ctc_head_downsample: int = field(
         default=2,
-        metadata={"help": "conv / bilstm head: adjacent frames concatenated into one (2: 25 frames per second in "
-                          "place of 50): fewer steps for the head and the CTC loss."},
+        metadata={
+            "help": "conv / bilstm head: adjacent frames concatenated into one (2: 25 frames per second in "
+            "place of 50): fewer steps for the head and the CTC loss."
+        },
     )
 
 
@@ -144,8 +158,10 @@ class TaskDataArguments:
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. ks."})
     data_dir: str | None = field(
         default=None,
-        metadata={"help": "Local audio folder (audiofolder layout with metadata.csv, or class sub-folders). "
-                          "Default: the embedded demo corpus (asr, kws and sid only)."},
+        metadata={
+            "help": "Local audio folder (audiofolder layout with metadata.csv, or class sub-folders). "
+            "Default: the embedded demo corpus (asr, kws and sid only)."
+        },
     )
     train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
     validation_split_name: str | None = field(
@@ -160,20 +176,27 @@ class TaskDataArguments:
     )
     label_column_name: str | None = field(
         default=None,
-        metadata={"help": "Classification: column of labels (default: keyword for kws, speaker for sid, "
-                          "emotion for er, label for audio-classification).", "aliases": ["--label_column"]},
+        metadata={
+            "help": "Classification: column of labels (default: keyword for kws, speaker for sid, "
+            "emotion for er, label for audio-classification).",
+            "aliases": ["--label_column"],
+        },
     )
     keep_labels: list[str] | None = field(
         default=None,
-        metadata={"help": f"Classification: keep these labels and merge every other one into one class, {OTHER_LABEL} "
-                          "(Speech Commands' 12 classes: the ten command words and _silence_ kept, the rest "
-                          f"{OTHER_LABEL}). Default: every label is its own class."},
+        metadata={
+            "help": f"Classification: keep these labels and merge every other one into one class, {OTHER_LABEL} "
+            "(Speech Commands' 12 classes: the ten command words and _silence_ kept, the rest "
+            f"{OTHER_LABEL}). Default: every label is its own class."
+        },
     )
     max_duration: float | None = field(
         default=None,
-        metadata={"help": "Classification: training clips are randomly cropped to this many seconds; asr: longer "
-                          "training utterances are dropped. Evaluation always uses whole utterances. Default "
-                          "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."},
+        metadata={
+            "help": "Classification: training clips are randomly cropped to this many seconds; asr: longer "
+            "training utterances are dropped. Evaluation always uses whole utterances. Default "
+            "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."
+        },
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
 
@@ -185,8 +208,10 @@ class ReportArguments:
     country_iso_code: str = field(default="USA", metadata={"help": COUNTRY_ISO_CODE_HELP})
     license: str | None = field(
         default=None,
-        metadata={"help": "License of the fine-tuned weights, written in the model card: a Hub license id. "
-                          "Default: the upstream's, as its model card states it, else apache-2.0."},
+        metadata={
+            "help": "License of the fine-tuned weights, written in the model card: a Hub license id. "
+            "Default: the upstream's, as its model card states it, else apache-2.0."
+        },
     )
 
 
@@ -226,8 +251,9 @@ class _PerTask:
 
 
 PER_TASK = _PerTask()
-TASK_SET_OPTIONS = sorted({name for defaults in (*TASK_TRAINING_DEFAULTS.values(), *PROBING_TRAINING_DEFAULTS.values())
-                           for name in defaults})
+TASK_SET_OPTIONS = sorted(
+    {name for defaults in (*TASK_TRAINING_DEFAULTS.values(), *PROBING_TRAINING_DEFAULTS.values()) for name in defaults}
+)
 
 
 class _TrainingOptions(TrainingArguments):
@@ -241,8 +267,11 @@ class DownstreamParser(DataclassParser):
     TrainingArguments): the training options the user left out take the task's defaults."""
 
     def __init__(self, prog: str | None = None) -> None:
-        super().__init__((*TOPICS, _TrainingOptions), prog=prog,
-                         epilog="A yes/no option given alone means true; --no_NAME or --NAME false turns it off.")
+        super().__init__(
+            (*TOPICS, _TrainingOptions),
+            prog=prog,
+            epilog="A yes/no option given alone means true; --no_NAME or --NAME false turns it off.",
+        )
         for action in self._actions:
             if isinstance(action, argparse._StoreFalseAction):  # --no_NAME: the epilog says it once for all
                 action.help = argparse.SUPPRESS
@@ -254,9 +283,14 @@ class DownstreamParser(DataclassParser):
 
     def parse_dict(self, values: dict, allow_extra_keys: bool = False) -> tuple[DownstreamArguments, TrainingArguments]:
         """The options given, and the defaults, as the two dataclasses; an options file's keys were checked before."""
-        args = DownstreamArguments(**{name: values[name] for name in _field_names(DownstreamArguments) if name in values})
-        given = {name: values[name] for name in _field_names(TrainingArguments)
-                 if name in values and values[name] is not PER_TASK}
+        args = DownstreamArguments(
+            **{name: values[name] for name in _field_names(DownstreamArguments) if name in values}
+        )
+        given = {
+            name: values[name]
+            for name in _field_names(TrainingArguments)
+            if name in values and values[name] is not PER_TASK
+        }
         return args, TrainingArguments(**{**task_training_defaults(args.task, args.freeze_upstream), **given})
 
 
@@ -264,7 +298,9 @@ def _field_names(dataclass_type) -> list[str]:
     return [f.name for f in dataclasses.fields(dataclass_type) if f.init]
 
 
-def parse_args(argv: list[str] | None = None, check_sources: bool = True) -> tuple[DownstreamArguments, TrainingArguments]:
+def parse_args(
+    argv: list[str] | None = None, check_sources: bool = True
+) -> tuple[DownstreamArguments, TrainingArguments]:
     """From the command line, or from one .json / .yaml file given as the only argument. check_sources=False
     leaves out what needs the data (a sweep's plan is checked where it may not be)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -284,14 +320,20 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
     if check_sources and args.data_dir and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
     if args.task == "er" and not (args.dataset_name or args.data_dir):
-        raise UsageError("--task er needs a dataset with an emotion label: the demo corpus has none. "
-                         "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion').")
+        raise UsageError(
+            "--task er needs a dataset with an emotion label: the demo corpus has none. "
+            "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion')."
+        )
     if args.keep_labels and not args.is_classification:
-        raise UsageError(f"--keep_labels is for classification tasks ({', '.join(CLASSIFICATION_TASKS)}), not "
-                         f"--task {args.task}. Leave it out.")
+        raise UsageError(
+            f"--keep_labels is for classification tasks ({', '.join(CLASSIFICATION_TASKS)}), not "
+            f"--task {args.task}. Leave it out."
+        )
     if args.feature_cache_dir and not (args.freeze_upstream and args.cache_features):
-        raise UsageError("--feature_cache_dir is for probing on cached features: add --freeze_upstream "
-                         "(and drop --no_cache_features), or drop --feature_cache_dir.")
+        raise UsageError(
+            "--feature_cache_dir is for probing on cached features: add --freeze_upstream "
+            "(and drop --no_cache_features), or drop --feature_cache_dir."
+        )
     if args.feature_cache_max_gib <= 0:
         raise UsageError(f"--feature_cache_max_gib must be > 0 (got {args.feature_cache_max_gib}).")
     for name in ("ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample"):

@@ -9,8 +9,16 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..hub import (DEFAULT_LICENSE, card_license, cost_sections, folder_name, hub_datasets, published_path,
-                   published_repo_id, without_machine_paths)
+from ..hub import (
+    DEFAULT_LICENSE,
+    card_license,
+    cost_sections,
+    folder_name,
+    hub_datasets,
+    published_path,
+    published_repo_id,
+    without_machine_paths,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +61,12 @@ def upstream_info(model_name_or_path: str) -> dict:
     }
 
 
-INTERVALS_NOTE = ("The 95% CIs cover this run's own test examples only (jackknife over examples, normal quantile): "
-                  "they show how far a test set of the same size could move each score. They leave out the chance "
-                  "in the pre-training and fine-tuning seeds, which at demo scale is larger; comparing two "
-                  "checkpoints needs several seeds of each (`hf-seqlen sweep`).")
+INTERVALS_NOTE = (
+    "The 95% CIs cover this run's own test examples only (jackknife over examples, normal quantile): "
+    "they show how far a test set of the same size could move each score. They leave out the chance "
+    "in the pre-training and fine-tuning seeds, which at demo scale is larger; comparing two "
+    "checkpoints needs several seeds of each (`hf-seqlen sweep`)."
+)
 
 
 def is_timing(metric: str) -> bool:
@@ -69,8 +79,14 @@ def interval_text(interval: dict | None) -> str:
     return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
 
 
-def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_name: str,
-                    hub_dataset: str | None = None, license: str | None = None) -> ModelCard:
+def downstream_card(
+    results: dict,
+    dataset_name: str,
+    dataset_type: str,
+    model_name: str,
+    hub_dataset: str | None = None,
+    license: str | None = None,
+) -> ModelCard:
     """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
     on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default.
     A local folder, of data or of the upstream, is named by its last component: never this machine's path."""
@@ -78,8 +94,15 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
     dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
     task_type = TASK_TYPES.get(task, "audio-classification")
     eval_results = [
-        EvalResult(task_type=task_type, task_name=TASK_NAMES[task], dataset_type=dataset_type, dataset_name=dataset_name,
-                   dataset_split=split, metric_type=metric, metric_value=value)
+        EvalResult(
+            task_type=task_type,
+            task_name=TASK_NAMES[task],
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=split,
+            metric_type=metric,
+            metric_value=value,
+        )
         for split, values in results["metrics"].items()
         for metric, value in values.items()
         if metric in ("accuracy", "f1", "uar", "wer", "cer")
@@ -88,12 +111,20 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
     is_hub_id = not Path(upstream_path).is_absolute()
     base_model = upstream_path if is_hub_id else upstream.get("published_as")
     data = ModelCardData(
-        model_name=model_name, license=license or upstream.get("license") or DEFAULT_LICENSE,
-        library_name="transformers", pipeline_tag=task_type, tags=["wav2vec2", "audio", "hf-seqlen", task],
-        base_model=base_model, datasets=hub_datasets(hub_dataset),
+        model_name=model_name,
+        license=license or upstream.get("license") or DEFAULT_LICENSE,
+        library_name="transformers",
+        pipeline_tag=task_type,
+        tags=["wav2vec2", "audio", "hf-seqlen", task],
+        base_model=base_model,
+        datasets=hub_datasets(hub_dataset),
         eval_results=eval_results or None,
     )
-    crop = f"{upstream['max_duration']:g} s crops" if upstream.get("max_duration") is not None else "an unknown crop length"
+    crop = (
+        f"{upstream['max_duration']:g} s crops"
+        if upstream.get("max_duration") is not None
+        else "an unknown crop length"
+    )
     intervals = results.get("intervals", {})
     metric_rows = "\n".join(
         f"| {split} | {metric} | {value:.4f} | {interval_text(intervals.get(split, {}).get(metric))} |"
@@ -101,8 +132,11 @@ def downstream_card(results: dict, dataset_name: str, dataset_type: str, model_n
         for metric, value in values.items()
         if isinstance(value, float) and not is_timing(metric)
     )
-    upstream_costs = (cost_sections(upstream["costs"], "Upstream pre-training cost") if upstream.get("costs") else
-                      "## Upstream pre-training cost\n\nNo costs.json beside the upstream checkpoint.\n")
+    upstream_costs = (
+        cost_sections(upstream["costs"], "Upstream pre-training cost")
+        if upstream.get("costs")
+        else "## Upstream pre-training cost\n\nNo costs.json beside the upstream checkpoint.\n"
+    )
     content = f"""---
 {data.to_yaml()}
 ---

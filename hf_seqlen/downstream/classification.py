@@ -1,9 +1,10 @@
-"""Utterance classification (kws, sid, er, any label): Wav2Vec2ForSequenceClassification, accuracy and macro-F1 (+ UAR for er)."""
+"""Utterance classification (kws, sid, er, any label): Wav2Vec2ForSequenceClassification, scored by accuracy and
+macro-F1 (and UAR for er)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from datasets import Dataset
@@ -20,7 +21,9 @@ from .layer_weights import load_with_uniform_layer_weights
 def label_set(train: Dataset, column: str) -> list[str]:
     labels = sorted(set(label_names(train, column)))
     if len(labels) < 2:
-        raise DataSourceError(f"the training split has {len(labels)} distinct value(s) in '{column}': a classifier needs at least 2.")
+        raise DataSourceError(
+            f"the training split has {len(labels)} distinct value(s) in '{column}': a classifier needs at least 2."
+        )
     return labels
 
 
@@ -65,7 +68,12 @@ def outcomes(labels: list[str], logits: np.ndarray, label_ids: np.ndarray, ids: 
     """Each clip scored on its own: its label, the predicted label, and whether they agree."""
     predicted = np.argmax(logits, axis=-1)
     return [
-        {"id": example_id, "reference": labels[int(truth)], "prediction": labels[int(guess)], "correct": int(truth == guess)}
+        {
+            "id": example_id,
+            "reference": labels[int(truth)],
+            "prediction": labels[int(guess)],
+            "correct": int(truth == guess),
+        }
         for example_id, truth, guess in zip(ids, label_ids, predicted, strict=True)
     ]
 
@@ -82,12 +90,19 @@ class ClassificationTask:
     """kws, sid, er and audio-classification behind the task interface (tasks.py): the training split's labels,
     a sequence classification head, and each clip scored on its own."""
 
-    def __init__(self, args: DownstreamArguments, splits: dict[str, Dataset], feature_extractor: Wav2Vec2FeatureExtractor,
-                 output_dir: Path, config_overrides: dict):
+    def __init__(
+        self,
+        args: DownstreamArguments,
+        splits: dict[str, Dataset],
+        feature_extractor: Wav2Vec2FeatureExtractor,
+        output_dir: Path,
+        config_overrides: dict,
+    ):
         self.labels = label_set(splits["train"], args.label_column_name)
         self.label_column = args.label_column_name
-        self.model = load_model(args.model_name_or_path, self.labels, args.freeze_upstream, args.cache_dir,
-                                **config_overrides)
+        self.model = load_model(
+            args.model_name_or_path, self.labels, args.freeze_upstream, args.cache_dir, **config_overrides
+        )
         self.processor = feature_extractor
         self.metric_names = metric_names(args.task)
         self.keep_from_logits = None

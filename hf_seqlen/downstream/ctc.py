@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -54,8 +54,12 @@ def encoder(processor: Wav2Vec2Processor, text_column: str) -> Callable[[Dataset
 
 
 def load_model(
-    upstream: str, processor: Wav2Vec2Processor, probing: bool, cache_dir: str | None, probe_head: dict | None = None,
-    **config_overrides
+    upstream: str,
+    processor: Wav2Vec2Processor,
+    probing: bool,
+    cache_dir: str | None,
+    probe_head: dict | None = None,
+    **config_overrides,
 ) -> Wav2Vec2ForCTC:
     """A fresh CTC head on the upstream; when probing, the head reads the weighted sum of all layers, through the
     head `probe_head` describes (Wav2Vec2LayerSumConfig's ctc_head options; default: linear)."""
@@ -68,8 +72,9 @@ def load_model(
     }
     if not probing:
         return Wav2Vec2ForCTC.from_pretrained(upstream, cache_dir=cache_dir, **head)
-    config = Wav2Vec2LayerSumConfig.from_pretrained(upstream, cache_dir=cache_dir, use_weighted_layer_sum=True,
-                                                    **head, **(probe_head or {}))
+    config = Wav2Vec2LayerSumConfig.from_pretrained(
+        upstream, cache_dir=cache_dir, use_weighted_layer_sum=True, **head, **(probe_head or {})
+    )
     # Saved with its code (auto_map), so the folder loads with trust_remote_code=True.
     Wav2Vec2LayerSumConfig.register_for_auto_class()
     Wav2Vec2ForCTCWithLayerSum.register_for_auto_class("AutoModelForCTC")
@@ -78,8 +83,10 @@ def load_model(
 
 def probe_head(args: DownstreamArguments) -> dict:
     """The probing head's config options from the run's arguments."""
-    return {name: getattr(args, name)
-            for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")}
+    return {
+        name: getattr(args, name)
+        for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")
+    }
 
 
 def utterance_frames(model, durations: list[float], sampling_rate: int) -> np.ndarray:
@@ -89,8 +96,13 @@ def utterance_frames(model, durations: list[float], sampling_rate: int) -> np.nd
     return model._get_feat_extract_output_lengths(samples).numpy()
 
 
-def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references: list[str],
-             ids: list[str], frames: np.ndarray | None = None) -> list[dict]:
+def outcomes(
+    processor: Wav2Vec2Processor,
+    predicted_ids: np.ndarray,
+    references: list[str],
+    ids: list[str],
+    frames: np.ndarray | None = None,
+) -> list[dict]:
     """Each utterance scored on its own: greedy CTC decoding of its own `frames` against the original transcript (not
     one decoded back from label ids, where characters unseen in training would read as [UNK])."""
     tokenizer = processor.tokenizer
@@ -102,20 +114,27 @@ def outcomes(processor: Wav2Vec2Processor, predicted_ids: np.ndarray, references
     predicted_ids = np.where(past_end, tokenizer.pad_token_id, predicted_ids)
     hypotheses = tokenizer.batch_decode(predicted_ids)
     return [
-        {"id": example_id, "reference": reference, "prediction": hypothesis, **transcript_outcome(reference, hypothesis)}
+        {
+            "id": example_id,
+            "reference": reference,
+            "prediction": hypothesis,
+            **transcript_outcome(reference, hypothesis),
+        }
         for example_id, reference, hypothesis in zip(ids, references, hypotheses, strict=True)
     ]
 
 
-def metrics_computer(processor: Wav2Vec2Processor, references: list[str] | None,
-                     frames: np.ndarray | None = None) -> Callable[[EvalPrediction], dict]:
+def metrics_computer(
+    processor: Wav2Vec2Processor, references: list[str] | None, frames: np.ndarray | None = None
+) -> Callable[[EvalPrediction], dict]:
     """WER and CER of the evaluation split during training, against its original transcripts."""
 
     def compute(prediction: EvalPrediction) -> dict:
         if references is None:
             return {}
-        examples = outcomes(processor, prediction.predictions, references, [str(i) for i in range(len(references))],
-                            frames)
+        examples = outcomes(
+            processor, prediction.predictions, references, [str(i) for i in range(len(references))], frames
+        )
         return metrics_of(examples, METRICS)
 
     return compute
@@ -130,16 +149,31 @@ class CtcTask:
     """asr behind the task interface (tasks.py): a vocabulary from the training transcripts, a CTC head, and each
     utterance scored on its own frames against its original transcript."""
 
-    def __init__(self, args: DownstreamArguments, splits: dict[str, Dataset], feature_extractor: Wav2Vec2FeatureExtractor,
-                 output_dir: Path, config_overrides: dict):
+    def __init__(
+        self,
+        args: DownstreamArguments,
+        splits: dict[str, Dataset],
+        feature_extractor: Wav2Vec2FeatureExtractor,
+        output_dir: Path,
+        config_overrides: dict,
+    ):
         self.processor = build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
-        self.model = load_model(args.model_name_or_path, self.processor, args.freeze_upstream, args.cache_dir,
-                                probe_head(args), **config_overrides)
+        self.model = load_model(
+            args.model_name_or_path,
+            self.processor,
+            args.freeze_upstream,
+            args.cache_dir,
+            probe_head(args),
+            **config_overrides,
+        )
         self.text_column = args.text_column_name
-        self.references = {part: [normalize_transcript(t) for t in split[args.text_column_name]]
-                           for part, split in splits.items()}
-        self.frames = {part: utterance_frames(self.model, split["duration"], feature_extractor.sampling_rate)
-                       for part, split in splits.items()}
+        self.references = {
+            part: [normalize_transcript(t) for t in split[args.text_column_name]] for part, split in splits.items()
+        }
+        self.frames = {
+            part: utterance_frames(self.model, split["duration"], feature_extractor.sampling_rate)
+            for part, split in splits.items()
+        }
         self.metric_names = METRICS
         self.keep_from_logits = greedy_ids
         self.compute_metrics = metrics_computer(self.processor, self.references.get("eval"), self.frames.get("eval"))

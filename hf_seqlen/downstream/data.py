@@ -10,8 +10,9 @@ voices' sentences are split per voice, in file order, position % 5 == 3 to eval 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,14 +62,19 @@ def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
     names = {part: name for part, name in names.items() if name}
     if _in_demo_layout(args):
         if args.task not in DEMO_KIND:
-            raise DataSourceError(f"{describe_source(None, args.data_dir)} has no data for --task {args.task} (it has "
-                                  f"{', '.join(DEMO_KIND)}); give --data_dir or --dataset_name.")
+            raise DataSourceError(
+                f"{describe_source(None, args.data_dir)} has no data for --task {args.task} (it has "
+                f"{', '.join(DEMO_KIND)}); give --data_dir or --dataset_name."
+            )
         if args.task == "sid":
             train = _load(args, args.train_split_name).filter(lambda kind: kind == "sentence", input_columns="kind")
             splits = {part: _sid_demo_part(train, part, args.label_column_name) for part in names}
         else:
             kind = DEMO_KIND[args.task]
-            splits = {part: _load(args, name).filter(lambda k: k == kind, input_columns="kind") for part, name in names.items()}
+            splits = {
+                part: _load(args, name).filter(lambda k: k == kind, input_columns="kind")
+                for part, name in names.items()
+            }
     else:
         splits = {part: _load(args, name) for part, name in names.items()}
     target = args.label_column_name if args.is_classification else args.text_column_name
@@ -87,15 +93,19 @@ def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
 def _usable(dataset: Dataset, part: str, args: DownstreamArguments) -> Dataset:
     """Readable files with durations; for asr training, those short enough not to need a crop."""
     if len(dataset) == 0:
-        raise DataSourceError(f"the {part} split of {describe_source(args.dataset_name, args.data_dir)} holds no "
-                              f"audio for --task {args.task}.")
+        raise DataSourceError(
+            f"the {part} split of {describe_source(args.dataset_name, args.data_dir)} holds no "
+            f"audio for --task {args.task}."
+        )
     dataset = with_durations(dataset, args.audio_column_name)
     report = select_usable(dataset, MIN_SECONDS, on_bad_audio="skip", audio_column=args.audio_column_name)
     rows = report.kept_rows
     if part == "train" and not args.is_classification:
         too_long = report.kept_durations > args.max_duration
         if too_long.any():
-            logger.info("asr: %d training utterances longer than --max_duration %g s dropped", too_long.sum(), args.max_duration)
+            logger.info(
+                "asr: %d training utterances longer than --max_duration %g s dropped", too_long.sum(), args.max_duration
+            )
         rows = rows[~too_long]
     if part != "train" and args.max_eval_samples is not None:
         rows = rows[: args.max_eval_samples]
@@ -118,8 +128,10 @@ def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: list[str]
     train_labels = set(label_names(splits["train"], column))
     missing = sorted(set(keep) - train_labels)
     if missing:
-        raise DataSourceError(f"--keep_labels {' '.join(missing)}: no such label in column '{column}' of the "
-                              f"training split (it has: {', '.join(sorted(train_labels)[:40])}).")
+        raise DataSourceError(
+            f"--keep_labels {' '.join(missing)}: no such label in column '{column}' of the "
+            f"training split (it has: {', '.join(sorted(train_labels)[:40])})."
+        )
 
     def merged(dataset: Dataset) -> Dataset:
         names = [name if name in keep else OTHER_LABEL for name in label_names(dataset, column)]
@@ -192,13 +204,17 @@ def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tenso
 
 
 def task_datasets(
-    splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], args: DownstreamArguments,
-    decode: AudioDecoder, seed: int,
+    splits: dict[str, Dataset],
+    encode: Callable[[Dataset], list[Any]],
+    args: DownstreamArguments,
+    decode: AudioDecoder,
+    seed: int,
 ) -> dict[str, LabelledAudio]:
     """Each split as a decoding Dataset; only training is cropped, and only for classification."""
     crop = args.max_duration if args.is_classification else None
     return {
-        part: LabelledAudio(dataset, encode(dataset), decode, args.audio_column_name,
-                            crop if part == "train" else None, seed)
+        part: LabelledAudio(
+            dataset, encode(dataset), decode, args.audio_column_name, crop if part == "train" else None, seed
+        )
         for part, dataset in splits.items()
     }

@@ -28,9 +28,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import MethodType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,8 +40,8 @@ from torch import nn
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
-from ..options import UsageError
 from ..audio import AudioDecoder
+from ..options import UsageError
 from .args import DownstreamArguments
 from .data import AudioCollator, stack_labels, task_datasets, training_crop
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum
@@ -76,8 +77,9 @@ def audio_files_digest(split: Dataset, audio_column: str) -> str:
     return digest.hexdigest()
 
 
-def cache_key(upstream_digest: str, upstream_config: Wav2Vec2Config, decode: AudioDecoder, split: Dataset,
-              audio_column: str) -> tuple[str, dict]:
+def cache_key(
+    upstream_digest: str, upstream_config: Wav2Vec2Config, decode: AudioDecoder, split: Dataset, audio_column: str
+) -> tuple[str, dict]:
     """The key of one split's cache, and what it was made of (kept in index.json for whoever inspects it)."""
     config = upstream_config.to_dict()
     config.pop("_name_or_path", None)  # where the upstream lies does not change its features
@@ -113,17 +115,25 @@ class CachedSplit:
         index = json.loads((folder / "index.json").read_text())
         self.frames = index["frames"]
         self.offsets = np.concatenate([[0], np.cumsum(self.frames)]).tolist()
-        self.features = np.memmap(folder / "features.bin", dtype=np.dtype(index["dtype"]), mode="r",
-                                  shape=tuple(index["shape"]))
+        self.features = np.memmap(
+            folder / "features.bin", dtype=np.dtype(index["dtype"]), mode="r", shape=tuple(index["shape"])
+        )
 
     def utterance(self, index: int, start: int = 0, length: int | None = None) -> np.ndarray:
         first = self.offsets[index] + start
-        return self.features[first: first + (self.frames[index] - start if length is None else length)]
+        return self.features[first : first + (self.frames[index] - start if length is None else length)]
 
 
 @torch.inference_mode()
-def _write_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDecoder, audio_column: str,
-                 key_parts: dict, device: torch.device) -> None:
+def _write_split(
+    folder: Path,
+    model: nn.Module,
+    split: Dataset,
+    decode: AudioDecoder,
+    audio_column: str,
+    key_parts: dict,
+    device: torch.device,
+) -> None:
     frames = []
     with open(folder / "features.bin", "wb") as out:
         for ref in split[audio_column]:
@@ -131,8 +141,10 @@ def _write_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDe
             hidden_states = model.wav2vec2(values, output_hidden_states=True).hidden_states
             layers = torch.stack(hidden_states, dim=2)[0].to(torch.float16)  # [frames, layers + 1, hidden]
             if not torch.isfinite(layers).all():
-                raise UsageError("this upstream's hidden states exceed float16's range (65504), so they cannot be "
-                                 "cached: probe through the live upstream with --no_cache_features.")
+                raise UsageError(
+                    "this upstream's hidden states exceed float16's range (65504), so they cannot be "
+                    "cached: probe through the live upstream with --no_cache_features."
+                )
             out.write(layers.cpu().numpy().tobytes())
             frames.append(layers.shape[0])
     shape = [sum(frames), model.config.num_hidden_layers + 1, model.config.hidden_size]
@@ -140,8 +152,15 @@ def _write_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDe
     (folder / "index.json").write_text(json.dumps(index, default=str) + "\n")
 
 
-def cached_split(folder: Path, model: nn.Module, split: Dataset, decode: AudioDecoder, audio_column: str,
-                 key_parts: dict, device: torch.device) -> CachedSplit:
+def cached_split(
+    folder: Path,
+    model: nn.Module,
+    split: Dataset,
+    decode: AudioDecoder,
+    audio_column: str,
+    key_parts: dict,
+    device: torch.device,
+) -> CachedSplit:
     """The cache in `folder`, computed first unless a complete one is there."""
     if not (folder / "index.json").is_file():
         started = time.perf_counter()
@@ -230,35 +249,48 @@ def read_cached_features(model: nn.Module) -> None:
         raise TypeError(f"{type(model).__name__} has no weighted layer sum to train on cached features")
 
 
-def _check_room(model: nn.Module, missing: dict[str, Dataset], folder: Path, args: DownstreamArguments,
-                sampling_rate: int) -> None:
+def _check_room(
+    model: nn.Module, missing: dict[str, Dataset], folder: Path, args: DownstreamArguments, sampling_rate: int
+) -> None:
     """Refuse, before computing anything, a cache over --feature_cache_max_gib or the free disk space."""
     size = sum(expected_bytes(model, split["duration"], sampling_rate) for split in missing.values())
     existing = folder
     while not existing.exists():
         existing = existing.parent
     free = shutil.disk_usage(existing).free
-    fix = ("point --feature_cache_dir to a larger disk, raise --feature_cache_max_gib, or probe through the live "
-           "upstream with --no_cache_features")
+    fix = (
+        "point --feature_cache_dir to a larger disk, raise --feature_cache_max_gib, or probe through the live "
+        "upstream with --no_cache_features"
+    )
     if size > args.feature_cache_max_gib * GIB:
-        raise UsageError(f"the feature cache would take {size / GIB:.1f} GiB, over --feature_cache_max_gib "
-                         f"{args.feature_cache_max_gib:g}: {fix}.")
+        raise UsageError(
+            f"the feature cache would take {size / GIB:.1f} GiB, over --feature_cache_max_gib "
+            f"{args.feature_cache_max_gib:g}: {fix}."
+        )
     if size > free:
-        raise UsageError(f"the feature cache needs {size / GIB:.1f} GiB in {folder} but {free / GIB:.1f} GiB are "
-                         f"free: {fix}.")
+        raise UsageError(
+            f"the feature cache needs {size / GIB:.1f} GiB in {folder} but {free / GIB:.1f} GiB are free: {fix}."
+        )
     logger.info("feature cache: about %.1f MiB to compute for %s in %s", size / 2**20, ", ".join(missing), folder)
 
 
-def cached_feature_datasets(model: nn.Module, splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]],
-                            args: DownstreamArguments, training_args: TrainingArguments,
-                            decode: AudioDecoder) -> tuple[dict[str, CachedFeatures], dict]:
+def cached_feature_datasets(
+    model: nn.Module,
+    splits: dict[str, Dataset],
+    encode: Callable[[Dataset], list[Any]],
+    args: DownstreamArguments,
+    training_args: TrainingArguments,
+    decode: AudioDecoder,
+) -> tuple[dict[str, CachedFeatures], dict]:
     """Each split's features, computed (on the training device) unless cached; training crops for classification.
     Also what the cache cost, for results.json: the seconds spent computing it are part of the probe's cost."""
     root = Path(args.feature_cache_dir or Path(training_args.output_dir) / "feature_cache")
     upstream_config = Wav2Vec2Config.from_pretrained(args.model_name_or_path, cache_dir=args.cache_dir)
     digest = weights_digest(model.wav2vec2)
-    keys = {part: cache_key(digest, upstream_config, decode, split, args.audio_column_name)
-            for part, split in splits.items()}
+    keys = {
+        part: cache_key(digest, upstream_config, decode, split, args.audio_column_name)
+        for part, split in splits.items()
+    }
     folders = {part: root / f"{part}-{key}" for part, (key, _) in keys.items()}
     model.to(training_args.device)
     crop_frames = frames_of(model, args.max_duration, decode.sampling_rate) if args.is_classification else None
@@ -269,10 +301,12 @@ def cached_feature_datasets(model: nn.Module, splits: dict[str, Dataset], encode
         if missing:
             _check_room(model, missing, root, args, decode.sampling_rate)
         for part, split in splits.items():
-            cache = cached_split(folders[part], model, split, decode, args.audio_column_name, keys[part][1],
-                                 training_args.device)
-            datasets[part] = CachedFeatures(cache, encode(split), crop_frames if part == "train" else None,
-                                            training_args.seed)
+            cache = cached_split(
+                folders[part], model, split, decode, args.audio_column_name, keys[part][1], training_args.device
+            )
+            datasets[part] = CachedFeatures(
+                cache, encode(split), crop_frames if part == "train" else None, training_args.seed
+            )
     report = {
         "dir": str(root.resolve()),
         "computed": sorted(missing),
@@ -283,16 +317,24 @@ def cached_feature_datasets(model: nn.Module, splits: dict[str, Dataset], encode
     return datasets, report
 
 
-def task_inputs(model: nn.Module, splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]],
-                args: DownstreamArguments, training_args: TrainingArguments,
-                feature_extractor: Wav2Vec2FeatureExtractor) -> tuple[dict, Callable, dict | None]:
+def task_inputs(
+    model: nn.Module,
+    splits: dict[str, Dataset],
+    encode: Callable[[Dataset], list[Any]],
+    args: DownstreamArguments,
+    training_args: TrainingArguments,
+    feature_extractor: Wav2Vec2FeatureExtractor,
+) -> tuple[dict, Callable, dict | None]:
     """The datasets and collator the Trainer gets, and the feature cache's report (None without one): audio
     decoded per batch, or, when probing with the cache on, the cached hidden states, which the model is then
     switched to read (read_cached_features)."""
     decode = AudioDecoder.for_extractor(feature_extractor)
     if not (args.freeze_upstream and args.cache_features):
-        return (task_datasets(splits, encode, args, decode, training_args.seed),
-                AudioCollator(return_attention_mask=feature_extractor.return_attention_mask), None)
+        return (
+            task_datasets(splits, encode, args, decode, training_args.seed),
+            AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
+            None,
+        )
     datasets, report = cached_feature_datasets(model, splits, encode, args, training_args, decode)
     read_cached_features(model)
     return datasets, collate_features, report

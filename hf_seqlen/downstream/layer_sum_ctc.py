@@ -26,8 +26,9 @@ CTC_HEADS = ("linear", "bilstm", "conv")
 class Wav2Vec2LayerSumConfig(Wav2Vec2Config):
     model_type = "wav2vec2-layer-sum"
 
-    def __init__(self, ctc_head="linear", ctc_head_hidden_size=256, ctc_head_num_layers=2, ctc_head_downsample=1,
-                 **kwargs):
+    def __init__(
+        self, ctc_head="linear", ctc_head_hidden_size=256, ctc_head_num_layers=2, ctc_head_downsample=1, **kwargs
+    ):
         super().__init__(**kwargs)
         if ctc_head not in CTC_HEADS:
             raise ValueError(f"ctc_head must be one of {', '.join(CTC_HEADS)} (got {ctc_head!r})")
@@ -52,8 +53,14 @@ class BiLSTMEncoder(nn.Module):
     def __init__(self, input_size, hidden_size, num_layers, downsample, dropout):
         super().__init__()
         self.downsample, self.output_size = downsample, 2 * hidden_size
-        self.lstm = nn.LSTM(input_size * downsample, hidden_size, num_layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            input_size * downsample,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
 
     def forward(self, hidden, frames):
         """hidden [batch, frames, size], frames [batch] -> [batch, frames // downsample, 2 x hidden], frames."""
@@ -77,7 +84,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, hidden, frames):
         hidden, frames = group_frames(hidden, frames, self.downsample)
-        is_real = (torch.arange(hidden.shape[1], device=hidden.device)[None] < frames[:, None].to(hidden.device))
+        is_real = torch.arange(hidden.shape[1], device=hidden.device)[None] < frames[:, None].to(hidden.device)
         hidden = hidden.transpose(1, 2)  # [batch, channels, frames]
         for conv in self.convs:
             hidden = self.dropout(nn.functional.relu(conv(hidden * is_real[:, None])))
@@ -98,21 +105,40 @@ class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
         self.sequence_head = None
         if getattr(config, "ctc_head", "linear") != "linear":  # configs saved before the option read as linear
             self.sequence_head = SEQUENCE_HEADS[config.ctc_head](
-                config.hidden_size, config.ctc_head_hidden_size, config.ctc_head_num_layers,
-                config.ctc_head_downsample, config.final_dropout)
+                config.hidden_size,
+                config.ctc_head_hidden_size,
+                config.ctc_head_num_layers,
+                config.ctc_head_downsample,
+                config.final_dropout,
+            )
             self.lm_head = nn.Linear(self.sequence_head.output_size, config.vocab_size)
             self.post_init()
 
-    def forward(self, input_values, attention_mask=None, labels=None, output_attentions=None,
-                output_hidden_states=None, return_dict=None):
-        outputs = self.wav2vec2(input_values, attention_mask=attention_mask, output_attentions=output_attentions,
-                                output_hidden_states=True, return_dict=True)
-        loss, logits = self.layer_sum_head(torch.stack(outputs.hidden_states, dim=1),
-                                           self._frames(input_values, attention_mask), labels)
+    def forward(
+        self,
+        input_values,
+        attention_mask=None,
+        labels=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
+    ):
+        outputs = self.wav2vec2(
+            input_values,
+            attention_mask=attention_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=True,
+            return_dict=True,
+        )
+        loss, logits = self.layer_sum_head(
+            torch.stack(outputs.hidden_states, dim=1), self._frames(input_values, attention_mask), labels
+        )
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         result = CausalLMOutput(
-            loss=loss, logits=logits, attentions=outputs.attentions,
+            loss=loss,
+            logits=logits,
+            attentions=outputs.attentions,
             # Every layer was computed for the sum; Trainer would gather them all unless they were asked for.
             hidden_states=outputs.hidden_states if output_hidden_states else None,
         )
@@ -132,8 +158,11 @@ class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
 
     def _frames(self, input_values, attention_mask):
         """Frames of each utterance: those of its unpadded samples when there is an attention mask."""
-        samples = attention_mask.sum(-1) if attention_mask is not None else torch.full(
-            (input_values.shape[0],), input_values.shape[-1], device=input_values.device)
+        samples = (
+            attention_mask.sum(-1)
+            if attention_mask is not None
+            else torch.full((input_values.shape[0],), input_values.shape[-1], device=input_values.device)
+        )
         return self._get_feat_extract_output_lengths(samples).to(torch.long)
 
     def ctc_loss(self, logits, labels, frames):
@@ -144,7 +173,11 @@ class Wav2Vec2ForCTCWithLayerSum(Wav2Vec2ForCTC):
         is_target = labels >= 0
         log_probs = nn.functional.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)
         return nn.functional.ctc_loss(
-            log_probs, labels.masked_select(is_target), frames, is_target.sum(-1),
-            blank=self.config.pad_token_id, reduction=self.config.ctc_loss_reduction,
+            log_probs,
+            labels.masked_select(is_target),
+            frames,
+            is_target.sum(-1),
+            blank=self.config.pad_token_id,
+            reduction=self.config.ctc_loss_reduction,
             zero_infinity=self.config.ctc_zero_infinity,
         )

@@ -1,4 +1,5 @@
-"""Loading a probe whose head reads a softmax-weighted sum of the upstream's layers, with those weights at SUPERB's start.
+"""Loading a probe whose head reads a softmax-weighted sum of the upstream's layers, with those weights at SUPERB's
+start.
 
 transformers 5 builds a model on the meta device and re-initialises only what the model's `_init_weights`
 knows; wav2vec 2.0's has no case for `layer_weights`, so a head loaded onto a pre-trained upstream holds

@@ -24,7 +24,7 @@ from pathlib import Path
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:
     """Trainer names metrics `eval_accuracy`, `test_wer`: keep the bare names."""
-    return {key[len(prefix) + 1:]: value for key, value in metrics.items() if key.startswith(prefix + "_")}
+    return {key[len(prefix) + 1 :]: value for key, value in metrics.items() if key.startswith(prefix + "_")}
 
 
 def write_results(output_dir: Path, results: dict) -> Path:

@@ -28,9 +28,18 @@ from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_
 
 logger = logging.getLogger("hf_seqlen.downstream")
 
-FINE_TUNING_COST_FIELDS = ("wall_clock_seconds", "device_kind", "device_name", "num_devices", "device_hours",
-                           "peak_accelerator_memory_gib", "peak_host_memory_gib", "energy_kwh_estimated",
-                           "co2_kg_estimated", "energy_estimate")
+FINE_TUNING_COST_FIELDS = (
+    "wall_clock_seconds",
+    "device_kind",
+    "device_name",
+    "num_devices",
+    "device_hours",
+    "peak_accelerator_memory_gib",
+    "peak_host_memory_gib",
+    "energy_kwh_estimated",
+    "co2_kg_estimated",
+    "energy_estimate",
+)
 
 
 def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
@@ -43,9 +52,17 @@ def _feature_extractor(args: DownstreamArguments) -> Wav2Vec2FeatureExtractor:
         ) from None
 
 
-def make_trainer(model, training_args: TrainingArguments, feature_extractor: Wav2Vec2FeatureExtractor, probing: bool,
-                 datasets: dict, compute_metrics=None, keep_from_logits=None, processor=None,
-                 data_collator=None) -> Trainer:
+def make_trainer(
+    model,
+    training_args: TrainingArguments,
+    feature_extractor: Wav2Vec2FeatureExtractor,
+    probing: bool,
+    datasets: dict,
+    compute_metrics=None,
+    keep_from_logits=None,
+    processor=None,
+    data_collator=None,
+) -> Trainer:
     """The Trainer, with what DDP and evaluation batching need for this upstream (see trainer_settings.py)."""
     allow_skipped_layers(training_args, model.config, probing)
     evaluate_without_padding_if_needed(training_args, model.config, feature_extractor)
@@ -70,13 +87,27 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     ids = {part: example_ids(split, args.audio_column_name) for part, split in splits.items()}
     task = task_family(args.task)(args, splits, feature_extractor, output_dir, config_overrides(args))
     apply_protocol(task.model, args)
-    logger.info("%s: %s, %d trainable tensors", args.task, "probing" if args.freeze_upstream else "fine-tuning",
-                len(trainable_parameter_names(task.model)))
+    logger.info(
+        "%s: %s, %d trainable tensors",
+        args.task,
+        "probing" if args.freeze_upstream else "fine-tuning",
+        len(trainable_parameter_names(task.model)),
+    )
 
-    datasets, collator, feature_cache = task_inputs(task.model, splits, task.targets, args, training_args,
-                                                    feature_extractor)
-    trainer = make_trainer(task.model, training_args, feature_extractor, args.freeze_upstream, datasets,
-                           task.compute_metrics, task.keep_from_logits, task.processor, collator)
+    datasets, collator, feature_cache = task_inputs(
+        task.model, splits, task.targets, args, training_args, feature_extractor
+    )
+    trainer = make_trainer(
+        task.model,
+        training_args,
+        feature_extractor,
+        args.freeze_upstream,
+        datasets,
+        task.compute_metrics,
+        task.keep_from_logits,
+        task.processor,
+        collator,
+    )
     train = _train(trainer, args, training_args)
     train["feature_cache"] = feature_cache  # probing: what computing (or reusing) the features cost, else null
     examples, metrics, intervals = _score(trainer, task, datasets, ids)
@@ -136,6 +167,7 @@ def _write(output_dir: Path, args: DownstreamArguments, results: dict, examples:
         write_examples(output_dir, part, rows)
     dataset = args.dataset_name or args.data_dir or "the hf_seqlen demo corpus"
     dataset_type = args.dataset_name or "audiofolder"  # a Hub id, else the layout of local folders
-    downstream_card(results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name,
-                    license=args.license).save(output_dir / "README.md")
+    downstream_card(
+        results, dataset, dataset_type, output_dir.name, hub_dataset=args.dataset_name, license=args.license
+    ).save(output_dir / "README.md")
     logger.info("done: model, processor, results.json and model card in %s", output_dir.resolve())

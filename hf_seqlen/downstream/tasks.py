@@ -8,8 +8,9 @@ task is an entry in TASK_FAMILIES here and in args.py's per-task defaults (docs/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from datasets import Dataset
 from transformers import EvalPrediction, PreTrainedModel, Wav2Vec2FeatureExtractor

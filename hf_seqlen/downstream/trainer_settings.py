@@ -29,8 +29,8 @@ def allow_skipped_layers(training_args: TrainingArguments, config: Wav2Vec2Confi
         return
     if training_args.ddp_find_unused_parameters is False:
         raise UsageError(
-            f"--ddp_find_unused_parameters false cannot fine-tune this upstream: its layerdrop is {config.layerdrop:g}, "
-            "so a skipped layer gets no gradient and DDP stops. Leave the option unset."
+            f"--ddp_find_unused_parameters false cannot fine-tune this upstream: its layerdrop is "
+            f"{config.layerdrop:g}, so a skipped layer gets no gradient and DDP stops. Leave the option unset."
         )
     training_args.ddp_find_unused_parameters = True
 
@@ -46,10 +46,16 @@ def evaluate_without_padding_if_needed(
     if not padding_changes_predictions(config, feature_extractor):
         return
     if training_args.n_gpu > 1:  # DataParallel pads one batch for all GPUs
-        raise UsageError("this upstream's predictions change with padding (group norm), so evaluation runs one clip "
-                         "per process: start one process per GPU (accelerate launch or torchrun).")
+        raise UsageError(
+            "this upstream's predictions change with padding (group norm), so evaluation runs one clip "
+            "per process: start one process per GPU (accelerate launch or torchrun)."
+        )
     if training_args.per_device_eval_batch_size != 1:
-        logger.info("the upstream's feature encoder sees padding (%s norm, attention mask: %s): evaluating one clip "
-                    "per batch instead of %d, so no prediction depends on its batch", config.feat_extract_norm,
-                    feature_extractor.return_attention_mask, training_args.per_device_eval_batch_size)
+        logger.info(
+            "the upstream's feature encoder sees padding (%s norm, attention mask: %s): evaluating one clip "
+            "per batch instead of %d, so no prediction depends on its batch",
+            config.feat_extract_norm,
+            feature_extractor.return_attention_mask,
+            training_args.per_device_eval_batch_size,
+        )
         training_args.per_device_eval_batch_size = 1

@@ -34,8 +34,10 @@ def edits(reference: str, hypothesis: str, unit: str) -> tuple[int, int]:
     if not reference.strip():  # jiwer refuses an empty reference; every hypothesis token is an insertion
         return (len(hypothesis.split()) if unit == "words" else len(hypothesis.strip())), 0
     counts = (jiwer.process_words if unit == "words" else jiwer.process_characters)(reference, hypothesis)
-    return (counts.substitutions + counts.deletions + counts.insertions,
-            counts.hits + counts.substitutions + counts.deletions)
+    return (
+        counts.substitutions + counts.deletions + counts.insertions,
+        counts.hits + counts.substitutions + counts.deletions,
+    )
 
 
 def transcript_outcome(reference: str, hypothesis: str) -> dict:
@@ -49,6 +51,8 @@ def score(name: str, predictions: list, references: list) -> float:
     if name in ("wer", "cer"):
         examples = [transcript_outcome(r, p) for p, r in zip(predictions, references, strict=True)]
     else:
-        examples = [{"reference": r, "prediction": p, "correct": int(p == r)}
-                    for p, r in zip(predictions, references, strict=True)]
+        examples = [
+            {"reference": r, "prediction": p, "correct": int(p == r)}
+            for p, r in zip(predictions, references, strict=True)
+        ]
     return metrics_of(examples, (name,))[name]

@@ -27,7 +27,9 @@ def pair_info(description: str, dtype: str, returns: str, kind: str, **extra) ->
 
 
 def transcript_info(description: str, returns: str) -> evaluate.MetricInfo:
-    return pair_info(description, "string", returns, "transcripts (strings)", reference_urls=["https://github.com/jitsi/jiwer"])
+    return pair_info(
+        description, "string", returns, "transcripts (strings)", reference_urls=["https://github.com/jitsi/jiwer"]
+    )
 
 
 def class_info(description: str, returns: str) -> evaluate.MetricInfo:
