@@ -11,7 +11,7 @@ import pytest
 
 from helpers import REPO, launch_env
 from hf_seqlen.args import parse_args
-from hf_seqlen.cli import pretrain_main
+from hf_seqlen.cli import downstream_main, main, pretrain_main
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
 MISTAKES = {
@@ -38,14 +38,23 @@ def test_mistake_is_one_line_before_anything_loads(name, tmp_path, capsys, caplo
     assert not output_dir.exists() and not caplog.records  # nothing was loaded or logged
 
 
-@pytest.mark.parametrize("argv, option", [
-    (["--dataset_name", "openslr/librispeech_asr"], "--dataset_name openslr/librispeech_asr"),
-    (["--config_name", "wav2vec2-tinyy"], "--config_name wav2vec2-tinyy"),  # a typo reads as a Hub id
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--dataset_name", "openslr/librispeech_asr"], "--dataset_name openslr/librispeech_asr"),
+        (["--config_name", "wav2vec2-tinyy"], "--config_name wav2vec2-tinyy"),  # a typo reads as a Hub id
+    ],
+)
 @pytest.mark.slow
 def test_hub_id_while_offline_fails_in_a_real_process(argv, option, tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "run_pretrain.py"), *argv, "--output_dir", str(tmp_path / "run")],
-                            cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_pretrain.py"), *argv, "--output_dir", str(tmp_path / "run")],
+        cwd=REPO,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"hf_seqlen error: {option}: it is not in the local cache")
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
@@ -59,29 +68,42 @@ def test_a_min_duration_too_short_to_mask_is_one_line(tmp_path, capsys):
     assert "0.205 s" in error and "--min_duration 0.21 or more" in error
 
 
-HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-
-# (command as a user types it, the mistyped option, the option it should suggest)
+# (arguments as a user types them after the command, the mistyped option, the option it should suggest)
 MISTYPED = {
-    "run_pretrain.py": ([sys.executable, "run_pretrain.py", "--max_durration", "2"], "--max_durration", "--max_duration"),
-    "run_downstream.py": ([sys.executable, "run_downstream.py", "--task", "kws", "--model_name_or_path", "up",
-                           "--output_dir", "out", "--learnig_rate", "1e-3"], "--learnig_rate", "--learning_rate"),
-    "hf-seqlen pretrain": ([HF_SEQLEN, "pretrain", "--crop-mod", "chunk"], "--crop-mod", "--crop_mode"),
-    "hf-seqlen downstream": ([HF_SEQLEN, "downstream", "--freeze_upstrem"], "--freeze_upstrem", "--freeze_upstream"),
-    "hf-seqlen push": ([HF_SEQLEN, "push", "out", "--hub_model_idd", "me/model"], "--hub_model_idd", "--hub_model_id"),
-    "hf-seqlen sweep": ([HF_SEQLEN, "sweep", "--output_dirr", "study"], "--output_dirr", "--output_dir"),
-    "hf-seqlen recommend": ([HF_SEQLEN, "recommend", "--data_dirr", "audio"], "--data_dirr", "--data_dir"),
+    "run_pretrain.py": (pretrain_main, ["--max_durration", "2"], "--max_durration", "--max_duration"),
+    "run_downstream.py": (
+        downstream_main,
+        ["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out", "--learnig_rate", "1e-3"],
+        "--learnig_rate",
+        "--learning_rate",
+    ),
+    "hf-seqlen pretrain": (main, ["pretrain", "--crop-mod", "chunk"], "--crop-mod", "--crop_mode"),
+    "hf-seqlen downstream": (main, ["downstream", "--freeze_upstrem"], "--freeze_upstrem", "--freeze_upstream"),
+    "hf-seqlen push": (main, ["push", "out", "--hub_model_idd", "me/model"], "--hub_model_idd", "--hub_model_id"),
+    "hf-seqlen sweep": (main, ["sweep", "--output_dirr", "study"], "--output_dirr", "--output_dir"),
+    "hf-seqlen recommend": (main, ["recommend", "--data_dirr", "audio"], "--data_dirr", "--data_dir"),
 }
 
 
-@pytest.mark.slow
+def typo_message(typo: str, suggestion: str) -> str:
+    return f"hf_seqlen error: unknown option {typo} (did you mean {suggestion}?). --help lists every option."
+
+
 @pytest.mark.parametrize("entry_point", MISTYPED)
-def test_mistyped_option_is_one_line_naming_the_closest_option_in_a_real_process(entry_point, tmp_path):
-    command, typo, suggestion = MISTYPED[entry_point]
+def test_mistyped_option_is_one_line_naming_the_closest_option(entry_point, capsys):
+    """run_pretrain.py and run_downstream.py call pretrain_main and downstream_main; hf-seqlen calls main."""
+    command, argv, typo, suggestion = MISTYPED[entry_point]
+    assert error_of(command, argv, capsys) == typo_message(typo, suggestion)
+
+
+@pytest.mark.slow
+def test_the_installed_console_script_reports_a_mistyped_option_in_one_line():
+    """One real process keeps the wiring honest: the console script, its exit status and what reaches stderr."""
+    hf_seqlen = str(Path(sys.executable).with_name("hf-seqlen"))
+    command = [hf_seqlen, "pretrain", "--crop-mod", "chunk"]
     result = subprocess.run(command, cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert result.stderr.strip() == (f"hf_seqlen error: unknown option {typo} (did you mean {suggestion}?). "
-                                     "--help lists every option.")
+    assert result.stderr.strip() == typo_message("--crop-mod", "--crop_mode")
 
 
 def error_of(parse, argv: list[str], capsys) -> str:
@@ -94,25 +116,41 @@ def error_of(parse, argv: list[str], capsys) -> str:
     return err.strip()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--bogus", "1"], "unknown option --bogus. --help lists every option."),  # nothing close: no guess
-    (["--max-durration=2", "--seedz", "3"],
-     "unknown options --max-durration (did you mean --max_duration?), --seedz (did you mean --seed?)."),
-    (["--max_dur", "2"], "unknown option --max_dur (did you mean --max_duration?)."),  # no silent abbreviations
-    (["--crop_mode", "randm"], "invalid choice: 'randm' (choose from 'random', 'chunk')."),
-    (["--max_duration", "two"], "argument --max_duration/--max-duration: invalid float value: 'two'."),
-    (["stray.txt"], "unexpected argument stray.txt."),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bogus", "1"], "unknown option --bogus. --help lists every option."),  # nothing close: no guess
+        (
+            ["--max-durration=2", "--seedz", "3"],
+            "unknown options --max-durration (did you mean --max_duration?), --seedz (did you mean --seed?).",
+        ),
+        (["--max_dur", "2"], "unknown option --max_dur (did you mean --max_duration?)."),  # no silent abbreviations
+        (["--crop_mode", "randm"], "invalid choice: 'randm' (choose from 'random', 'chunk')."),
+        (["--max_duration", "two"], "argument --max_duration/--max-duration: invalid float value: 'two'."),
+        (["stray.txt"], "unexpected argument stray.txt."),
+    ],
+)
 def test_every_parsing_mistake_is_one_line(argv, message, capsys):
     assert message in error_of(parse_args, argv, capsys)
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("run.yaml", "max_duration: 2\nmax_durration: 4\n", "run.yaml: unknown key 'max_durration' (did you mean 'max_duration'?)."),
-    ("run.json", '{"crop_mode": "chnk"}', "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk)."),
-    ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
-    ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        (
+            "run.yaml",
+            "max_duration: 2\nmax_durration: 4\n",
+            "run.yaml: unknown key 'max_durration' (did you mean 'max_duration'?).",
+        ),
+        (
+            "run.json",
+            '{"crop_mode": "chnk"}',
+            "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk).",
+        ),
+        ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
+        ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
+    ],
+)
 def test_options_file_mistakes_are_one_line(name, text, message, tmp_path, capsys):
     (tmp_path / name).write_text(text)
     assert message in error_of(parse_args, [str(tmp_path / name)], capsys)
@@ -124,12 +162,14 @@ def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path,
     assert "kws.yaml: missing required key task." in error_of(parse_downstream_args, [str(options)], capsys)
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\nlearnig_rate: 1\n")
     assert "unknown key 'learnig_rate' (did you mean 'learning_rate'?)" in error_of(
-        parse_downstream_args, [str(options)], capsys)
+        parse_downstream_args, [str(options)], capsys
+    )
 
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
     from_file = parse_downstream_args([str(options)])
-    from_command_line = parse_downstream_args(["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out",
-                                               "--max_steps", "7"])
+    from_command_line = parse_downstream_args(
+        ["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out", "--max_steps", "7"]
+    )
     for parsed in (from_file, from_command_line):
         args, training_args = parsed
         assert (args.max_duration, training_args.learning_rate, training_args.max_steps) == (1.0, 3e-3, 7)
@@ -138,8 +178,9 @@ def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path,
 def test_pretrain_options_file_parses_as_the_command_line_does(tmp_path):
     options = tmp_path / "run.yaml"
     options.write_text("max_duration: 4\ncrop_mode: chunk\ntrain_split_name: [train, validation]\n")
-    assert parse_args([str(options)]) == parse_args(["--max_duration", "4", "--crop_mode", "chunk",
-                                                     "--train_split_name", "train", "validation"])
+    assert parse_args([str(options)]) == parse_args(
+        ["--max_duration", "4", "--crop_mode", "chunk", "--train_split_name", "train", "validation"]
+    )
 
 
 def test_help_groups_model_data_and_training_options_with_defaults(capsys):
@@ -149,8 +190,10 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
     text = capsys.readouterr().out
     for heading in ("model arguments:", "data arguments:", "training arguments:"):
         assert heading in text
-    model, data, training = (text.split(heading)[1].split("\n\n")[0]
-                             for heading in ("model arguments:", "data arguments:", "training arguments:"))
+    model, data, training = (
+        text.split(heading)[1].split("\n\n")[0]
+        for heading in ("model arguments:", "data arguments:", "training arguments:")
+    )
     assert "--config_name" in model and "--max_duration" not in model
     assert "--max_duration" in data and "--crop_mode" in data and "--learning_rate" not in data
     assert "--learning_rate" in training and "--max_train_steps" in training
