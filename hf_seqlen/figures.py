@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .downstream.task_table import TASKS  # noqa: E402
+
 # Field name -> (words with units, scale that turns the field into those units).
 LABELS = {
     "flops_total_estimated_from_counted_steps": ("pre-training compute (TFLOP, counted)", 1e-12),
@@ -23,14 +25,11 @@ LABELS = {
     "wer": ("test word error rate", 1.0),
     "cer": ("test character error rate", 1.0),
 }
-TASK_NAMES = {
-    "kws": "keyword spotting",
-    "asr": "speech recognition",
-    "sid": "speaker identification",
-    "er": "emotion recognition",
-    "audio-classification": "audio classification",
-}
 MAIN_METRICS = ("accuracy", "wer", "uar", "f1", "cer")
+
+
+def task_title(task: str, fallback: str | None = None) -> str:
+    return TASKS[task].title if task in TASKS else fallback or task
 
 
 def label(field: str | None) -> str:
@@ -95,7 +94,7 @@ def _task_figure(rows, reference, task, metric, cost, chance, path, written):
         )
     ax.set_xlabel(label(cost), fontsize=11)
     ax.set_ylabel(label(metric.split("_", 1)[1]), fontsize=11)
-    ax.set_title(f"{TASK_NAMES.get(task, task)}: mean over seeds, 95% CI", fontsize=11)
+    ax.set_title(f"{task_title(task)}: mean over seeds, 95% CI", fontsize=11)
     ax.ticklabel_format(axis="x", style="plain", useOffset=False)
     ax.margins(x=0.25)
     _save(fig, path, written)
@@ -152,7 +151,7 @@ def _summary_figure(rows, reference, tasks, metrics, path, written):
         ax.set_yticks(range(len(rows)), names)
         unit = " (points)" if k == 100 else ""
         ax.set_xlabel(f"{label(metric.split('_', 1)[1]).split(' (')[0]} minus {reference['arm']}{unit}")
-        ax.set_title(f"{TASK_NAMES.get(metric.split('_')[0], metric)}: difference, 95% CI", fontsize=11)
+        ax.set_title(f"{task_title(metric.split('_')[0], metric)}: difference, 95% CI", fontsize=11)
     _save(fig, path, written)
 
 

@@ -31,7 +31,7 @@ import accelerate.commands.config as accelerate_config
 import torch
 
 from .demo_corpus_maker import cached_corpus, cached_corpus_folder
-from .downstream.args import TASKS
+from .downstream.task_table import TASKS
 from .job import Job, Option, launch, merged, option, options_from_words
 from .options import UsageError, parse_dataclasses
 from .recipe import with_recipe

@@ -23,11 +23,13 @@ from hf_seqlen import metrics
 from hf_seqlen.audio import decode_range
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.data import load_audio_split
-from hf_seqlen.downstream import classification, ctc
-from hf_seqlen.downstream.args import TASKS, DownstreamArguments, parse_args
+from hf_seqlen.downstream import classification, ctc, task_table
+from hf_seqlen.downstream.args import DownstreamArguments, parse_args, task_training_defaults
+from hf_seqlen.downstream.card import downstream_card, upstream_info
 from hf_seqlen.downstream.data import _sid_demo_part, label_names, load_task_splits
 from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
-from hf_seqlen.downstream.tasks import TASK_FAMILIES, task_family
+from hf_seqlen.downstream.task_table import TASKS
+from hf_seqlen.downstream.tasks import task_family
 from hf_seqlen.options import UsageError
 from tiny_upstreams import save_upstream
 
@@ -432,11 +434,23 @@ def test_an_unknown_task_on_the_command_line_is_one_line_naming_the_valid_ones(c
     assert "asv" in error and all(task in error for task in TASKS)
 
 
-def test_every_task_is_in_the_table_and_a_new_one_is_looked_up_from_it(monkeypatch):
-    assert set(TASK_FAMILIES) == set(TASKS)
+def test_a_task_added_to_the_table_gets_its_family_defaults_and_card_title(monkeypatch):
     assert task_family("asr") is ctc.CtcTask and task_family("sid") is classification.ClassificationTask
-    monkeypatch.setitem(TASK_FAMILIES, "lid", classification.ClassificationTask)
+    monkeypatch.setitem(TASKS, "lid", task_table.classification("Language identification", 4.0, "language"))
     assert task_family("lid") is classification.ClassificationTask
+    args = DownstreamArguments(task="lid", model_name_or_path="up")
+    assert (args.max_duration, args.label_column_name, args.is_classification) == (4.0, "language", True)
+    assert task_training_defaults("lid", probing=True)["learning_rate"] == 3e-2
+    results = {
+        "task": "lid",
+        "protocol": "probe",
+        "upstream": upstream_info("facebook/wav2vec2-base"),
+        "metrics": {"test": {"accuracy": 0.5}},
+        "train": {"steps": 10},
+    }
+    card = downstream_card(results, "corpus", "corpus", "lid-probe")
+    assert "Language identification (probe)" in card.text
+    assert card.data.eval_results[0].task_name == "Language identification"
 
 
 def test_an_unknown_task_in_the_table_is_one_line_naming_the_valid_ones():

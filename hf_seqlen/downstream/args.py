@@ -19,22 +19,12 @@ from transformers import TrainingArguments
 from ..args import COUNTRY_ISO_CODE_HELP
 from ..options import DataclassParser, UsageError, is_options_file
 from .layer_sum_ctc import CTC_HEADS
-
-CLASSIFICATION_TASKS = ("kws", "sid", "er", "audio-classification")
-TASKS = ("asr", *CLASSIFICATION_TASKS)
-
-# The label column each classification task reads unless --label_column names another.
-DEFAULT_LABEL_COLUMN = {"kws": "keyword", "sid": "speaker", "er": "emotion", "audio-classification": "label"}
+from .task_table import CLASSIFICATION_TASKS, TASKS
 
 # With --keep_labels, every other label becomes this class (the Speech Commands convention).
 OTHER_LABEL = "_unknown_"
 
-# Classification: training clips are randomly cropped to this many seconds (keyword clips are
-# about 1 s). ASR: training utterances longer than this are dropped, since a crop would cut
-# its transcript.
-DEFAULT_MAX_DURATION = {"asr": 20.0, "kws": 1.0, "sid": 3.0, "er": 6.0, "audio-classification": 6.0}
-
-# Training defaults of every task (transformers' own for the options not named here or below).
+# Training defaults of every task (transformers' own for the options not named here or in the task's entry).
 COMMON_TRAINING_DEFAULTS = {
     "warmup_steps": 0.1,
     "logging_steps": 10,
@@ -42,26 +32,8 @@ COMMON_TRAINING_DEFAULTS = {
     "report_to": "none",
     "remove_unused_columns": False,
 }
+# Defaults a task's entry may change: --help shows them as "per task".
 BATCH_TRAINING_DEFAULTS = {"per_device_train_batch_size": 16, "per_device_eval_batch_size": 8, "max_steps": 200}
-TASK_TRAINING_DEFAULTS = {
-    # One utterance per evaluation batch: no padded frames, so greedy decoding equals the pipeline's.
-    # Eight sentences per training batch: 16 of up to 20 s cost a CPU step of several seconds.
-    "asr": {
-        **BATCH_TRAINING_DEFAULTS,
-        "learning_rate": 1e-3,
-        "per_device_eval_batch_size": 1,
-        "per_device_train_batch_size": 8,
-    },
-    **{task: {**BATCH_TRAINING_DEFAULTS, "learning_rate": 3e-3} for task in CLASSIFICATION_TASKS},
-}
-# A probe trains only a head on cached features, so its steps cost milliseconds and it can train to near
-# convergence: at 200 steps and 3e-3, kws probes scored 19 to 29 points below these defaults
-# (docs/measurements/probe-length.md).
-CLASSIFICATION_PROBING_DEFAULTS = {"learning_rate": 3e-2, "max_steps": 3000}
-PROBING_TRAINING_DEFAULTS = {
-    "asr": {"learning_rate": 2e-3},
-    **{task: CLASSIFICATION_PROBING_DEFAULTS for task in CLASSIFICATION_TASKS},
-}
 
 
 @dataclass
@@ -195,7 +167,7 @@ class TaskDataArguments:
         metadata={
             "help": "Classification: training clips are randomly cropped to this many seconds; asr: longer "
             "training utterances are dropped. Evaluation always uses whole utterances. Default "
-            "per task: " + ", ".join(f"{t} {d:g}" for t, d in DEFAULT_MAX_DURATION.items()) + "."
+            "per task: " + ", ".join(f"{name} {spec.max_duration:g}" for name, spec in TASKS.items()) + "."
         },
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on utterances per evaluated split."})
@@ -228,19 +200,24 @@ class DownstreamArguments(*reversed(TOPICS)):  # a dataclass takes its fields fr
         self.validation_split_name = self.validation_split_name or None
         self.test_split_name = self.test_split_name or None
         if self.max_duration is None:
-            self.max_duration = DEFAULT_MAX_DURATION[self.task]
-        if self.label_column_name is None and self.task in CLASSIFICATION_TASKS:
-            self.label_column_name = DEFAULT_LABEL_COLUMN[self.task]
+            self.max_duration = TASKS[self.task].max_duration
+        if self.label_column_name is None:
+            self.label_column_name = TASKS[self.task].label_column
 
     @property
     def is_classification(self) -> bool:
-        return self.task in CLASSIFICATION_TASKS
+        return TASKS[self.task].is_classification
 
 
 def task_training_defaults(task: str, probing: bool) -> dict:
     """The training options --task and --freeze_upstream set, under what the user gives."""
-    per_protocol = PROBING_TRAINING_DEFAULTS[task] if probing else {}
-    return {**COMMON_TRAINING_DEFAULTS, **TASK_TRAINING_DEFAULTS[task], **per_protocol}
+    spec = TASKS[task]
+    return {
+        **COMMON_TRAINING_DEFAULTS,
+        **BATCH_TRAINING_DEFAULTS,
+        **spec.fine_tuning,
+        **(spec.probing if probing else {}),
+    }
 
 
 class _PerTask:
@@ -252,7 +229,7 @@ class _PerTask:
 
 PER_TASK = _PerTask()
 TASK_SET_OPTIONS = sorted(
-    {name for defaults in (*TASK_TRAINING_DEFAULTS.values(), *PROBING_TRAINING_DEFAULTS.values()) for name in defaults}
+    {*BATCH_TRAINING_DEFAULTS, *(name for spec in TASKS.values() for name in (*spec.fine_tuning, *spec.probing))}
 )
 
 

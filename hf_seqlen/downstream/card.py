@@ -19,17 +19,9 @@ from ..hub import (
     published_repo_id,
     without_machine_paths,
 )
+from .task_table import TASKS
 
 logger = logging.getLogger(__name__)
-
-TASK_TYPES = {"asr": "automatic-speech-recognition"}
-TASK_NAMES = {
-    "asr": "Speech recognition",
-    "kws": "Keyword spotting",
-    "sid": "Speaker identification",
-    "er": "Emotion recognition",
-    "audio-classification": "Audio classification",
-}
 
 
 def _read_json(path: Path) -> dict | None:
@@ -92,11 +84,11 @@ def downstream_card(
     A local folder, of data or of the upstream, is named by its last component: never this machine's path."""
     task, upstream = results["task"], results["upstream"]
     dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
-    task_type = TASK_TYPES.get(task, "audio-classification")
+    task_type = TASKS[task].pipeline_tag
     eval_results = [
         EvalResult(
             task_type=task_type,
-            task_name=TASK_NAMES[task],
+            task_name=TASKS[task].title,
             dataset_type=dataset_type,
             dataset_name=dataset_name,
             dataset_split=split,
@@ -143,7 +135,7 @@ def downstream_card(
 
 # {model_name}
 
-{TASK_NAMES[task]} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
+{TASKS[task].title} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
 `{base_model or published_path(upstream_path)}`, pre-trained on {crop}.
 
 ## Results (measured)

@@ -1,9 +1,9 @@
-"""The downstream tasks behind one interface, and the table the runner picks a task from.
+"""The downstream task families behind one interface, and the table the runner picks a family from.
 
 A task family (ctc.py for asr, classification.py for the rest) is a class built once per run from the run's
 arguments and splits: it loads the model with its head and gives the training targets, the metrics shown while
-training, and the per-example outcomes the final scores come from (results.py describes their files). Adding a
-task is an entry in TASK_FAMILIES here and in args.py's per-task defaults (docs/downstream.md).
+training, and the per-example outcomes the final scores come from (results.py describes their files). A task
+names its family in task_table.TASKS.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..options import UsageError
 from .args import DownstreamArguments
 from .classification import ClassificationTask
 from .ctc import CtcTask
+from .task_table import TASKS
 
 
 class Task(Protocol):
@@ -39,16 +40,10 @@ class Task(Protocol):
 
 TaskFamily = Callable[[DownstreamArguments, dict[str, Dataset], Wav2Vec2FeatureExtractor, Path, dict], Task]
 
-TASK_FAMILIES: dict[str, TaskFamily] = {
-    "asr": CtcTask,
-    "kws": ClassificationTask,
-    "sid": ClassificationTask,
-    "er": ClassificationTask,
-    "audio-classification": ClassificationTask,
-}
+FAMILIES: dict[str, TaskFamily] = {"ctc": CtcTask, "classification": ClassificationTask}
 
 
 def task_family(name: str) -> TaskFamily:
-    if name not in TASK_FAMILIES:
-        raise UsageError(f"--task {name}: no such task; choose one of {', '.join(TASK_FAMILIES)}.")
-    return TASK_FAMILIES[name]
+    if name not in TASKS:
+        raise UsageError(f"--task {name}: no such task; choose one of {', '.join(TASKS)}.")
+    return FAMILIES[TASKS[name].family]
