@@ -18,6 +18,7 @@ from . import figures
 from .downstream.results import read_examples
 from .options import UsageError
 from .statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
+from .sweep_budgets import BUDGETS
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")
@@ -29,11 +30,6 @@ COST_COLUMNS = (
     "audio_hours",
     "energy_kwh_estimated",
 )
-BUDGET_COLUMNS = {
-    "steps": "optimizer_steps",
-    "audio_hours": "audio_hours",
-    "flops": "flops_total_estimated_from_counted_steps",
-}
 # Accuracy-like metrics read in points (x100); error rates stay rates.
 POINTS = ("accuracy", "f1", "uar")
 
@@ -228,14 +224,8 @@ def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
 
 
 def budget_lines(rows: list[dict], budget: str) -> list[str]:
-    held = {
-        "steps": "updates (each arm takes the same number of optimizer steps with the same batch count, so a "
-        "shorter arm sees less audio and fewer FLOPs by construction)",
-        "audio_hours": "audio hours fed",
-        "flops": "counted training FLOPs",
-    }[budget]
     lines = [
-        f"Held equal across arms: {held}.",
+        f"Held equal across arms: {BUDGETS[budget].held}.",
         "",
         "| arm | updates | audio (hours) | pre-training compute (TFLOP, counted) |",
         "|---|---|---|---|",

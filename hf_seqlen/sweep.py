@@ -38,6 +38,7 @@ from .recipe import with_recipe
 from .report import check_reference_arm, seed_dir, write_report
 from .schedule import DurationSchedule
 from .study_card import write_card_sections
+from .sweep_budgets import BUDGETS
 from .sweep_plan import check_jobs, print_plan
 
 logger = logging.getLogger("hf_seqlen.sweep")
@@ -74,9 +75,10 @@ class SweepArguments:
     budget: str = field(
         default="steps",
         metadata={
-            "help": "What is equal across arms: steps (--max_train_steps), audio_hours (--max_train_audio_hours) or "
-            "flops (--max_train_flops).",
-            "choices": ["steps", "audio_hours", "flops"],
+            "help": "What is equal across arms: "
+            + ", ".join(f"{name} (--{budget.option})" for name, budget in BUDGETS.items())
+            + ".",
+            "choices": list(BUDGETS),
         },
     )
     max_train_steps: int = field(
@@ -155,12 +157,11 @@ def arms_of(args: SweepArguments) -> list[dict]:
 
 def budget_options(args: SweepArguments) -> list[Option]:
     """The sweep's budget as the run_pretrain option of the same name."""
-    name = {"steps": "max_train_steps", "audio_hours": "max_train_audio_hours", "flops": "max_train_flops"}[args.budget]
-    value = getattr(args, name)
+    budget = BUDGETS[args.budget]
+    value = getattr(args, budget.option)
     if value is None:
-        example = " (e.g. 1e15)" if args.budget == "flops" else ""
-        raise UsageError(f"--budget {args.budget} needs --{name} {'F' if args.budget == 'flops' else 'H'}{example}.")
-    return [option(name, value)]
+        raise UsageError(f"--budget {args.budget} needs --{budget.option} {budget.value_name}.")
+    return [option(budget.option, value)]
 
 
 DATA_OPTIONS = ("data_dir", "dataset_name")

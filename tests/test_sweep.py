@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import accelerate.commands.config as accelerate_config
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from helpers import REPO
+from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.data import DEMO_CORPUS
 from hf_seqlen.hub import refresh_card
@@ -30,6 +32,7 @@ from hf_seqlen.sweep import (
     pretrain_job,
     run_job,
 )
+from hf_seqlen.sweep_budgets import BUDGETS
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 SWEEP = [
@@ -159,6 +162,13 @@ def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_
     )
     assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") is None
     assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("mine",)
+
+
+def test_every_budget_is_an_option_of_the_sweep_and_of_run_pretrain_under_one_name():
+    run_pretrain_dataclasses = (ModelArguments, DataArguments, PretrainingArguments)
+    run_pretrain_options = {f.name for dataclass in run_pretrain_dataclasses for f in fields(dataclass)}
+    for budget in BUDGETS.values():
+        assert budget.option in {f.name for f in fields(SweepArguments)} and budget.option in run_pretrain_options
 
 
 def test_a_budget_reaches_pretraining_under_the_name_it_has_in_the_sweep(tmp_path):
