@@ -35,7 +35,9 @@ def _memory_gib() -> float | None:
 
 def describe() -> dict:
     model, processors = _cpuinfo()
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     versions = {name: importlib.metadata.version(name) for name in LIBRARIES}
     versions["libsndfile"] = soundfile.__libsndfile_version__
     versions["python"] = platform.python_version()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -71,9 +72,7 @@ def read_info(ref: AudioRef) -> AudioInfo:
     return info
 
 
-def decode_range(
-    ref: AudioRef, start: float, duration: float | None, target_rate: int
-) -> np.ndarray:
+def decode_range(ref: AudioRef, start: float, duration: float | None, target_rate: int) -> np.ndarray:
     """Decode `duration` seconds from `start` (None: to the end), mono float32 at `target_rate`.
 
     Only the requested frames are read: a 2 s crop of a 20 s file costs a seek and 2 s of decoding.
@@ -149,8 +148,9 @@ def snap_length(length: float, buckets: Sequence[float]) -> float:
     return fitting[-1] if fitting else length
 
 
-def random_crop(index: int, duration: float, max_duration: float, seed: int, epoch: int,
-                buckets: Sequence[float] = ()) -> Crop:
+def random_crop(
+    index: int, duration: float, max_duration: float, seed: int, epoch: int, buckets: Sequence[float] = ()
+) -> Crop:
     """A window of min(duration, max_duration) seconds (snapped down to a bucket length, if any) at a
     uniform random offset.
 

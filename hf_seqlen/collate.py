@@ -7,8 +7,8 @@ the batch's content, so a resumed run draws the same ones as an uninterrupted ru
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -75,8 +75,8 @@ class PretrainingCollator:
     """Turns decoded crops into the inputs of `Wav2Vec2ForPreTraining`.
 
     Masked spans fall on real frames only, never on padding; the distractors of a masked frame are
-    other masked frames of its own utterance (`distractor_pool`). `return_attention_mask` follows the feature extractor: group-norm encoders (BASE) are
-    trained without one, as published.
+    other masked frames of its own utterance (`distractor_pool`). `return_attention_mask` follows the
+    feature extractor: group-norm encoders (BASE) are trained without one, as published.
     """
 
     config: Wav2Vec2Config
@@ -121,7 +121,9 @@ class PretrainingCollator:
             )
             mask_time_indices &= frame_mask
             negatives = _sample_negative_indices(
-                frame_mask.shape, self.config.num_negatives, mask_time_indices=distractor_pool(mask_time_indices, frame_mask)
+                frame_mask.shape,
+                self.config.num_negatives,
+                mask_time_indices=distractor_pool(mask_time_indices, frame_mask),
             )
         batch.update(
             input_values=input_values,

@@ -11,7 +11,7 @@ scores recomputed, then the gradients of scores, values, queries and keys), as t
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
@@ -37,6 +37,8 @@ CPU_ATTENTION_FORMULAS = {
 def flop_counter() -> Iterator[FlopCounterMode]:
     """A FlopCounterMode that counts attention on every device. A compiled model runs eagerly inside:
     the counter sees aten operations, which fused kernels would hide."""
-    with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False,
-                                                                   custom_mapping=CPU_ATTENTION_FORMULAS) as counter:
+    with (
+        torch.compiler.set_stance("force_eager"),
+        FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FORMULAS) as counter,
+    ):
         yield counter

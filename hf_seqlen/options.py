@@ -122,8 +122,10 @@ class OptionParser(argparse.ArgumentParser):
         if not options:
             self.error(f"unexpected argument {' '.join(extra)}")
         spellings = self.long_options()
-        named = [option + (f" (did you mean {spellings[match]}?)" if (match := closest(option, list(spellings))) else "")
-                 for option in options]
+        named = [
+            option + (f" (did you mean {spellings[match]}?)" if (match := closest(option, list(spellings))) else "")
+            for option in options
+        ]
         self.error(f"unknown option{'s' if len(named) > 1 else ''} {', '.join(named)}")
 
 
@@ -133,8 +135,11 @@ class OneSpellingHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _format_action_invocation(self, action: argparse.Action) -> str:
         spellings = action.option_strings
         shown = copy.copy(action)
-        shown.option_strings = [option for option in spellings if not (
-            option.startswith("--") and "-" in option[2:] and "--" + option[2:].replace("-", "_") in spellings)]
+        shown.option_strings = [
+            option
+            for option in spellings
+            if not (option.startswith("--") and "-" in option[2:] and "--" + option[2:].replace("-", "_") in spellings)
+        ]
         return super()._format_action_invocation(shown)
 
 
@@ -170,11 +175,19 @@ class DataclassParser(OptionParser, HfArgumentParser):
         fields = self.fields()
         unknown = [key for key in options if key not in fields]
         if unknown:
-            named = [repr(key) + (f" (did you mean {match!r}?)" if (match := closest(key, list(fields))) else "")
-                     for key in unknown]
+            named = [
+                repr(key) + (f" (did you mean {match!r}?)" if (match := closest(key, list(fields))) else "")
+                for key in unknown
+            ]
             self.error(f"{path}: unknown key{'s' if len(named) > 1 else ''} {', '.join(named)}")
-        missing = [name for name, f in fields.items() if name not in options and name not in defaults
-                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [
+            name
+            for name, f in fields.items()
+            if name not in options
+            and name not in defaults
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             self.error(f"{path}: missing required key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for action in self._actions:
@@ -182,16 +195,19 @@ class DataclassParser(OptionParser, HfArgumentParser):
                 value = options[action.dest]
                 for item in value if isinstance(value, list) else [value]:
                     if item not in action.choices:
-                        self.error(f"{path}: {action.dest}: invalid choice {item!r} "
-                                   f"(choose from {', '.join(map(str, action.choices))})")
+                        self.error(
+                            f"{path}: {action.dest}: invalid choice {item!r} "
+                            f"(choose from {', '.join(map(str, action.choices))})"
+                        )
         try:
             return self.parse_dict({**defaults, **options})
         except ValueError as error:
             self.error(f"{path}: {one_line(error)}")
 
 
-def parse_dataclasses(dataclass_types, argv: list[str] | None = None, prog: str | None = None,
-                      defaults: dict | None = None) -> tuple:
+def parse_dataclasses(
+    dataclass_types, argv: list[str] | None = None, prog: str | None = None, defaults: dict | None = None
+) -> tuple:
     """The command line, or one .json / .yaml options file given as the only argument, as instances of the
     dataclasses. `defaults` replace the dataclasses' own defaults; what the user gives replaces both.
     Any mistake exits with one line and status 2."""

@@ -1,15 +1,21 @@
 """Crops and range decoding on real files."""
 
-
 import numpy as np
 import pytest
 import soundfile as sf
 
-from hf_seqlen.audio import (BadAudioError, bucket_lengths, chunk_crops, decode_range, normalize, random_crop, read_info,
-                             snap_length)
-from hf_seqlen.data import DEMO_CORPUS
-
 from helpers import write_tone
+from hf_seqlen.audio import (
+    BadAudioError,
+    bucket_lengths,
+    chunk_crops,
+    decode_range,
+    normalize,
+    random_crop,
+    read_info,
+    snap_length,
+)
+from hf_seqlen.data import DEMO_CORPUS
 
 
 @pytest.mark.parametrize("duration", [0.7, 2.0, 5.3, 17.9])
@@ -81,7 +87,7 @@ def test_decoded_range_equals_the_same_range_of_a_full_decode(tmp_path, suffix):
     for start in (0.0, 3.217, 12.9):
         crop = decode_range({"path": str(path)}, start, 2.0, target_rate=rate)
         first = int(round(start * rate))
-        np.testing.assert_allclose(crop, full[first:first + len(crop)], atol=1e-5)
+        np.testing.assert_allclose(crop, full[first : first + len(crop)], atol=1e-5)
         assert len(crop) == 2 * rate
 
 
@@ -98,7 +104,7 @@ def test_stereo_is_mixed_down_and_other_rates_resampled(tmp_path):
     samples = write_tone(path, seconds=3.0, rate=44100, channels=2)
     decoded = decode_range({"path": str(path)}, 0.5, 2.0, target_rate=16000)
     assert decoded.ndim == 1 and len(decoded) == 32000
-    reference = samples.mean(axis=1)[int(0.5 * 44100):int(2.5 * 44100)]
+    reference = samples.mean(axis=1)[int(0.5 * 44100) : int(2.5 * 44100)]
     assert np.sqrt(np.mean(decoded**2)) == pytest.approx(np.sqrt(np.mean(reference**2)), rel=0.05)
 
 
@@ -130,4 +136,4 @@ def test_demo_corpus_long_sentences_crop_to_the_same_samples_as_a_full_decode():
     crop = random_crop(0, len(full) / rate, 2.0, seed=0, epoch=3)
     decoded = decode_range({"path": str(longest)}, crop.start, crop.length, rate)
     first = int(round(crop.start * rate))
-    np.testing.assert_allclose(decoded, full[first:first + len(decoded)], atol=1e-4)
+    np.testing.assert_allclose(decoded, full[first : first + len(decoded)], atol=1e-4)

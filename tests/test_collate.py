@@ -7,8 +7,13 @@ from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.audio import Crop
-from hf_seqlen.collate import (PretrainingCollator, distractor_pool, feature_frames, model_inputs,
-                               shortest_maskable_seconds)
+from hf_seqlen.collate import (
+    PretrainingCollator,
+    distractor_pool,
+    feature_frames,
+    model_inputs,
+    shortest_maskable_seconds,
+)
 
 RATE = 16000
 
@@ -21,7 +26,11 @@ def config():
 def samples(seconds, epoch=0):
     rng = np.random.default_rng(0)
     return [
-        {"crop": Crop(i, 0.5 * i, s), "epoch": epoch, "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32)}
+        {
+            "crop": Crop(i, 0.5 * i, s),
+            "epoch": epoch,
+            "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32),
+        }
         for i, s in enumerate(seconds)
     ]
 
