@@ -263,7 +263,12 @@ def test_a_real_sweep_checks_every_job_before_the_first_starts(tmp_path, capsys,
 
 
 @pytest.mark.slow
-def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tmp_path, capsys):
+def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tmp_path, capsys, monkeypatch):
+    # The committed step-time benchmark may or may not have been measured on a machine like this one; the
+    # finished-seed estimate must not depend on it, so the sweep is told it runs elsewhere.
+    monkeypatch.setattr(
+        "hf_seqlen.sweep_plan.this_machine", lambda: {"cpu_model": "another CPU", "cpu_cores": 1, "gpus": []}
+    )
     seed_0 = tmp_path / "study" / "1s" / "seed-0" / "pretrain"
     result = run_accelerate(
         [
@@ -311,6 +316,7 @@ def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tm
         f"  1s: {hours:,.3g} h wall-clock, {costs['device_hours']:,.3g} device-hours per seed (estimate: the mean "
         "of its 1 finished seed(s) here, costs.json, on 1 x "
     ) in out
+    assert "scaling.json cannot serve: it was measured on" in out
     assert "  2s: no estimate: no finished seed of this arm here" in out
 
 
