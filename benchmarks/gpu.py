@@ -58,16 +58,30 @@ class GpuProfile:
 
 # 340 s of parts, 20 s left for starting Python and writing: under 6 minutes on one H100 (an estimate
 # until a run records the parts' real seconds in results/gpu.json).
-GPU = GpuProfile("gpu", "cuda", "wav2vec2-base",
-                 budgets=(("scaling", 80), ("data_wait", 45), ("reference", 70), ("precision", 145)))
+GPU = GpuProfile(
+    "gpu", "cuda", "wav2vec2-base", budgets=(("scaling", 80), ("data_wait", 45), ("reference", 70), ("precision", 145))
+)
 # A few minutes on two cores. fp32 outside the precision part (a CPU without bf16 instructions runs
 # bf16 convolutions some 30x slower), and Dynamo's tracing without a backend stands in for inductor,
 # whose C++ kernels take minutes to compile on a CPU.
-TINY = GpuProfile("gpu-tiny", "cpu", "wav2vec2-tiny",
-                  budgets=(("scaling", 120), ("data_wait", 120), ("reference", 150), ("precision", 150)),
-                  crop_seconds=(0.5, 1.0, 2.0), batch_seconds=2.0, warmup_steps=1, steps=1, loader_steps=3,
-                  loader_workers=(None, 1), reference_batch_size=4, reference_warmup=1, reference_steps=2,
-                  matmul_size=256, compile_backend="eager", bf16=False)
+TINY = GpuProfile(
+    "gpu-tiny",
+    "cpu",
+    "wav2vec2-tiny",
+    budgets=(("scaling", 120), ("data_wait", 120), ("reference", 150), ("precision", 150)),
+    crop_seconds=(0.5, 1.0, 2.0),
+    batch_seconds=2.0,
+    warmup_steps=1,
+    steps=1,
+    loader_steps=3,
+    loader_workers=(None, 1),
+    reference_batch_size=4,
+    reference_warmup=1,
+    reference_steps=2,
+    matmul_size=256,
+    compile_backend="eager",
+    bf16=False,
+)
 PROFILES = {p.name: p for p in (GPU, TINY)}
 
 
@@ -187,14 +201,23 @@ def part_scaling(profile: GpuProfile, device: torch.device, deadline: Deadline, 
             synchronize(device)
             reset_peak_memory(device)
             step = timed_steps(model, optimizer, inputs, device, profile.bf16, profile.steps)
-            emit({"crop_seconds": seconds, "status": "measured", "bf16": profile.bf16,
-                  "batch_size": inputs["input_values"].shape[0],
-                  "step_seconds": step, "audio_seconds_per_second": audio / step,
-                  "peak_memory_mib": peak_memory_mib(device), "flops_per_step": flops, "mfu": flops / step / peak})
+            emit(
+                {
+                    "crop_seconds": seconds,
+                    "status": "measured",
+                    "bf16": profile.bf16,
+                    "batch_size": inputs["input_values"].shape[0],
+                    "step_seconds": step,
+                    "audio_seconds_per_second": audio / step,
+                    "peak_memory_mib": peak_memory_mib(device),
+                    "flops_per_step": flops,
+                    "mfu": flops / step / peak,
+                }
+            )
 
 
 def part_data_wait(profile: GpuProfile, device: torch.device, deadline: Deadline, emit) -> None:
-    """The loop's own loader (`pretrain.make_loader`) with the training defaults (8 crops <= 2 s)."""
+    """The loop's own loader (`pretrain_data.make_loader`) with the training defaults (8 crops <= 2 s)."""
     from hf_seqlen.args import DataArguments, PretrainingArguments
     from hf_seqlen.collate import model_inputs
 
@@ -208,8 +231,9 @@ def part_data_wait(profile: GpuProfile, device: torch.device, deadline: Deadline
             continue
         with deadline.point():
             data_args = DataArguments(dataloader_num_workers=workers)
-            loader, sampler = real_loader(demo_split(data_args), data_args, profile.config_name, batch_size,
-                                          device=device.type)
+            loader, sampler = real_loader(
+                demo_split(data_args), data_args, profile.config_name, batch_size, device=device.type
+            )
             default, workers = workers is None, loader.num_workers
             batches = endless(loader, sampler)
             train_step(model, optimizer, model_inputs(next(batches), device), device, profile.bf16)  # warm-up
@@ -224,17 +248,36 @@ def part_data_wait(profile: GpuProfile, device: torch.device, deadline: Deadline
                 synchronize(device)
                 audio += batch["audio_seconds"]
             total = time.perf_counter() - started
-            emit({"workers": workers, "default": default, "status": "measured", "pin_memory": loader.pin_memory,
-                  "persistent_workers": loader.persistent_workers, "batch_size": batch_size,
-                  "max_duration": data_args.max_duration, "data_wait_share": waited / total,
-                  "step_seconds": total / profile.loader_steps, "audio_seconds_per_second": audio / total})
+            emit(
+                {
+                    "workers": workers,
+                    "default": default,
+                    "status": "measured",
+                    "pin_memory": loader.pin_memory,
+                    "persistent_workers": loader.persistent_workers,
+                    "batch_size": batch_size,
+                    "max_duration": data_args.max_duration,
+                    "data_wait_share": waited / total,
+                    "step_seconds": total / profile.loader_steps,
+                    "audio_seconds_per_second": audio / total,
+                }
+            )
 
 
 def reference_arm(profile: GpuProfile, arm: str) -> dict:
     """One arm of `benchmarks.reference` in a fresh process (its peak memory is its own)."""
-    return run_fresh_process("reference", {
-        "arm": arm, "config_name": profile.config_name, "max_duration": 2.0, "batch_size": profile.reference_batch_size,
-        "warmup": profile.reference_warmup, "steps": profile.reference_steps, "seed": 0})
+    return run_fresh_process(
+        "reference",
+        {
+            "arm": arm,
+            "config_name": profile.config_name,
+            "max_duration": 2.0,
+            "batch_size": profile.reference_batch_size,
+            "warmup": profile.reference_warmup,
+            "steps": profile.reference_steps,
+            "seed": 0,
+        },
+    )
 
 
 def part_reference(profile: GpuProfile, device: torch.device, deadline: Deadline, emit) -> None:
@@ -245,13 +288,23 @@ def part_reference(profile: GpuProfile, device: torch.device, deadline: Deadline
         with deadline.point():
             found = reference_arm(profile, arm)
             memory = found["peak_gpu_memory_mb"] if device.type == "cuda" else found["peak_rss_mb"]
-            emit({"arm": arm, "status": "measured", "audio_seconds_per_second": found["audio_seconds_per_second"],
-                  "padding_share": found["padding_share"], "peak_memory_mib": memory,
-                  "memory_measure": "peak GPU memory" if device.type == "cuda" else "peak RSS"})
+            emit(
+                {
+                    "arm": arm,
+                    "status": "measured",
+                    "audio_seconds_per_second": found["audio_seconds_per_second"],
+                    "padding_share": found["padding_share"],
+                    "peak_memory_mib": memory,
+                    "memory_measure": "peak GPU memory" if device.type == "cuda" else "peak RSS",
+                }
+            )
 
 
-PRECISIONS = (("eager fp32", False, False), ("eager bf16 autocast", True, False),
-              ("bf16 autocast + torch.compile", True, True))
+PRECISIONS = (
+    ("eager fp32", False, False),
+    ("eager bf16 autocast", True, False),
+    ("bf16 autocast + torch.compile", True, True),
+)
 
 
 def part_precision(profile: GpuProfile, device: torch.device, deadline: Deadline, emit) -> None:
@@ -274,23 +327,31 @@ def part_precision(profile: GpuProfile, device: torch.device, deadline: Deadline
             synchronize(device)
             reset_peak_memory(device)
             step = timed_steps(model, optimizer, inputs, device, bf16, profile.steps)
-            emit({"variant": name, "status": "measured", "first_step_seconds": first_step, "step_seconds": step,
-                  "audio_seconds_per_second": audio / step, "peak_memory_mib": peak_memory_mib(device),
-                  "mfu": flops / step / peak,
-                  "compile_backend": profile.compile_backend if compiled else None})
+            emit(
+                {
+                    "variant": name,
+                    "status": "measured",
+                    "first_step_seconds": first_step,
+                    "step_seconds": step,
+                    "audio_seconds_per_second": audio / step,
+                    "peak_memory_mib": peak_memory_mib(device),
+                    "mfu": flops / step / peak,
+                    "compile_backend": profile.compile_backend if compiled else None,
+                }
+            )
             del model, optimizer
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 
 
-PARTS = {"scaling": part_scaling, "data_wait": part_data_wait, "reference": part_reference,
-         "precision": part_precision}
+PARTS = {"scaling": part_scaling, "data_wait": part_data_wait, "reference": part_reference, "precision": part_precision}
 
 
 def part_main(part: str, profile_name: str, lines: Path, seconds: float) -> None:
     """A part's process: each finding is one JSON line, flushed at once, so a killed part keeps its points."""
     profile = PROFILES[profile_name]
     with lines.open("a") as out:
+
         def emit(found: dict) -> None:
             out.write(json.dumps(found) + "\n")
             out.flush()
@@ -348,15 +409,30 @@ def run(profile: GpuProfile, output_dir: Path) -> Path:
 
     about = machine.describe()
     results_dir = output_dir / "results"
-    results = {"status": "measured", "profile": profile.name, "device": device_name(profile, about),
-               "config_name": profile.config_name, "batch_seconds": profile.batch_seconds,
-               "budgets": dict(profile.budgets), "goals": GOALS, "parts": {}}
+    results = {
+        "status": "measured",
+        "profile": profile.name,
+        "device": device_name(profile, about),
+        "config_name": profile.config_name,
+        "batch_seconds": profile.batch_seconds,
+        "budgets": dict(profile.budgets),
+        "goals": GOALS,
+        "parts": {},
+    }
     started = time.perf_counter()
 
     def save() -> None:
-        write_json(results_dir, "gpu", {"profile": profile.name, "machine": about,
-                                        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                                        "seconds": time.perf_counter() - started, "results": results})
+        write_json(
+            results_dir,
+            "gpu",
+            {
+                "profile": profile.name,
+                "machine": about,
+                "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "seconds": time.perf_counter() - started,
+                "results": results,
+            },
+        )
 
     with tempfile.TemporaryDirectory(prefix="hf_seqlen_gpu_") as workdir:
         for part, seconds in profile.budgets:
@@ -387,8 +463,9 @@ def _rate(value: float) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in rows]
+    )
 
 
 def summary(results: dict) -> dict:
@@ -404,8 +481,9 @@ def summary(results: dict) -> dict:
         found["data_wait_share"] = default_loader[0]["data_wait_share"]
     arms = {p["arm"]: p for p in _measured(parts.get("reference", {}))}
     if {"ours", "reference"} <= arms.keys():
-        found["throughput_ratio"] = (arms["ours"]["audio_seconds_per_second"]
-                                     / arms["reference"]["audio_seconds_per_second"])
+        found["throughput_ratio"] = (
+            arms["ours"]["audio_seconds_per_second"] / arms["reference"]["audio_seconds_per_second"]
+        )
         found["memory_ratio"] = arms["ours"]["peak_memory_mib"] / arms["reference"]["peak_memory_mib"]
     return found
 
@@ -416,11 +494,14 @@ def headline(results: dict) -> str:
     if "mfu" in found:
         figures.append(f"MFU **{found['mfu']:.1%}** for {results['config_name']} at 2 s in bf16 (goal >= 40%)")
     if "data_wait_share" in found:
-        figures.append(f"waiting for data **{found['data_wait_share']:.1%}** of the step with the default loader "
-                       "(goal <= 2%)")
+        figures.append(
+            f"waiting for data **{found['data_wait_share']:.1%}** of the step with the default loader (goal <= 2%)"
+        )
     if "throughput_ratio" in found:
-        figures.append(f"**{found['throughput_ratio']:.2f}x** the usual approach's throughput (goal >= 1.5x) at "
-                       f"{found['memory_ratio']:.2f}x its peak memory")
+        figures.append(
+            f"**{found['throughput_ratio']:.2f}x** the usual approach's throughput (goal >= 1.5x) at "
+            f"{found['memory_ratio']:.2f}x its peak memory"
+        )
     return f"- GPU ({results['device']}): " + ("; ".join(figures) or "nothing measured, see below") + "."
 
 
@@ -428,50 +509,116 @@ def section(results: dict) -> str:
     """The body of RESULTS.md's GPU section (what report.write shows under its heading)."""
     parts = results["parts"]
     memory = "peak GPU memory (MiB)" if results["profile"] == "gpu" else "peak memory (MiB, GPU only)"
-    out = [f"Command: `python -m benchmarks --gpu{' --tiny' if results['profile'] != 'gpu' else ''}` on "
-           f"**{results['device']}**, {results['config_name']}. Each part ran in its own process under its "
-           "time limit; a part that failed or ran out of time says so and keeps what it measured.", "",
-           headline(results), "",
-           _table(["part", "status", "seconds (limit)"],
-                  [[name, part["status"].splitlines()[0][:120] if part.get("status") else "not run",
-                    f"{part.get('seconds', 0):.0f} ({part.get('budget_seconds', 0):g})"] for name, part in parts.items()])]
+    out = [
+        f"Command: `python -m benchmarks --gpu{' --tiny' if results['profile'] != 'gpu' else ''}` on "
+        f"**{results['device']}**, {results['config_name']}. Each part ran in its own process under its "
+        "time limit; a part that failed or ran out of time says so and keeps what it measured.",
+        "",
+        headline(results),
+        "",
+        _table(
+            ["part", "status", "seconds (limit)"],
+            [
+                [
+                    name,
+                    part["status"].splitlines()[0][:120] if part.get("status") else "not run",
+                    f"{part.get('seconds', 0):.0f} ({part.get('budget_seconds', 0):g})",
+                ]
+                for name, part in parts.items()
+            ],
+        ),
+    ]
     scaling = parts.get("scaling", {})
     points = _measured(scaling, "crop_seconds")
     if points:
         peak = next((f["peak_bf16_matmul_flops"] for f in scaling["found"] if "peak_bf16_matmul_flops" in f), None)
         precision = "bf16 autocast" if points[0]["bf16"] else "fp32"
-        out += ["", f"**Cost curve**: {results['batch_seconds']:g} s of audio per batch, {precision}, SDPA, fused "
-                f"AdamW. MFU: FLOPs counted by FlopCounterMode (forward + backward) over the measured "
-                f"{peak / 1e12:.1f} TFLOP/s of a large bf16 matrix product on this device.", "",
-                _table(["crop (s)", "crops per batch", "step (s)", "audio s / s", memory, "GFLOP per step", "MFU"],
-                       [[f"{p['crop_seconds']:g}", str(p["batch_size"]), f"{p['step_seconds']:.4f}",
-                         _rate(p['audio_seconds_per_second']), _mib(p["peak_memory_mib"]),
-                         f"{p['flops_per_step'] / 1e9:.1f}", f"{p['mfu']:.2%}"] for p in points])]
+        out += [
+            "",
+            f"**Cost curve**: {results['batch_seconds']:g} s of audio per batch, {precision}, SDPA, fused "
+            f"AdamW. MFU: FLOPs counted by FlopCounterMode (forward + backward) over the measured "
+            f"{peak / 1e12:.1f} TFLOP/s of a large bf16 matrix product on this device.",
+            "",
+            _table(
+                ["crop (s)", "crops per batch", "step (s)", "audio s / s", memory, "GFLOP per step", "MFU"],
+                [
+                    [
+                        f"{p['crop_seconds']:g}",
+                        str(p["batch_size"]),
+                        f"{p['step_seconds']:.4f}",
+                        _rate(p["audio_seconds_per_second"]),
+                        _mib(p["peak_memory_mib"]),
+                        f"{p['flops_per_step'] / 1e9:.1f}",
+                        f"{p['mfu']:.2%}",
+                    ]
+                    for p in points
+                ],
+            ),
+        ]
     loader = _measured(parts.get("data_wait", {}), "workers")
     if loader:
-        out += ["", "**Waiting for data**: the training loop's loader on the demo corpus, 8 crops <= 2 s, each step "
-                "synchronised as the loop's is; time blocked on the next batch over the whole step.", "",
-                _table(["workers", "persistent", "pinned memory", "waiting for data", "step (s)", "audio s / s"],
-                       [[f"{p['workers']}{' (the default)' if p.get('default', p['workers'] == 0) else ''}",
-                         str(p["persistent_workers"]), str(p["pin_memory"]),
-                         f"{p['data_wait_share']:.1%}", f"{p['step_seconds']:.4f}",
-                         _rate(p['audio_seconds_per_second'])] for p in loader])]
+        out += [
+            "",
+            "**Waiting for data**: the training loop's loader on the demo corpus, 8 crops <= 2 s, each step "
+            "synchronised as the loop's is; time blocked on the next batch over the whole step.",
+            "",
+            _table(
+                ["workers", "persistent", "pinned memory", "waiting for data", "step (s)", "audio s / s"],
+                [
+                    [
+                        f"{p['workers']}{' (the default)' if p.get('default', p['workers'] == 0) else ''}",
+                        str(p["persistent_workers"]),
+                        str(p["pin_memory"]),
+                        f"{p['data_wait_share']:.1%}",
+                        f"{p['step_seconds']:.4f}",
+                        _rate(p["audio_seconds_per_second"]),
+                    ]
+                    for p in loader
+                ],
+            ),
+        ]
     arms = _measured(parts.get("reference", {}), "arm")
     if arms:
-        out += ["", "**Against the usual approach** (`benchmarks/reference.py`: whole files decoded, first 2 s kept, "
-                "random fixed-size batches) on the demo corpus, fp32, one fresh process per arm:", "",
-                _table(["arm", "audio s / s", "padding", "peak memory (MiB)"],
-                       [[p["arm"], _rate(p['audio_seconds_per_second']), f"{p['padding_share']:.0%}",
-                         f"{_mib(p['peak_memory_mib'])} ({p['memory_measure']})"] for p in arms])]
+        out += [
+            "",
+            "**Against the usual approach** (`benchmarks/reference.py`: whole files decoded, first 2 s kept, "
+            "random fixed-size batches) on the demo corpus, fp32, one fresh process per arm:",
+            "",
+            _table(
+                ["arm", "audio s / s", "padding", "peak memory (MiB)"],
+                [
+                    [
+                        p["arm"],
+                        _rate(p["audio_seconds_per_second"]),
+                        f"{p['padding_share']:.0%}",
+                        f"{_mib(p['peak_memory_mib'])} ({p['memory_measure']})",
+                    ]
+                    for p in arms
+                ],
+            ),
+        ]
     precision = parts.get("precision", {})
     variants = _measured(precision, "variant")
     if variants:
-        out += ["", "**Precision and compile** at 2 s crops: the first step includes compiling.", "",
-                _table(["variant", "first step (s)", "step (s)", "audio s / s", memory, "MFU"],
-                       [[p["variant"] + (f" ({p['compile_backend']})" if p["compile_backend"] else ""),
-                         f"{p['first_step_seconds']:.1f}", f"{p['step_seconds']:.4f}",
-                         _rate(p['audio_seconds_per_second']), _mib(p["peak_memory_mib"]), f"{p['mfu']:.2%}"]
-                        for p in variants])]
+        out += [
+            "",
+            "**Precision and compile** at 2 s crops: the first step includes compiling.",
+            "",
+            _table(
+                ["variant", "first step (s)", "step (s)", "audio s / s", memory, "MFU"],
+                [
+                    [
+                        p["variant"] + (f" ({p['compile_backend']})" if p["compile_backend"] else ""),
+                        f"{p['first_step_seconds']:.1f}",
+                        f"{p['step_seconds']:.4f}",
+                        _rate(p["audio_seconds_per_second"]),
+                        _mib(p["peak_memory_mib"]),
+                        f"{p['mfu']:.2%}",
+                    ]
+                    for p in variants
+                ],
+            ),
+        ]
     return "\n".join(out)
 
 
@@ -481,7 +628,7 @@ def write_section(path: Path, results: dict) -> Path:
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
     if HEADING + "\n" in text:
         before, rest = text.split(HEADING + "\n", 1)
-        after = rest[rest.find("\n## "):] if "\n## " in rest else ""
+        after = rest[rest.find("\n## ") :] if "\n## " in rest else ""
         text = before + block + after
     else:
         text = text.rstrip("\n") + "\n\n" + block

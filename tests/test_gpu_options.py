@@ -23,15 +23,17 @@ from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.audio import Crop, bucket_lengths
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.collate import PretrainingCollator, model_inputs
-from hf_seqlen.pretrain import loader_options
+from hf_seqlen.pretrain_data import loader_options
 
 RATE = 16000
 
 
 def batch_of(config, seconds=(2.0, 1.6, 1.1)):
     rng = np.random.default_rng(0)
-    samples = [{"crop": Crop(i, 0.0, s), "epoch": 0, "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32)}
-               for i, s in enumerate(seconds)]
+    samples = [
+        {"crop": Crop(i, 0.0, s), "epoch": 0, "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32)}
+        for i, s in enumerate(seconds)
+    ]
     return model_inputs(PretrainingCollator(config, RATE)(samples), torch.device("cpu"))
 
 
@@ -61,10 +63,14 @@ def test_fused_adamw_takes_the_same_steps():
     """The same gradients (a real batch's, three times) give the same parameters with either kernel."""
     model = model_of()
     _, gradients = loss_and_gradients(model.train(), batch_of(model.config))
-    copies = [{name: p.detach().clone().requires_grad_() for name, p in model.named_parameters() if name in gradients}
-              for _ in range(2)]
-    optimizers = [torch.optim.AdamW(params.values(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01,
-                                    fused=fused) for params, fused in zip(copies, (False, True))]
+    copies = [
+        {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters() if name in gradients}
+        for _ in range(2)
+    ]
+    optimizers = [
+        torch.optim.AdamW(params.values(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01, fused=fused)
+        for params, fused in zip(copies, (False, True))
+    ]
     for step in range(3):
         for params, optimizer in zip(copies, optimizers):
             for name, p in params.items():
@@ -96,8 +102,24 @@ def test_bf16_autocast_stays_near_fp32():
 
 
 # Every run: 6 updates of 1 s crops, snapped to 8 lengths (so the compiled run sees the same crops).
-RUN = ["--max_duration", "1", "--max_train_steps", "6", "--logging_steps", "1", "--per_device_train_batch_size", "4",
-       "--max_eval_samples", "8", "--flops_counted_steps", "1", "--dataloader_num_workers", "1", "--length_buckets", "8"]
+RUN = [
+    "--max_duration",
+    "1",
+    "--max_train_steps",
+    "6",
+    "--logging_steps",
+    "1",
+    "--per_device_train_batch_size",
+    "4",
+    "--max_eval_samples",
+    "8",
+    "--flops_counted_steps",
+    "1",
+    "--dataloader_num_workers",
+    "1",
+    "--length_buckets",
+    "8",
+]
 
 
 def losses(result) -> dict[int, float]:
@@ -127,9 +149,21 @@ def saved_names(path: Path) -> set[str]:
 @pytest.mark.slow
 def test_a_run_with_the_gpu_options_trains_as_the_plain_run(tmp_path, eager_fp32_losses):
     """Checkpointing, fused AdamW and persistent prefetching workers change speed and memory, not the losses."""
-    tuned = run_accelerate([*RUN, "--output_dir", str(tmp_path / "tuned"), "--gradient_checkpointing",
-                            "--optim", "adamw_torch_fused", "--dataloader_persistent_workers",
-                            "--dataloader_prefetch_factor", "4", "--num_train_epochs", "1"])
+    tuned = run_accelerate(
+        [
+            *RUN,
+            "--output_dir",
+            str(tmp_path / "tuned"),
+            "--gradient_checkpointing",
+            "--optim",
+            "adamw_torch_fused",
+            "--dataloader_persistent_workers",
+            "--dataloader_prefetch_factor",
+            "4",
+            "--num_train_epochs",
+            "1",
+        ]
+    )
     assert losses(tuned) == pytest.approx(eager_fp32_losses, rel=1e-3)
 
 
@@ -143,8 +177,9 @@ def test_a_bf16_mixed_precision_run_stays_near_the_fp32_run(tmp_path, eager_fp32
 
 
 @pytest.mark.slow
-def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(tmp_path, eager_fp32_run,
-                                                                              eager_fp32_losses):
+def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(
+    tmp_path, eager_fp32_run, eager_fp32_losses
+):
     """--torch_compile through the whole loop (FLOPs counted, validation in eval mode, checkpoints, resume).
     The aot_eager backend traces and compiles the graphs as inductor does but runs aten kernels, so the
     losses are eager's; inductor's kernels are checked against eager in the test above."""
@@ -153,17 +188,30 @@ def test_a_compiled_run_trains_as_the_eager_run_saves_plain_names_and_resumes(tm
     assert losses(whole) == pytest.approx(eager_fp32_losses, rel=1e-5)
     assert saved_names(tmp_path / "whole" / "model.safetensors") == saved_names(eager_fp32_run / "model.safetensors")
     assert saved_names(tmp_path / "whole" / "checkpoint-3" / "model.safetensors") == saved_names(
-        eager_fp32_run / "checkpoint-6" / "model.safetensors")
+        eager_fp32_run / "checkpoint-6" / "model.safetensors"
+    )
 
 
-@pytest.mark.parametrize("argv, explanation", [
-    (["--dataloader_persistent_workers"], "need --dataloader_num_workers >= 1"),
-    (["--dataloader_prefetch_factor", "4"], "need --dataloader_num_workers >= 1"),
-    (["--streaming", "--max_train_steps", "4", "--dataloader_num_workers", "1", "--dataloader_persistent_workers"],
-     "does not work with --streaming"),
-    (["--torch_compile_mode", "reduce-overhead"], "need --torch_compile"),
-    (["--length_buckets", "-1"], "--length_buckets must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, explanation",
+    [
+        (["--dataloader_persistent_workers"], "need --dataloader_num_workers >= 1"),
+        (["--dataloader_prefetch_factor", "4"], "need --dataloader_num_workers >= 1"),
+        (
+            [
+                "--streaming",
+                "--max_train_steps",
+                "4",
+                "--dataloader_num_workers",
+                "1",
+                "--dataloader_persistent_workers",
+            ],
+            "does not work with --streaming",
+        ),
+        (["--torch_compile_mode", "reduce-overhead"], "need --torch_compile"),
+        (["--length_buckets", "-1"], "--length_buckets must be >= 0"),
+    ],
+)
 def test_gpu_option_mistakes_are_one_line(argv, explanation, tmp_path, capsys):
     assert pretrain_main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
@@ -217,7 +265,7 @@ def test_several_crop_lengths_compile_a_bounded_set_of_graphs(fresh_dynamo):
     shapes = [(1.0, 0.5), (0.5, 0.5), (1.0, 1.0)]
     assert {s for shape in shapes for s in shape} <= set(bucket_lengths(1.0, 0.5, 2))
     graphs = compiled_steps(eager, compiled, shapes * 2)
-    first_pass, second_pass = graphs[:len(shapes)], graphs[len(shapes):]
+    first_pass, second_pass = graphs[: len(shapes)], graphs[len(shapes) :]
     assert second_pass == [first_pass[-1]] * len(shapes), f"a length seen before compiled again: {graphs}"
     assert first_pass[-1] <= 2 * first_pass[0] + 1, graphs
 
