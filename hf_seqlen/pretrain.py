@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import Wav2Vec2ForPreTraining
 
 from .args import DataArguments, ModelArguments, PretrainingArguments
 from .collate import model_inputs
-from .costs import CostMeter, cost_table_text
-from .feature_encoder_terms import FeatureEncoderTerms
+from .costs import cost_table_text
 from .pretrain_run import PretrainingRun, build_run
 from .pretrain_state import IntervalSums
 from .process_group import leave_process_group
@@ -127,9 +125,7 @@ def update(run: PretrainingRun, micro_batches: list[dict]) -> Update | None:
     or the gradient was not finite."""
     temperature = run.gumbel_temperature()
     run.unwrapped.set_gumbel_temperature(temperature)
-    sums = accumulate_gradients(
-        run.model, run.accelerator, micro_batches, run.stand_in, run.meter, run.state.step, run.encoder_terms
-    )
+    sums = accumulate_gradients(run, micro_batches)
     if sums is None:  # every batch of every process held only bad audio
         return None
     grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.args.max_grad_norm or float("inf"))
@@ -159,15 +155,7 @@ def masked_frames(batch: dict) -> int:
     return int(batch["mask_time_indices"].sum())
 
 
-def accumulate_gradients(
-    model,
-    accelerator: Accelerator,
-    micro_batches: list[dict],
-    stand_in: dict,
-    meter: CostMeter,
-    step: int,
-    encoder_terms: FeatureEncoderTerms,
-) -> torch.Tensor | None:
+def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torch.Tensor | None:
     """Forward and backward over one update's micro-batches; the gradients stay in the parameters.
 
     The model's loss is a sum over masked frames; dividing by the masked frames of every micro-batch
@@ -175,10 +163,11 @@ def accumulate_gradients(
     all masked frames, however the audio was split. What the micro-batches hold is known on the CPU
     before any forward pass (masked frames, audio seconds, batches): one copy to the device per update,
     no per-batch synchronisation. A process whose micro-batches held only bad audio joins the
-    all-reduce with `stand_in` at weight 0.
+    all-reduce with the run's stand-in batch at weight 0.
 
     Returns this process's sums, in the order of UPDATE_SUMS; None when no process had a masked frame.
     """
+    model, accelerator, meter, step = run.model, run.accelerator, run.meter, run.state.step
     good = [b for b in micro_batches if b["num_samples"]]
     frames = [masked_frames(b) for b in good]
     held = torch.tensor(
@@ -189,13 +178,13 @@ def accumulate_gradients(
         return None
     scale = accelerator.num_processes / total_masked
     model_stats = torch.zeros(5, dtype=torch.float64, device=accelerator.device)  # UPDATE_SUMS to feature_penalty
-    passes = list(zip(good, frames)) or [(stand_in, 0)]
+    passes = list(zip(good, frames)) or [(run.stand_in, 0)]
     for i, (micro_batch, batch_frames) in enumerate(passes):
         syncing = i == len(passes) - 1
         with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
             with meter.counting_flops(step, micro_batch["audio_seconds"]):
                 outputs = model(**model_inputs(micro_batch, accelerator.device))
-                penalty = encoder_terms.penalty(batch_frames)
+                penalty = run.encoder_terms.penalty(batch_frames)
                 loss = outputs.loss if penalty is None else outputs.loss + penalty
                 accelerator.backward(loss * (scale if good else 0.0))
         if good:
