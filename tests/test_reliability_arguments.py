@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, launch_env
-from hf_seqlen.args import parse_args
+from hf_seqlen.args import parse_args, resolve, validate
 from hf_seqlen.cli import pretrain_main
+from hf_seqlen.data import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
 MISTAKES = {
@@ -38,14 +40,23 @@ def test_mistake_is_one_line_before_anything_loads(name, tmp_path, capsys, caplo
     assert not output_dir.exists() and not caplog.records  # nothing was loaded or logged
 
 
-@pytest.mark.parametrize("argv, option", [
-    (["--dataset_name", "openslr/librispeech_asr"], "--dataset_name openslr/librispeech_asr"),
-    (["--config_name", "wav2vec2-tinyy"], "--config_name wav2vec2-tinyy"),  # a typo reads as a Hub id
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--dataset_name", "openslr/librispeech_asr"], "--dataset_name openslr/librispeech_asr"),
+        (["--config_name", "wav2vec2-tinyy"], "--config_name wav2vec2-tinyy"),  # a typo reads as a Hub id
+    ],
+)
 @pytest.mark.slow
 def test_hub_id_while_offline_fails_in_a_real_process(argv, option, tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "run_pretrain.py"), *argv, "--output_dir", str(tmp_path / "run")],
-                            cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_pretrain.py"), *argv, "--output_dir", str(tmp_path / "run")],
+        cwd=REPO,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"hf_seqlen error: {option}: it is not in the local cache")
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
@@ -63,9 +74,27 @@ HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 
 # (command as a user types it, the mistyped option, the option it should suggest)
 MISTYPED = {
-    "run_pretrain.py": ([sys.executable, "run_pretrain.py", "--max_durration", "2"], "--max_durration", "--max_duration"),
-    "run_downstream.py": ([sys.executable, "run_downstream.py", "--task", "kws", "--model_name_or_path", "up",
-                           "--output_dir", "out", "--learnig_rate", "1e-3"], "--learnig_rate", "--learning_rate"),
+    "run_pretrain.py": (
+        [sys.executable, "run_pretrain.py", "--max_durration", "2"],
+        "--max_durration",
+        "--max_duration",
+    ),
+    "run_downstream.py": (
+        [
+            sys.executable,
+            "run_downstream.py",
+            "--task",
+            "kws",
+            "--model_name_or_path",
+            "up",
+            "--output_dir",
+            "out",
+            "--learnig_rate",
+            "1e-3",
+        ],
+        "--learnig_rate",
+        "--learning_rate",
+    ),
     "hf-seqlen pretrain": ([HF_SEQLEN, "pretrain", "--crop-mod", "chunk"], "--crop-mod", "--crop_mode"),
     "hf-seqlen downstream": ([HF_SEQLEN, "downstream", "--freeze_upstrem"], "--freeze_upstrem", "--freeze_upstream"),
     "hf-seqlen push": ([HF_SEQLEN, "push", "out", "--hub_model_idd", "me/model"], "--hub_model_idd", "--hub_model_id"),
@@ -80,8 +109,9 @@ def test_mistyped_option_is_one_line_naming_the_closest_option_in_a_real_process
     command, typo, suggestion = MISTYPED[entry_point]
     result = subprocess.run(command, cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert result.stderr.strip() == (f"hf_seqlen error: unknown option {typo} (did you mean {suggestion}?). "
-                                     "--help lists every option.")
+    assert result.stderr.strip() == (
+        f"hf_seqlen error: unknown option {typo} (did you mean {suggestion}?). --help lists every option."
+    )
 
 
 def error_of(parse, argv: list[str], capsys) -> str:
@@ -94,25 +124,41 @@ def error_of(parse, argv: list[str], capsys) -> str:
     return err.strip()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--bogus", "1"], "unknown option --bogus. --help lists every option."),  # nothing close: no guess
-    (["--max-durration=2", "--seedz", "3"],
-     "unknown options --max-durration (did you mean --max_duration?), --seedz (did you mean --seed?)."),
-    (["--max_dur", "2"], "unknown option --max_dur (did you mean --max_duration?)."),  # no silent abbreviations
-    (["--crop_mode", "randm"], "invalid choice: 'randm' (choose from 'random', 'chunk')."),
-    (["--max_duration", "two"], "argument --max_duration/--max-duration: invalid float value: 'two'."),
-    (["stray.txt"], "unexpected argument stray.txt."),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bogus", "1"], "unknown option --bogus. --help lists every option."),  # nothing close: no guess
+        (
+            ["--max-durration=2", "--seedz", "3"],
+            "unknown options --max-durration (did you mean --max_duration?), --seedz (did you mean --seed?).",
+        ),
+        (["--max_dur", "2"], "unknown option --max_dur (did you mean --max_duration?)."),  # no silent abbreviations
+        (["--crop_mode", "randm"], "invalid choice: 'randm' (choose from 'random', 'chunk')."),
+        (["--max_duration", "two"], "argument --max_duration/--max-duration: invalid float value: 'two'."),
+        (["stray.txt"], "unexpected argument stray.txt."),
+    ],
+)
 def test_every_parsing_mistake_is_one_line(argv, message, capsys):
     assert message in error_of(parse_args, argv, capsys)
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("run.yaml", "max_duration: 2\nmax_durration: 4\n", "run.yaml: unknown key 'max_durration' (did you mean 'max_duration'?)."),
-    ("run.json", '{"crop_mode": "chnk"}', "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk)."),
-    ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
-    ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        (
+            "run.yaml",
+            "max_duration: 2\nmax_durration: 4\n",
+            "run.yaml: unknown key 'max_durration' (did you mean 'max_duration'?).",
+        ),
+        (
+            "run.json",
+            '{"crop_mode": "chnk"}',
+            "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk).",
+        ),
+        ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
+        ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
+    ],
+)
 def test_options_file_mistakes_are_one_line(name, text, message, tmp_path, capsys):
     (tmp_path / name).write_text(text)
     assert message in error_of(parse_args, [str(tmp_path / name)], capsys)
@@ -124,12 +170,14 @@ def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path,
     assert "kws.yaml: missing required key task." in error_of(parse_downstream_args, [str(options)], capsys)
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\nlearnig_rate: 1\n")
     assert "unknown key 'learnig_rate' (did you mean 'learning_rate'?)" in error_of(
-        parse_downstream_args, [str(options)], capsys)
+        parse_downstream_args, [str(options)], capsys
+    )
 
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
     from_file = parse_downstream_args([str(options)])
-    from_command_line = parse_downstream_args(["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out",
-                                               "--max_steps", "7"])
+    from_command_line = parse_downstream_args(
+        ["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out", "--max_steps", "7"]
+    )
     for parsed in (from_file, from_command_line):
         args, training_args = parsed
         assert (args.max_duration, training_args.learning_rate, training_args.max_steps) == (1.0, 3e-3, 7)
@@ -138,8 +186,9 @@ def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path,
 def test_pretrain_options_file_parses_as_the_command_line_does(tmp_path):
     options = tmp_path / "run.yaml"
     options.write_text("max_duration: 4\ncrop_mode: chunk\ntrain_split_name: [train, validation]\n")
-    assert parse_args([str(options)]) == parse_args(["--max_duration", "4", "--crop_mode", "chunk",
-                                                     "--train_split_name", "train", "validation"])
+    assert parse_args([str(options)]) == parse_args(
+        ["--max_duration", "4", "--crop_mode", "chunk", "--train_split_name", "train", "validation"]
+    )
 
 
 def test_help_groups_model_data_and_training_options_with_defaults(capsys):
@@ -149,8 +198,10 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
     text = capsys.readouterr().out
     for heading in ("model arguments:", "data arguments:", "training arguments:"):
         assert heading in text
-    model, data, training = (text.split(heading)[1].split("\n\n")[0]
-                             for heading in ("model arguments:", "data arguments:", "training arguments:"))
+    model, data, training = (
+        text.split(heading)[1].split("\n\n")[0]
+        for heading in ("model arguments:", "data arguments:", "training arguments:")
+    )
     assert "--config_name" in model and "--max_duration" not in model
     assert "--max_duration" in data and "--crop_mode" in data and "--learning_rate" not in data
     assert "--learning_rate" in training and "--max_train_steps" in training
@@ -162,3 +213,15 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
     assert entry(training, "--adam_beta1").endswith("(default: 0.9)")  # an option without a description
     assert "--config-name" not in text and len(re.findall(r"^  --max_duration\b", text, flags=re.M)) == 1
     assert parse_args(["--max-duration", "4"])[1].max_duration == 4  # the dash spelling still parses, unlisted
+
+
+def test_checking_changes_no_option_and_one_step_resolves_what_follows_from_them():
+    parsed = parse_args(["--duration_schedule", "1:0.5,4:0.5", "--torch_compile", "--per_device_eval_batch_size", "2"])
+    unchanged = copy.deepcopy(parsed)
+    validate(*parsed, check_sources=False)
+    assert parsed == unchanged
+    options = resolve(*parsed[1:])
+    assert options.max_duration == 4 and options.output_dir == Path("outputs/wav2vec2-pretrain-4s")
+    assert options.train_batches == BatchPlan(4.0, "random", seed=42, min_duration=0.5, batch_size=8, length_buckets=8)
+    assert options.eval_batches == BatchPlan(4.0, "random", seed=43, min_duration=0.5, batch_size=2, length_buckets=8)
+    assert options.validation_split == "validation"  # the demo corpus has one
