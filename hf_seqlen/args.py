@@ -481,10 +481,10 @@ def validate(
         raise UsageError(
             "--dataloader_prefetch_factor and --dataloader_persistent_workers need --dataloader_num_workers >= 1."
         )
-    check_streaming(data, train, check_sources)
     check_training(train)
     if check_sources:
         check_hub_ids_offline(model, data)
+    check_streaming(data, train, check_sources)  # last: it may ask the source for its splits
 
 
 @dataclass(frozen=True)

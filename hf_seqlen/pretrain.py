@@ -62,8 +62,7 @@ def train(run: PretrainingRun) -> None:
             if done is None:
                 continue
             log.add(done)
-            if args.eval_steps and state.step % args.eval_steps == 0 and state.step < run.total_steps:
-                logger.info("step %d: %s", state.step, tracked_validation(run))
+            validate_if_due(run)
             save_if_due(run)
             if state.step >= run.total_steps:
                 break
@@ -93,6 +92,13 @@ def finish(run: PretrainingRun) -> Path:
     if run.publisher:
         run.publisher.push(checkpoint, final=True)
     return run.output_dir
+
+
+def validate_if_due(run: PretrainingRun) -> None:
+    """Every --eval_steps updates, but the last (finish validates it)."""
+    step, every = run.state.step, run.args.eval_steps
+    if every and step % every == 0 and step < run.total_steps:
+        logger.info("step %d: %s", step, tracked_validation(run))
 
 
 def save_if_due(run: PretrainingRun) -> None:
