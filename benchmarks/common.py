@@ -10,8 +10,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,11 @@ def run_fresh_process(module: str, point: dict, timeout: float = 3600) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{module}", json.dumps(point)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise RuntimeError(f"benchmarks.{module} {point} failed:\n{result.stderr[-3000:]}")
@@ -117,8 +122,11 @@ def synthetic_batch(name: str, seconds: float, size: int, seed: int = 0) -> dict
     """A collated batch of `size` full-length crops of noise: the model's cost depends on shape only."""
     rng = np.random.default_rng(seed)
     samples = [
-        {"crop": Crop(i, 0.0, seconds), "epoch": 0,
-         "input_values": rng.standard_normal(int(seconds * SAMPLING_RATE)).astype(np.float32)}
+        {
+            "crop": Crop(i, 0.0, seconds),
+            "epoch": 0,
+            "input_values": rng.standard_normal(int(seconds * SAMPLING_RATE)).astype(np.float32),
+        }
         for i in range(size)
     ]
     collator = PretrainingCollator(load_config(name), SAMPLING_RATE, returns_attention_mask(name), seed)
@@ -147,19 +155,23 @@ def write_json(results_dir: Path, name: str, data: dict) -> Path:
 
 def demo_split(data_args):
     """The demo corpus's training split, durations read and bad files dropped, as the loop sees it."""
-    from hf_seqlen.pretrain import load_splits
+    from hf_seqlen.args import validation_split
+    from hf_seqlen.pretrain_data import load_splits
 
-    train, _ = load_splits(data_args, seed=0)
+    train, _ = load_splits(data_args, validation_split(data_args), seed=0)
     return train
 
 
 def real_loader(split, data_args, config_name: str, batch_size: int, seed: int = 0, device: str = "cpu"):
-    """The loader `pretrain` builds (hf_seqlen.pretrain.make_loader), with its collator."""
+    """The loader `pretrain` builds (hf_seqlen.pretrain_data.make_loader, batches as `args.resolve` plans them),
+    with its collator."""
     from accelerate import Accelerator
 
-    from hf_seqlen.pretrain import make_loader
+    from hf_seqlen.args import PretrainingArguments, resolve
+    from hf_seqlen.pretrain_data import loader_options, make_loader
 
     accelerator = Accelerator(cpu=device == "cpu")
     collator = PretrainingCollator(load_config(config_name), SAMPLING_RATE, returns_attention_mask(config_name), seed)
     decode = AudioDecoder(SAMPLING_RATE)
-    return make_loader(split, data_args, batch_size, None, decode, collator, accelerator, seed, data_args.crop_mode)
+    plan = resolve(data_args, PretrainingArguments(per_device_train_batch_size=batch_size, seed=seed)).train_batches
+    return make_loader(split, plan, decode, collator, accelerator, loader_options(data_args, accelerator))

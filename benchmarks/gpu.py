@@ -217,7 +217,7 @@ def part_scaling(profile: GpuProfile, device: torch.device, deadline: Deadline, 
 
 
 def part_data_wait(profile: GpuProfile, device: torch.device, deadline: Deadline, emit) -> None:
-    """The loop's own loader (`pretrain.make_loader`) with the training defaults (8 crops <= 2 s)."""
+    """The loop's own loader (`pretrain_data.make_loader`) with the training defaults (8 crops <= 2 s)."""
     from hf_seqlen.args import DataArguments, PretrainingArguments
     from hf_seqlen.collate import model_inputs
 

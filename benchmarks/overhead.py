@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
-from hf_seqlen.pretrain import load_model, pretrain
+from hf_seqlen.pretrain import pretrain
+from hf_seqlen.pretrain_run import load_model
 
 from .common import demo_split, paired_ratio, real_loader, spread, train_step
 from .profiles import Profile
@@ -61,7 +62,9 @@ def arguments(profile: Profile, output_dir: Path) -> tuple[ModelArguments, DataA
         ModelArguments(config_name=profile.overhead_config),
         DataArguments(max_duration=2.0),
         PretrainingArguments(
-            output_dir=str(output_dir), overwrite_output_dir=True, seed=SEED,
+            output_dir=str(output_dir),
+            overwrite_output_dir=True,
+            seed=SEED,
             logging_steps=profile.overhead_logging_steps,
             max_train_steps=profile.overhead_logging_steps + profile.overhead_steps,
         ),
@@ -71,14 +74,15 @@ def arguments(profile: Profile, output_dir: Path) -> tuple[ModelArguments, DataA
 def prebuilt_batches(profile: Profile) -> list[dict]:
     """The batches the real loop trains on, from the same loader: item k is the batch of step k + 1."""
     _, data_args, args = arguments(profile, Path("unused"))
-    loader, sampler = real_loader(demo_split(data_args), data_args, profile.overhead_config,
-                                  args.per_device_train_batch_size, seed=SEED)
+    loader, sampler = real_loader(
+        demo_split(data_args), data_args, profile.overhead_config, args.per_device_train_batch_size, seed=SEED
+    )
     batches, epoch = [], 0
     while len(batches) < args.max_train_steps:
         sampler.set_epoch(epoch)
         batches.extend(loader)
         epoch += 1
-    return batches[:args.max_train_steps]
+    return batches[: args.max_train_steps]
 
 
 def run(profile: Profile, workdir: Path) -> dict:
@@ -105,11 +109,13 @@ def run(profile: Profile, workdir: Path) -> dict:
         clock = AlternatingClock(bare_seconds_per_step)
         loop_logger = logging.getLogger("hf_seqlen.pretrain")
         loop_logger.addHandler(clock)
+        loop_logger.setLevel(logging.INFO)  # its metrics lines, whatever the process's logging
         loop_logger.propagate = False  # keep the benchmark's console readable
         try:
             pretrain(*arguments(profile, workdir / "overhead_run"))
         finally:
             loop_logger.removeHandler(clock)
+            loop_logger.setLevel(logging.NOTSET)
             loop_logger.propagate = True
         loop, bare = clock.paired()
         loop_seconds += loop

@@ -9,12 +9,12 @@ on one real forward and backward pass at each length.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from .collate import model_inputs
-from .data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
+from .data import CropBatchSampler, shard_batches
 from .flops import flop_counter
 
 
@@ -23,9 +23,7 @@ def epoch_zero_plan(sampler: CropBatchSampler, max_duration: float) -> tuple[lis
 
     Computed from the whole plan, not a process's shard, so every process reaches the same numbers.
     """
-    crops = plan_crops(sampler.rows, sampler.durations, max_duration, sampler.crop_mode, sampler.seed, 0,
-                       sampler.min_duration, sampler.length_buckets)
-    batches = group_into_batches(crops, sampler.seed, 0, sampler.batch_size, sampler.max_batch_seconds)
+    batches = sampler.plan.batches(sampler.plan.crops(sampler.rows, sampler.durations, 0, max_duration), 0)
     return batches, len(shard_batches(batches, 0, sampler.world_size))
 
 

@@ -23,7 +23,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .args import UsageError
+from .options import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,9 @@ def resolve_checkpoint(requested: str, output_dir: Path) -> Path | None:
         for checkpoint in reversed(complete_checkpoints(output_dir)):
             if (problem := damage(checkpoint)) is None:
                 return checkpoint
-            logger.warning("--resume_from_checkpoint latest: skipping damaged %s (%s); trying the one before.",
-                           checkpoint, problem)
+            logger.warning(
+                "--resume_from_checkpoint latest: skipping damaged %s (%s); trying the one before.", checkpoint, problem
+            )
         logger.warning("--resume_from_checkpoint latest: no intact checkpoint in %s, starting afresh.", output_dir)
         return None
     path = Path(requested)
@@ -128,12 +129,16 @@ def _disk_full(partial: Path, output_dir: Path) -> CheckpointDiskFull:
     written = sum(file_sizes(partial).values()) if partial.is_dir() else 0
     shutil.rmtree(partial, ignore_errors=True)
     previous = complete_checkpoints(output_dir)
-    needed = (f"about {human_size(sum(file_sizes(previous[-1]).values()))} (the size of {previous[-1].name})"
-              if previous else f"more than the {human_size(written)} written before the disk filled")
+    needed = (
+        f"about {human_size(sum(file_sizes(previous[-1]).values()))} (the size of {previous[-1].name})"
+        if previous
+        else f"more than the {human_size(written)} written before the disk filled"
+    )
     kept = f"{previous[-1]} is intact" if previous else "no earlier checkpoint exists"
     return CheckpointDiskFull(
         f"the disk of {output_dir} filled while writing a checkpoint, which needs {needed}; {kept}. "
-        "Free space or lower --save_total_limit, then resume with --resume_from_checkpoint latest.")
+        "Free space or lower --save_total_limit, then resume with --resume_from_checkpoint latest."
+    )
 
 
 def _prune(output_dir: Path, save_total_limit: int) -> None:
@@ -145,8 +150,12 @@ def _prune(output_dir: Path, save_total_limit: int) -> None:
         if (problem := damage(checkpoint)) is None:
             intact.append(checkpoint)
         else:
-            logger.warning("--save_total_limit %d: removing damaged %s (%s); it cannot be resumed from.",
-                           save_total_limit, checkpoint, problem)
+            logger.warning(
+                "--save_total_limit %d: removing damaged %s (%s); it cannot be resumed from.",
+                save_total_limit,
+                checkpoint,
+                problem,
+            )
             _remove(checkpoint)
     for old in intact[:-save_total_limit]:
         _remove(old)

@@ -8,10 +8,10 @@ length-grouped batches of crops, sharded over processes -> decoded only in the c
 from __future__ import annotations
 
 import logging
-import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,7 +99,9 @@ def load_audio_folder(folder: Path, split: str, cache_dir: str | None = None) ->
         builder = "csv" if metadata[0].suffix == ".csv" else "json"
         table = load_dataset(builder, data_files=str(metadata[0]), split="train", cache_dir=cache_dir)
         if "file_name" not in table.column_names:
-            raise DataSourceError(f"{metadata[0]} has no 'file_name' column (columns: {', '.join(table.column_names)}).")
+            raise DataSourceError(
+                f"{metadata[0]} has no 'file_name' column (columns: {', '.join(table.column_names)})."
+            )
         paths = [str(root / name) for name in table["file_name"]]
         table = table.add_column("audio", paths).remove_columns("file_name")  # file_name may be its only column
     else:
@@ -216,9 +218,7 @@ def plan_crops(
     `length_buckets`, every length snapped down to one of that many (`bucket_lengths`)."""
     buckets = bucket_lengths(max_duration, min_duration, length_buckets)
     if crop_mode == "random":
-        return [
-            random_crop(int(row), float(d), max_duration, seed, epoch, buckets) for row, d in zip(rows, durations)
-        ]
+        return [random_crop(int(row), float(d), max_duration, seed, epoch, buckets) for row, d in zip(rows, durations)]
     return [
         crop
         for row, d in zip(rows, durations)
@@ -275,10 +275,33 @@ def shard_batches(batches: list[list[Crop]], rank: int, world_size: int) -> list
         while len(tail) < world_size and max(len(batch) for batch in tail) > 1:
             largest = max(range(len(tail)), key=lambda i: len(tail[i]))
             batch = tail.pop(largest)
-            tail += [batch[: len(batch) // 2], batch[len(batch) // 2:]]
+            tail += [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
         tail += [[] for _ in range(world_size - len(tail))]
         mine.append(tail[rank])
     return mine
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How crops are cut and grouped into batches, as one value: the crops' lengths, how they are drawn, and
+    what fills a batch (a count of crops, or padded seconds when `max_batch_seconds` is set)."""
+
+    max_duration: float
+    crop_mode: str = "random"
+    seed: int = 0
+    min_duration: float = 0.0
+    batch_size: int | None = 8
+    max_batch_seconds: float | None = None
+    length_buckets: int = 0
+
+    def crops(self, rows: np.ndarray, durations: np.ndarray, epoch: int, max_duration: float) -> list[Crop]:
+        """The epoch's crops of at most `max_duration` (the plan's, or the length a schedule has reached)."""
+        return plan_crops(
+            rows, durations, max_duration, self.crop_mode, self.seed, epoch, self.min_duration, self.length_buckets
+        )
+
+    def batches(self, crops: Sequence[Crop], epoch: int) -> list[list[Crop]]:
+        return group_into_batches(crops, self.seed, epoch, self.batch_size, self.max_batch_seconds)
 
 
 class CropBatchSampler(torch.utils.data.Sampler):
@@ -288,34 +311,15 @@ class CropBatchSampler(torch.utils.data.Sampler):
     run can skip the batches it already trained on without decoding them.
     """
 
-    def __init__(
-        self,
-        rows: np.ndarray,
-        durations: np.ndarray,
-        max_duration: float,
-        crop_mode: str = "random",
-        seed: int = 0,
-        min_duration: float = 0.0,
-        batch_size: int | None = 8,
-        max_batch_seconds: float | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        length_buckets: int = 0,
-    ):
-        self.rows, self.durations = rows, durations
-        self.length_buckets = length_buckets
-        self.max_duration, self.crop_mode, self.min_duration = max_duration, crop_mode, min_duration
-        self.seed, self.batch_size, self.max_batch_seconds = seed, batch_size, max_batch_seconds
+    def __init__(self, rows: np.ndarray, durations: np.ndarray, plan: BatchPlan, rank: int = 0, world_size: int = 1):
+        self.rows, self.durations, self.plan = rows, durations, plan
+        self.max_duration = plan.max_duration  # a length curriculum moves it during the run
         self.rank, self.world_size = rank, world_size
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch = epoch
-        crops = plan_crops(
-            self.rows, self.durations, self.max_duration, self.crop_mode, self.seed, epoch, self.min_duration,
-            self.length_buckets,
-        )
-        batches = group_into_batches(crops, self.seed, epoch, self.batch_size, self.max_batch_seconds)
+        batches = self.plan.batches(self.plan.crops(self.rows, self.durations, epoch, self.max_duration), epoch)
         mine = shard_batches(batches, self.rank, self.world_size)
         self.batches_in_epoch = len(mine)
         self.batches = mine[skip_batches:]
@@ -355,7 +359,3 @@ class CroppedAudio(torch.utils.data.Dataset):
         except BadAudioError as error:
             return {"crop": crop, "epoch": epoch, "bad_audio": (error.name, error.reason)}
         return {"crop": crop, "epoch": epoch, "input_values": values}
-
-
-def steps_for_epochs(batches: int, gradient_accumulation_steps: int, epochs: float) -> int:
-    return math.ceil(epochs * math.ceil(batches / gradient_accumulation_steps))

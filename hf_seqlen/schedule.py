@@ -1,6 +1,6 @@
 """A length curriculum: short crops for the first share of the updates, longer ones later.
 
-    --duration_schedule "1:0.5,2:0.3,8:0.2"   # 1 s for 50% of updates, then 2 s for 30%, then 8 s
+--duration_schedule "1:0.5,2:0.3,8:0.2"   # 1 s for 50% of updates, then 2 s for 30%, then 8 s
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import bisect
 import itertools
 from dataclasses import dataclass
 
-from .args import UsageError
+from .options import UsageError
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class DurationSchedule:
     shares: tuple[float, ...]
 
     @classmethod
-    def parse(cls, text: str) -> "DurationSchedule":
+    def parse(cls, text: str) -> DurationSchedule:
         try:
             pairs = [tuple(float(x) for x in part.split(":")) for part in text.split(",")]
             durations, shares = zip(*pairs)

@@ -10,23 +10,24 @@ each worker already consumed by reading past them without decoding.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from datasets import Audio, IterableDataset, load_dataset
 from datasets.distributed import split_dataset_by_node
 
-from .args import UsageError
 from .audio import AudioDecoder, BadAudioError, bucket_lengths, random_crop, read_info
 from .data import DEMO_CORPUS, DataSourceError, load_audio_folder
+from .options import UsageError
 
 SHUFFLE_BUFFER = 1000
 
 
-def load_audio_stream(split: str, dataset_name: str | None, dataset_config_name: str | None,
-                      data_dir: str | None, audio_column: str) -> IterableDataset:
+def load_audio_stream(
+    split: str, dataset_name: str | None, dataset_config_name: str | None, data_dir: str | None, audio_column: str
+) -> IterableDataset:
     """A split as an undecoded stream: a Hub dataset streamed, or a local folder read lazily."""
     if dataset_name:
         try:
@@ -51,8 +52,18 @@ class StreamingCrops(torch.utils.data.IterableDataset):
     loop decides per --on_bad_audio; files shorter than min_duration are passed over.
     """
 
-    def __init__(self, stream: IterableDataset, audio_column: str, decode: AudioDecoder, max_duration: float,
-                 min_duration: float, seed: int, rank: int, world_size: int, length_buckets: int = 0):
+    def __init__(
+        self,
+        stream: IterableDataset,
+        audio_column: str,
+        decode: AudioDecoder,
+        max_duration: float,
+        min_duration: float,
+        seed: int,
+        rank: int,
+        world_size: int,
+        length_buckets: int = 0,
+    ):
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
         self.stream = self.stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
         self.audio_column, self.decode = audio_column, decode
@@ -116,8 +127,13 @@ class StreamingBatches:
     def __init__(self, crops: StreamingCrops, batch_size: int, collator, loader_options: dict):
         self.dataset, self.num_workers = crops, loader_options["num_workers"]  # `dataset`, as a DataLoader names it
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
-        self.loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, collate_fn=CollateWithPosition(collator),
-                                                  generator=torch.Generator().manual_seed(crops.seed), **loader_options)
+        self.loader = torch.utils.data.DataLoader(
+            crops,
+            batch_size=batch_size,
+            collate_fn=CollateWithPosition(collator),
+            generator=torch.Generator().manual_seed(crops.seed),
+            **loader_options,
+        )
         self._start_epoch()
 
     def _start_epoch(self) -> None:
@@ -157,14 +173,20 @@ class StreamingBatches:
             yield batch
 
     def state_dict(self) -> dict:
-        return {"num_workers": self.num_workers, "read": self.read, "turn_start": self.turn_start,
-                "into_turn": self.into_turn, "in_turns": self.in_turns}
+        return {
+            "num_workers": self.num_workers,
+            "read": self.read,
+            "turn_start": self.turn_start,
+            "into_turn": self.into_turn,
+            "in_turns": self.in_turns,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state["num_workers"] != self.num_workers:
             raise UsageError(
                 f"this streamed run was checkpointed with --dataloader_num_workers {state['num_workers']}: resume "
-                "with the same number, since each worker's position in the stream is its own.")
+                "with the same number, since each worker's position in the stream is its own."
+            )
         self.read = {int(worker): read for worker, read in state["read"].items()}
         self.turn_start = {int(worker): read for worker, read in state["turn_start"].items()}
         self.into_turn, self.in_turns = state["into_turn"], state["in_turns"]

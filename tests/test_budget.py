@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from hf_seqlen.budget import audio_per_update, epoch_zero_plan, steps_for_budget
-from hf_seqlen.data import CropBatchSampler
+from hf_seqlen.data import BatchPlan, CropBatchSampler
 
 
 def test_audio_per_update_is_the_planned_seconds_over_the_updates():
-    sampler = CropBatchSampler(np.arange(40), np.full(40, 10.0), max_duration=4.0, batch_size=8)
+    sampler = CropBatchSampler(np.arange(40), np.full(40, 10.0), BatchPlan(max_duration=4.0, batch_size=8))
     batches, per_process = epoch_zero_plan(sampler, 2.0)
     assert per_process == 5
     assert audio_per_update(batches, per_process, accumulation=1) == pytest.approx(16.0)
@@ -16,8 +16,15 @@ def test_audio_per_update_is_the_planned_seconds_over_the_updates():
 
 
 def test_every_process_plans_the_same_updates():
-    plans = [epoch_zero_plan(CropBatchSampler(np.arange(37), np.full(37, 3.0), max_duration=2.0, batch_size=4,
-                                              rank=rank, world_size=3), 2.0)[1] for rank in range(3)]
+    plans = [
+        epoch_zero_plan(
+            CropBatchSampler(
+                np.arange(37), np.full(37, 3.0), BatchPlan(max_duration=2.0, batch_size=4), rank=rank, world_size=3
+            ),
+            2.0,
+        )[1]
+        for rank in range(3)
+    ]
     assert len(set(plans)) == 1
 
 

@@ -19,25 +19,48 @@ from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderLayerStableLayerNorm
 
 from helpers import REPO, run_accelerate
-from hf_seqlen.args import HUB_CONFIGS, DataArguments
+from hf_seqlen.args import HUB_CONFIGS, DataArguments, validation_split
 from hf_seqlen.costs import CostMeter, EnergyTracker, format_figure
-from hf_seqlen.data import CropBatchSampler
+from hf_seqlen.data import BatchPlan, CropBatchSampler
 from hf_seqlen.flops import flop_counter
-from hf_seqlen.pretrain import load_splits
+from hf_seqlen.pretrain_data import load_splits
 from hub_cards import section
 
 FIELDS = {
-    "schema_version", "wall_clock_seconds", "device_kind", "device_name", "num_devices", "device_hours",
-    "peak_accelerator_memory_gib", "peak_host_memory_gib", "flops_counted_steps", "flops_counted",
-    "flops_per_audio_second", "flops_total_estimated_from_counted_steps", "energy_kwh_estimated", "co2_kg_estimated",
-    "audio_hours", "samples", "optimizer_steps", "encoder_frames", "longest_input_seconds", "audio_seconds_per_second",
-    "energy_estimate", "notes", "bad_audio_files", "nonfinite_updates_skipped",
+    "schema_version",
+    "wall_clock_seconds",
+    "device_kind",
+    "device_name",
+    "num_devices",
+    "device_hours",
+    "peak_accelerator_memory_gib",
+    "peak_host_memory_gib",
+    "flops_counted_steps",
+    "flops_counted",
+    "flops_per_audio_second",
+    "flops_total_estimated_from_counted_steps",
+    "energy_kwh_estimated",
+    "co2_kg_estimated",
+    "audio_hours",
+    "samples",
+    "optimizer_steps",
+    "encoder_frames",
+    "longest_input_seconds",
+    "audio_seconds_per_second",
+    "energy_estimate",
+    "notes",
+    "bad_audio_files",
+    "nonfinite_updates_skipped",
 }
 
 
 def batch(seconds: float, samples: int = 1) -> dict:
-    return {"audio_seconds": seconds, "num_samples": samples, "frames": int(seconds * 50) - 1,
-            "longest_seconds": seconds}
+    return {
+        "audio_seconds": seconds,
+        "num_samples": samples,
+        "frames": int(seconds * 50) - 1,
+        "longest_seconds": seconds,
+    }
 
 
 def linear_update(meter: CostMeter, step: int, layer: torch.nn.Linear, seconds: float) -> None:
@@ -98,7 +121,8 @@ def test_a_codecarbon_failure_is_recorded_not_raised():
 def test_totals_combine_processes(tmp_path: Path):
     """Two real processes: sums add up, maxima take the larger, resumed sums are counted once."""
     script = tmp_path / "two_meters.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import json, sys
         from accelerate import Accelerator
         from hf_seqlen.costs import CostMeter
@@ -113,11 +137,17 @@ def test_totals_combine_processes(tmp_path: Path):
         if accelerator.is_main_process:
             print(json.dumps(costs))
         accelerator.end_training()  # leave the process group cleanly: gloo aborts at exit otherwise
-    """))
+    """)
+    )
     # `accelerate launch --cpu` starts lone processes on a machine without GPUs; torchrun joins them.
-    result = subprocess.run([str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", str(script)],
-                            cwd=tmp_path, env={**os.environ, "ACCELERATE_USE_CPU": "1"}, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "ACCELERATE_USE_CPU": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     costs = json.loads(result.stdout.strip().splitlines()[-1])
     assert costs["audio_hours"] == pytest.approx(103.0 / 3600, rel=1e-5)  # 100 carried + 1 + 2
@@ -131,9 +161,12 @@ def test_totals_combine_processes(tmp_path: Path):
 def crops_fed(updates: int) -> float:
     """Seconds of audio the fixture's run fed: its crop plan, replayed batch by batch (one process, no accumulation)."""
     data_args = DataArguments(max_duration=2)
-    train, _ = load_splits(data_args, seed=42)
-    sampler = CropBatchSampler(train.selection.kept_rows, train.selection.kept_durations, max_duration=2,
-                               seed=42, min_duration=data_args.min_duration, batch_size=8)
+    train, _ = load_splits(data_args, validation_split(data_args), seed=42)
+    sampler = CropBatchSampler(
+        train.selection.kept_rows,
+        train.selection.kept_durations,
+        BatchPlan(max_duration=2, seed=42, min_duration=data_args.min_duration, batch_size=8),
+    )
     seconds, epoch = 0.0, 0
     while updates:
         sampler.set_epoch(epoch)
@@ -157,7 +190,8 @@ def test_costs_json_of_a_real_run_is_complete_and_consistent(pretrained_checkpoi
     assert costs["device_hours"] == pytest.approx(costs["wall_clock_seconds"] / 3600, rel=1e-4)
     assert costs["audio_hours"] * 3600 == pytest.approx(crops_fed(60), rel=1e-5)
     assert costs["audio_seconds_per_second"] == pytest.approx(
-        costs["audio_hours"] * 3600 / costs["wall_clock_seconds"], rel=1e-4)
+        costs["audio_hours"] * 3600 / costs["wall_clock_seconds"], rel=1e-4
+    )
     assert 0 < costs["longest_input_seconds"] <= 2.0
     assert costs["flops_counted_steps"] == 3
     assert costs["flops_total_estimated_from_counted_steps"] > costs["flops_counted"] > 0
@@ -195,8 +229,18 @@ def test_a_resumed_run_adds_to_the_costs_of_the_checkpoint(pretrained_checkpoint
     output_dir = tmp_path / "resumed"
     shutil.copytree(pretrained_checkpoint, output_dir, ignore=shutil.ignore_patterns("checkpoint-60"))
     at_checkpoint = json.loads((output_dir / "checkpoint-40" / "progress.json").read_text())["costs"]
-    result = run_accelerate(["--max_duration", "2", "--output_dir", str(output_dir), "--max_train_steps", "60",
-                             "--resume_from_checkpoint", "latest"])
+    result = run_accelerate(
+        [
+            "--max_duration",
+            "2",
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            "60",
+            "--resume_from_checkpoint",
+            "latest",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     resumed = json.loads((output_dir / "costs.json").read_text())
     uninterrupted = json.loads((pretrained_checkpoint / "costs.json").read_text())
@@ -213,8 +257,9 @@ def test_a_resumed_run_adds_to_the_costs_of_the_checkpoint(pretrained_checkpoint
 def test_attention_flops_are_counted_in_every_mode(attention_dropout, mode):
     """Without dropout the CPU runs attention in a kernel torch's counter has no formula for; one
     layer's count must still equal the hand count: 4 projections and 2 products of the attention."""
-    config = Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny", attention_dropout=attention_dropout,
-                                            attn_implementation="sdpa")  # what a loaded model uses
+    config = Wav2Vec2Config.from_pretrained(
+        HUB_CONFIGS / "wav2vec2-tiny", attention_dropout=attention_dropout, attn_implementation="sdpa"
+    )  # what a loaded model uses
     layer = Wav2Vec2EncoderLayerStableLayerNorm(config)
     getattr(layer, mode)()
     batch, frames, width = 3, 50, config.hidden_size

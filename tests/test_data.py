@@ -8,8 +8,11 @@ import soundfile as sf
 import soxr
 from transformers import Wav2Vec2FeatureExtractor
 
+from helpers import write_tone
+from hf_seqlen.args import DataArguments, validation_split
 from hf_seqlen.audio import AudioDecoder, Crop
 from hf_seqlen.data import (
+    BatchPlan,
     CropBatchSampler,
     CroppedAudio,
     DataSourceError,
@@ -20,8 +23,7 @@ from hf_seqlen.data import (
     shard_batches,
     with_durations,
 )
-
-from helpers import write_tone
+from hf_seqlen.pretrain_data import load_splits
 
 
 def test_flat_folder_loads_undecoded_with_durations_from_headers(audio_dir):
@@ -87,7 +89,7 @@ def test_sharding_puts_every_crop_on_exactly_one_process(world_size):
 
 def test_sampler_redraws_crops_each_epoch_and_skips_on_resume():
     rows, durations = np.arange(20), np.full(20, 10.0)
-    sampler = CropBatchSampler(rows, durations, max_duration=2.0, seed=3, batch_size=4)
+    sampler = CropBatchSampler(rows, durations, BatchPlan(max_duration=2.0, seed=3, batch_size=4))
     first_epoch = list(sampler)
     sampler.set_epoch(1)
     assert list(sampler) != first_epoch
@@ -100,8 +102,11 @@ def test_bucketed_batches_are_padded_to_few_lengths():
     """With 8 buckets a whole epoch's padded batch lengths take at most 8 values (without: one per batch)."""
     durations = np.random.default_rng(0).uniform(0.5, 3.0, 200)
     for buckets, most in ((8, 8), (0, 200)):
-        sampler = CropBatchSampler(np.arange(200), durations, max_duration=2.0, seed=0, min_duration=0.5,
-                                   batch_size=8, length_buckets=buckets)
+        sampler = CropBatchSampler(
+            np.arange(200),
+            durations,
+            BatchPlan(max_duration=2.0, seed=0, min_duration=0.5, batch_size=8, length_buckets=buckets),
+        )
         longest = {max(crop.length for crop, _ in batch) for batch in sampler}
         assert len(longest) <= most and (buckets or len(longest) > 8)
 
@@ -122,26 +127,24 @@ def test_a_feature_extractor_without_normalisation_gets_the_raw_samples(audio_di
     dataset = load_audio_folder(audio_dir, "train")
     extractor = Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False)
     values = CroppedAudio(dataset, AudioDecoder.for_extractor(extractor))[(Crop(5, 1.0, 2.0), 0)]["input_values"]
-    expected = soxr.resample(sf.read(dataset[5]["audio"]["path"], dtype="float32")[0][16000:48000], 16000, 8000,
-                             quality="HQ")
+    expected = soxr.resample(
+        sf.read(dataset[5]["audio"]["path"], dtype="float32")[0][16000:48000], 16000, 8000, quality="HQ"
+    )
     np.testing.assert_allclose(values, expected, atol=1e-6)
 
 
 def test_validation_is_a_capped_sample_and_the_rest_of_a_held_out_share_trains(tmp_path):
-    from hf_seqlen.args import DataArguments
-    from hf_seqlen.pretrain import load_splits
-
     for i in range(40):
         write_tone(tmp_path / "corpus" / f"{i:02d}.wav", seconds=1.0)
     held_out = DataArguments(data_dir=str(tmp_path / "corpus"), validation_split_percentage=25, max_eval_samples=4)
-    train, validation = load_splits(held_out, seed=0)
+    train, validation = load_splits(held_out, validation_split(held_out), seed=0)
     assert (len(train.dataset), len(validation.dataset)) == (36, 4)  # not 30 + 10, 6 of them never used
 
     for i in range(12):
         write_tone(tmp_path / "named" / "validation" / f"{i:02d}.wav", seconds=1.0)
     write_tone(tmp_path / "named" / "train" / "a.wav", seconds=1.0)
     named = DataArguments(data_dir=str(tmp_path / "named"), max_eval_samples=5)
-    _, validation = load_splits(named, seed=0)
+    _, validation = load_splits(named, validation_split(named), seed=0)
     names = [row["path"].rsplit("/", 1)[1] for row in validation.dataset["audio"]]
     assert len(names) == 5 and names != [f"{i:02d}.wav" for i in range(5)]  # drawn from the whole split
     assert names == sorted(names)

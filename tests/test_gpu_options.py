@@ -23,7 +23,7 @@ from hf_seqlen.args import HUB_CONFIGS, DataArguments
 from hf_seqlen.audio import Crop, bucket_lengths
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.collate import PretrainingCollator, model_inputs
-from hf_seqlen.pretrain import loader_options
+from hf_seqlen.pretrain_data import loader_options
 
 RATE = 16000
 

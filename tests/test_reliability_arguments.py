@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, launch_env
-from hf_seqlen.args import parse_args
+from hf_seqlen.args import parse_args, resolve, validate
 from hf_seqlen.cli import downstream_main, main, pretrain_main
+from hf_seqlen.data import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
 MISTAKES = {
@@ -205,3 +207,15 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
     assert entry(training, "--adam_beta1").endswith("(default: 0.9)")  # an option without a description
     assert "--config-name" not in text and len(re.findall(r"^  --max_duration\b", text, flags=re.M)) == 1
     assert parse_args(["--max-duration", "4"])[1].max_duration == 4  # the dash spelling still parses, unlisted
+
+
+def test_checking_changes_no_option_and_one_step_resolves_what_follows_from_them():
+    parsed = parse_args(["--duration_schedule", "1:0.5,4:0.5", "--torch_compile", "--per_device_eval_batch_size", "2"])
+    unchanged = copy.deepcopy(parsed)
+    validate(*parsed, check_sources=False)
+    assert parsed == unchanged
+    options = resolve(*parsed[1:])
+    assert options.max_duration == 4 and options.output_dir == Path("outputs/wav2vec2-pretrain-4s")
+    assert options.train_batches == BatchPlan(4.0, "random", seed=42, min_duration=0.5, batch_size=8, length_buckets=8)
+    assert options.eval_batches == BatchPlan(4.0, "random", seed=43, min_duration=0.5, batch_size=2, length_buckets=8)
+    assert options.validation_split == "validation"  # the demo corpus has one

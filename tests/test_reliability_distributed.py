@@ -15,14 +15,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hf_seqlen.audio import Crop
-from hf_seqlen.data import CropBatchSampler, group_into_batches, plan_crops, shard_batches
 from helpers import launch_command, launch_env, run_accelerate, start_until_logged, wait_until_logged
+from hf_seqlen.audio import Crop
 from hf_seqlen.checkpoints import complete_checkpoints
+from hf_seqlen.data import BatchPlan, CropBatchSampler, group_into_batches, plan_crops, shard_batches
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 
-TWO = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--max_train_steps", "12", "--logging_steps", "1",
-       "--max_eval_samples", "8", "--flops_counted_steps", "1"]
+TWO = [
+    "--max_duration",
+    "1",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_train_steps",
+    "12",
+    "--logging_steps",
+    "1",
+    "--max_eval_samples",
+    "8",
+    "--flops_counted_steps",
+    "1",
+]
 # What a peer may take to report a process that died or hangs: a closed socket at once, a silent
 # process after --ddp_timeout (10 s here). Far above that is a hang.
 DEAD_PEER_BOUND_S = 120
@@ -31,7 +43,7 @@ DEAD_PEER_BOUND_S = 120
 @pytest.mark.parametrize("world_size", [3, 4])
 def test_a_tail_of_fewer_crops_than_processes_is_still_dealt_out(world_size):
     all_crops = [Crop(i, 0.0, 1.0) for i in range(3 * world_size + 2)]
-    batches = [all_crops[i:i + 3] for i in range(0, len(all_crops), 3)]  # 2 crops left over
+    batches = [all_crops[i : i + 3] for i in range(0, len(all_crops), 3)]  # 2 crops left over
     shards = [shard_batches(batches, rank, world_size) for rank in range(world_size)]
     seen = Counter(crop for shard in shards for batch in shard for crop in batch)
     assert set(seen) == set(all_crops) and set(seen.values()) == {1}
@@ -42,9 +54,9 @@ def test_a_tail_of_fewer_crops_than_processes_is_still_dealt_out(world_size):
 def test_no_batch_of_any_process_exceeds_the_batch_seconds(world_size):
     """The leftover batches at an epoch's end are shared out without pooling mixed lengths."""
     rows, durations = np.arange(97), np.random.default_rng(0).uniform(0.3, 16.0, 97)
+    plan = BatchPlan(16.0, seed=1, batch_size=None, max_batch_seconds=32.0)
     for epoch in range(10):
-        samplers = [CropBatchSampler(rows, durations, 16.0, seed=1, batch_size=None, max_batch_seconds=32.0,
-                                     rank=r, world_size=world_size) for r in range(world_size)]
+        samplers = [CropBatchSampler(rows, durations, plan, rank=r, world_size=world_size) for r in range(world_size)]
         for sampler in samplers:
             sampler.set_epoch(epoch)
         batches = [[crop for crop, _ in batch] for sampler in samplers for batch in sampler]
@@ -57,7 +69,9 @@ def test_no_batch_of_any_process_exceeds_the_batch_seconds(world_size):
 def test_samplers_of_all_processes_cover_the_epoch_plan_once():
     rows, durations = np.arange(37), np.linspace(0.6, 9.0, 37)
     plan = plan_crops(rows, durations, 2.0, "random", seed=3, epoch=1)
-    samplers = [CropBatchSampler(rows, durations, 2.0, seed=3, batch_size=4, rank=r, world_size=2) for r in (0, 1)]
+    samplers = [
+        CropBatchSampler(rows, durations, BatchPlan(2.0, seed=3, batch_size=4), rank=r, world_size=2) for r in (0, 1)
+    ]
     for sampler in samplers:
         sampler.set_epoch(1)
     seen = Counter(crop for sampler in samplers for batch in sampler for crop, _ in batch)
@@ -70,8 +84,22 @@ def test_two_processes_train_write_once_and_resume(tmp_path):
     output_dir = tmp_path / "run"
     # One epoch of the demo corpus (217 files) in batches of 18 is 7 updates; the 217th crop is dealt
     # to the first process, and the second joins that last update with an empty batch.
-    args = ["--output_dir", str(output_dir), "--max_duration", "1", "--per_device_train_batch_size", "18",
-            "--save_steps", "2", "--save_total_limit", "2", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
+    args = [
+        "--output_dir",
+        str(output_dir),
+        "--max_duration",
+        "1",
+        "--per_device_train_batch_size",
+        "18",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "2",
+        "--max_eval_samples",
+        "8",
+        "--flops_counted_steps",
+        "1",
+    ]
     first = run_accelerate([*args, "--num_train_epochs", "1"], processes=2)
     assert first.returncode == 0, first.stderr[-3000:]
     kept = int(re.search(r"train: (\d+) of \d+ files kept", first.stderr).group(1))
@@ -125,10 +153,13 @@ def test_sigterm_to_one_process_checkpoints_both_and_exits(tmp_path):
     assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 12
 
 
-@pytest.mark.parametrize("harm, said", [
-    (signal.SIGKILL, "Signal 9 (SIGKILL)"),  # a crash: the peer's socket closes
-    (signal.SIGSTOP, "Timed out waiting 10000ms"),  # a hung process or a lost machine: only --ddp_timeout tells
-])
+@pytest.mark.parametrize(
+    "harm, said",
+    [
+        (signal.SIGKILL, "Signal 9 (SIGKILL)"),  # a crash: the peer's socket closes
+        (signal.SIGSTOP, "Timed out waiting 10000ms"),  # a hung process or a lost machine: only --ddp_timeout tells
+    ],
+)
 @pytest.mark.slow
 def test_a_dead_or_hung_process_does_not_hang_its_peer(tmp_path, harm, said):
     output_dir, log = tmp_path / "run", tmp_path / "run.log"

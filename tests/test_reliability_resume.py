@@ -17,8 +17,6 @@ import torch
 from accelerate import Accelerator
 
 from helpers import REPO, launch_command, launch_env, logged_steps, run_accelerate
-from hf_seqlen.args import UsageError
-from hf_seqlen.pretrain import RunState
 from hf_seqlen.checkpoints import (
     PROGRESS_FILE,
     complete_checkpoints,
@@ -26,9 +24,19 @@ from hf_seqlen.checkpoints import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from hf_seqlen.options import UsageError
+from hf_seqlen.pretrain_state import RunState
 
-FAST = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--flops_counted_steps", "1",
-        "--max_eval_samples", "8"]
+FAST = [
+    "--max_duration",
+    "1",
+    "--per_device_train_batch_size",
+    "2",
+    "--flops_counted_steps",
+    "1",
+    "--max_eval_samples",
+    "8",
+]
 
 
 def fake_incomplete_checkpoints(output_dir: Path) -> None:
@@ -69,19 +77,27 @@ def test_save_is_atomic_prunes_and_refuses_another_process_count(tmp_path):
 
 
 def test_the_run_state_comes_back_from_progress_json_and_reads_older_checkpoints():
-    run = RunState(num_processes=2, step=7, epoch=1, batches_done=3, nonfinite_skipped=1,
-                   initial_eval={"eval_loss": 2.9})
+    run = RunState(
+        num_processes=2, step=7, epoch=1, batches_done=3, nonfinite_skipped=1, initial_eval={"eval_loss": 2.9}
+    )
     saved = json.loads(json.dumps({**dataclasses.asdict(run), "bad_audio": {}, "costs": {}}))  # as progress.json
     assert RunState.saved_in(saved) == run
     # A checkpoint written before initial_eval and num_processes were saved: one process, no initial validation.
-    assert RunState.saved_in({"step": 5, "epoch": 0, "batches_done": 5, "nonfinite_skipped": 0, "bad_audio": {},
-                              "costs": {}}) == RunState(step=5, batches_done=5)
+    assert RunState.saved_in(
+        {"step": 5, "epoch": 0, "batches_done": 5, "nonfinite_skipped": 0, "bad_audio": {}, "costs": {}}
+    ) == RunState(step=5, batches_done=5)
 
 
 def test_each_process_resumes_at_its_own_epoch_and_batch():
     """Streamed shards differ in length: at a checkpoint, process 1 may be an epoch ahead of process 0."""
-    progress = {"num_processes": 2, "step": 3, "epoch": 0, "batches_done": 3, "nonfinite_skipped": 0,
-                "process_positions": [{"epoch": 0, "batches_done": 3}, {"epoch": 1, "batches_done": 1}]}
+    progress = {
+        "num_processes": 2,
+        "step": 3,
+        "epoch": 0,
+        "batches_done": 3,
+        "nonfinite_skipped": 0,
+        "process_positions": [{"epoch": 0, "batches_done": 3}, {"epoch": 1, "batches_done": 1}],
+    }
     assert RunState.saved_in(progress, 0) == RunState(num_processes=2, step=3, epoch=0, batches_done=3)
     assert RunState.saved_in(progress, 1) == RunState(num_processes=2, step=3, epoch=1, batches_done=1)
     # A checkpoint written before positions were kept per process: every process at the first one's.
@@ -94,8 +110,14 @@ def test_sigkill_then_resume_latest_finishes(tmp_path):
     output_dir = tmp_path / "run"
     args = ["--output_dir", str(output_dir), "--max_train_steps", "80", "--save_steps", "10", *FAST]
     # Its own process group, so the kill takes the launcher and the training process, as a crash does.
-    with subprocess.Popen(launch_command(args), cwd=REPO, env=launch_env(), start_new_session=True,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as running:
+    with subprocess.Popen(
+        launch_command(args),
+        cwd=REPO,
+        env=launch_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as running:
         deadline = time.monotonic() + 300
         while len(complete_checkpoints(output_dir)) < 2 and running.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -116,8 +138,17 @@ def test_sigkill_then_resume_latest_finishes(tmp_path):
 @pytest.mark.slow
 def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
     # DataLoader workers decode: their seeding must not leak into the model's random state.
-    args = ["--max_train_steps", "8", "--save_steps", "4", "--logging_steps", "1", "--dataloader_num_workers", "1",
-            *FAST]
+    args = [
+        "--max_train_steps",
+        "8",
+        "--save_steps",
+        "4",
+        "--logging_steps",
+        "1",
+        "--dataloader_num_workers",
+        "1",
+        *FAST,
+    ]
     uninterrupted = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     # Stopped after step 4: a run directory holding only the step-4 checkpoint.
@@ -128,6 +159,9 @@ def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
 
     expected = {step: line["loss"] for step, line in logged_steps(uninterrupted.stderr).items() if step > 4}
     assert sorted(expected) == [5, 6, 7, 8]
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected, rel=1e-6)
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(
+        expected, rel=1e-6
+    )
     assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
-        tmp_path / "whole" / "model.safetensors").read_bytes()
+        tmp_path / "whole" / "model.safetensors"
+    ).read_bytes()

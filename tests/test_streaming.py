@@ -5,17 +5,24 @@ import json
 
 import pytest
 
-from hf_seqlen.args import UsageError
-from hf_seqlen.audio import AudioDecoder
-from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
-
 from helpers import assert_resume_continues_uninterrupted, run_accelerate, write_tone
+from hf_seqlen.audio import AudioDecoder
+from hf_seqlen.options import UsageError
+from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
 
 def crops_of(folder, rank=0, world_size=1, max_duration=2.0):
     stream = load_audio_stream("train", None, None, str(folder), "audio")
-    return StreamingCrops(stream, "audio", AudioDecoder(16000), max_duration=max_duration, min_duration=1.5, seed=0,
-                          rank=rank, world_size=world_size)
+    return StreamingCrops(
+        stream,
+        "audio",
+        AudioDecoder(16000),
+        max_duration=max_duration,
+        min_duration=1.5,
+        seed=0,
+        rank=rank,
+        world_size=world_size,
+    )
 
 
 def items_of(folder, epoch=0, **kwargs):
@@ -33,8 +40,10 @@ def test_stream_crops_respect_the_max_and_min_duration(audio_dir):
 
 def test_processes_share_the_stream_without_overlap(audio_dir):
     # Uncropped (max 20 s), each file's crop has its own length (2 ... 12 s): the length names the file.
-    shards = [{item["crop"].length for item in items_of(audio_dir, rank=rank, world_size=2, max_duration=20.0)}
-              for rank in range(2)]
+    shards = [
+        {item["crop"].length for item in items_of(audio_dir, rank=rank, world_size=2, max_duration=20.0)}
+        for rank in range(2)
+    ]
     assert shards[0] and shards[1] and not shards[0] & shards[1]
     assert shards[0] | shards[1] == {float(seconds) for seconds in range(2, 13)}
 
@@ -59,6 +68,7 @@ def test_a_resume_with_workers_trains_on_exactly_what_was_left(audio_dir, worker
     """Interrupted mid-epoch, a resumed epoch gives the remaining crops in the uninterrupted order:
     none twice, none lost, although the 1 s file is passed over and each worker reads its own shards
     (with 2 workers, one runs out first: the last batches come from the other alone)."""
+
     def crop_ids(batches):
         return [crop for batch in batches for crop in batch["crops"]]
 
@@ -88,8 +98,21 @@ def test_a_resume_with_other_workers_is_refused(audio_dir):
 @pytest.mark.slow
 def test_a_streamed_run_trains_and_writes_its_outputs(tmp_path):
     output_dir = tmp_path / "streamed"
-    result = run_accelerate(["--streaming", "--max_train_steps", "6", "--max_duration", "2", "--logging_steps", "3",
-                             "--output_dir", str(output_dir), "--max_eval_samples", "16"])
+    result = run_accelerate(
+        [
+            "--streaming",
+            "--max_train_steps",
+            "6",
+            "--max_duration",
+            "2",
+            "--logging_steps",
+            "3",
+            "--output_dir",
+            str(output_dir),
+            "--max_eval_samples",
+            "16",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     costs = json.loads((output_dir / "costs.json").read_text())
     assert costs["optimizer_steps"] == 6 and costs["samples"] == 48 and costs["longest_input_seconds"] <= 2.0
@@ -100,10 +123,30 @@ def test_a_streamed_run_of_two_processes_with_workers_resumes_as_if_uninterrupte
     """As a large corpus is trained on several GPUs: each process streams its own share through its
     workers, and the checkpoint keeps every worker's position in the stream, so the resumed updates see
     the same batches and log the uninterrupted run's losses."""
-    whole = assert_resume_continues_uninterrupted(tmp_path, [
-        "--streaming", "--max_train_steps", "6", "--save_steps", "3", "--max_duration", "1", "--logging_steps", "1",
-        "--dataloader_num_workers", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
-        "--flops_counted_steps", "1"], stopped_at=3, processes=2)
+    whole = assert_resume_continues_uninterrupted(
+        tmp_path,
+        [
+            "--streaming",
+            "--max_train_steps",
+            "6",
+            "--save_steps",
+            "3",
+            "--max_duration",
+            "1",
+            "--logging_steps",
+            "1",
+            "--dataloader_num_workers",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_eval_samples",
+            "8",
+            "--flops_counted_steps",
+            "1",
+        ],
+        stopped_at=3,
+        processes=2,
+    )
     costs = json.loads((tmp_path / "whole" / "costs.json").read_text())
     assert costs["num_devices"] == 2 and costs["samples"] == 2 * 4 * 6, whole.stderr[-3000:]
 
@@ -118,9 +161,27 @@ def test_a_streamed_resume_after_one_process_crossed_into_the_next_epoch_continu
         write_tone(corpus / "train" / f"train{i}.flac", seconds=2.0, seed=i)
     for i in range(2):
         write_tone(corpus / "validation" / f"validation{i}.flac", seconds=2.0, seed=10 + i)
-    assert_resume_continues_uninterrupted(tmp_path, [
-        "--streaming", "--data_dir", str(corpus), "--max_train_steps", "5", "--save_steps", "3", "--max_duration", "1",
-        "--logging_steps", "1", "--per_device_train_batch_size", "1", "--flops_counted_steps", "1"],
-        stopped_at=3, processes=2)
+    assert_resume_continues_uninterrupted(
+        tmp_path,
+        [
+            "--streaming",
+            "--data_dir",
+            str(corpus),
+            "--max_train_steps",
+            "5",
+            "--save_steps",
+            "3",
+            "--max_duration",
+            "1",
+            "--logging_steps",
+            "1",
+            "--per_device_train_batch_size",
+            "1",
+            "--flops_counted_steps",
+            "1",
+        ],
+        stopped_at=3,
+        processes=2,
+    )
     progress = json.loads((tmp_path / "whole" / "checkpoint-3" / "progress.json").read_text())
     assert progress["process_positions"] == [{"epoch": 0, "batches_done": 3}, {"epoch": 1, "batches_done": 1}]

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ..args import COUNTRY_ISO_CODE_HELP
+from ..costs import country_problem
 from ..options import DataclassParser, UsageError, is_options_file
 from .layer_sum_ctc import CTC_HEADS
 from .task_table import CLASSIFICATION_TASKS, TASKS
@@ -318,8 +319,6 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
             raise UsageError(f"--{name} must be a whole number >= 1 (got {getattr(args, name)}).")
     if args.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
-    from ..costs import country_problem  # codecarbon's country table, loaded only when checking
-
     if problem := country_problem(args.country_iso_code):
         raise UsageError(problem)
     if training_args.output_dir is None:

@@ -71,6 +71,25 @@ def interval_text(interval: dict | None) -> str:
     return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
 
 
+def model_index_results(results: dict, dataset_name: str, dataset_type: str) -> list[EvalResult]:
+    """One model-index entry per split and headline metric (timings and losses stay in the table only)."""
+    task = TASKS[results["task"]]
+    return [
+        EvalResult(
+            task_type=task.pipeline_tag,
+            task_name=task.title,
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=split,
+            metric_type=metric,
+            metric_value=value,
+        )
+        for split, values in results["metrics"].items()
+        for metric, value in values.items()
+        if metric in ("accuracy", "f1", "uar", "wer", "cer")
+    ]
+
+
 def downstream_card(
     results: dict,
     dataset_name: str,
@@ -85,20 +104,7 @@ def downstream_card(
     task, upstream = results["task"], results["upstream"]
     dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
     task_type = TASKS[task].pipeline_tag
-    eval_results = [
-        EvalResult(
-            task_type=task_type,
-            task_name=TASKS[task].title,
-            dataset_type=dataset_type,
-            dataset_name=dataset_name,
-            dataset_split=split,
-            metric_type=metric,
-            metric_value=value,
-        )
-        for split, values in results["metrics"].items()
-        for metric, value in values.items()
-        if metric in ("accuracy", "f1", "uar", "wer", "cer")
-    ]
+    eval_results = model_index_results(results, dataset_name, dataset_type)
     upstream_path = upstream["model_name_or_path"]
     is_hub_id = not Path(upstream_path).is_absolute()
     base_model = upstream_path if is_hub_id else upstream.get("published_as")

@@ -1,0 +1,435 @@
+"""A pre-training run, built once from the options: what `pretrain.train` updates and `pretrain.finish` releases.
+
+`build_run` checks and resolves the options, loads the model and the data, plans the run's length, prepares
+model and optimizer with Accelerate and, with --resume_from_checkpoint, restores where a run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    DistributedType,
+    DynamoBackend,
+    InitProcessGroupKwargs,
+    gather_object,
+    set_seed,
+)
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
+
+from .args import DataArguments, ModelArguments, PretrainingArguments, ResolvedOptions, resolve, validate
+from .audio import AudioDecoder
+from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
+from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .collate import PretrainingCollator, shortest_maskable_seconds
+from .costs import CostMeter
+from .data import CropBatchSampler, CroppedAudio, describe_source
+from .feature_encoder_terms import FeatureEncoderTerms
+from .hub import save_release, without_secrets
+from .options import UsageError
+from .preemption import Preemption, SaveTriggers
+from .pretrain_data import Split, load_splits, loader_options, make_loader, stand_in_batch, streaming_batches
+from .pretrain_state import BadAudioLog, NonfiniteUpdates, RunState
+from .push import HubPublisher
+from .schedule import DurationSchedule
+
+logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
+
+
+@dataclass
+class PretrainingRun:
+    """What a run is made of. `model` is the prepared (possibly DDP-wrapped) model, `unwrapped` the module
+    inside it; `train_batches` is the sampler (or stream) whose epochs and crop length the loop sets."""
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    args: PretrainingArguments
+    options: ResolvedOptions
+    accelerator: Accelerator
+    model: torch.nn.Module
+    unwrapped: Wav2Vec2ForPreTraining
+    feature_extractor: Wav2Vec2FeatureExtractor
+    encoder_terms: FeatureEncoderTerms
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    train_loader: torch.utils.data.DataLoader
+    train_batches: CropBatchSampler
+    eval_loader: torch.utils.data.DataLoader
+    stand_in: dict  # what a process trains on, with weight 0, when its micro-batches held only bad audio
+    total_steps: int
+    warmup_steps: int
+    meter: CostMeter
+    saves: SaveTriggers
+    nonfinite: NonfiniteUpdates
+    publisher: HubPublisher | None
+    run_config: dict  # the options as the release records them
+    state: RunState
+    bad_audio: BadAudioLog
+    resumed_from: Path | None = None
+
+    @property
+    def output_dir(self) -> Path:
+        return self.options.output_dir
+
+    @property
+    def schedule(self) -> DurationSchedule:
+        return self.options.schedule
+
+    def gumbel_temperature(self) -> float:
+        """The quantizer's temperature at this update: decays by a factor per update, down to a floor."""
+        decayed = self.model_args.max_gumbel_temperature * self.model_args.gumbel_temperature_decay**self.state.step
+        return max(decayed, self.model_args.min_gumbel_temperature)
+
+    def checkpoint(self) -> Path:
+        """Every process writes its part: state, bad audio, costs, each process's place in its data."""
+        self.bad_audio.merge_processes()
+        state = self.state
+        progress = {
+            **dataclasses.asdict(state),
+            "bad_audio": self.bad_audio.files,
+            "costs": self.meter.state_dict(),
+            "process_positions": gather_object([{"epoch": state.epoch, "batches_done": state.batches_done}]),
+        }
+        if self.data_args.streaming:
+            progress["stream_positions"] = gather_object([self.train_batches.state_dict()])
+        return save_checkpoint(self.accelerator, self.output_dir, state.step, progress, self.args.save_total_limit)
+
+    def write_release(self, eval_metrics: dict | None = None, final: bool = False) -> dict:
+        """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
+        self.bad_audio.merge_processes()
+        costs = {
+            **(self.meter.finish() if final else self.meter.report()),
+            "bad_audio_files": len(self.bad_audio),
+            "nonfinite_updates_skipped": self.state.nonfinite_skipped,
+        }
+        if self.accelerator.is_main_process:
+            repo_id = self.publisher.repo_id if self.publisher else None
+            save_release(
+                self.output_dir, self.unwrapped, self.feature_extractor, self.run_config, costs, repo_id, eval_metrics
+            )
+        return costs
+
+
+def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2Vec2FeatureExtractor]:
+    config_path = model_args.resolve_config_path()
+    extractor_path = model_args.feature_extractor_name or model_args.model_name_or_path or config_path
+    feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(extractor_path, cache_dir=model_args.cache_dir)
+    if model_args.model_name_or_path:
+        model = Wav2Vec2ForPreTraining.from_pretrained(
+            model_args.model_name_or_path,
+            cache_dir=model_args.cache_dir,
+            attn_implementation=model_args.attn_implementation,
+        )
+    else:
+        config = Wav2Vec2Config.from_pretrained(
+            config_path, cache_dir=model_args.cache_dir, attn_implementation=model_args.attn_implementation
+        )
+        model = Wav2Vec2ForPreTraining(config)
+    # from_pretrained returns a model in eval mode: no dropout, no layerdrop, a hard argmax quantizer.
+    # Everything that follows (a FLOPs budget's measurement, the first update) sees the training model.
+    model.train()
+    return model, feature_extractor
+
+
+def prepare_model(
+    model_args: ModelArguments, args: PretrainingArguments
+) -> tuple[Wav2Vec2ForPreTraining, Wav2Vec2FeatureExtractor, FeatureEncoderTerms]:
+    """The model as it trains: with the feature encoder's gradient factor and penalty, checkpointed or compiled."""
+    model, feature_extractor = load_model(model_args)
+    encoder_terms = FeatureEncoderTerms(model, model_args.feature_grad_mult, model_args.feature_penalty_weight)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if args.torch_compile:
+        # In place: parameter names, checkpoints, DDP and save_pretrained see the plain module.
+        mode = None if args.torch_compile_backend != "inductor" else args.torch_compile_mode
+        model.compile(backend=args.torch_compile_backend, mode=mode)
+    return model, feature_extractor, encoder_terms
+
+
+def ddp_options(config: Wav2Vec2Config) -> DistributedDataParallelKwargs:
+    """A layer skipped by layerdrop gets no gradient; DDP must be told to expect that, or it stops
+    the next update waiting for those gradients. The search costs time, so only when layers drop."""
+    return DistributedDataParallelKwargs(find_unused_parameters=config.layerdrop > 0)
+
+
+def check_distributed_type(accelerator: Accelerator) -> None:
+    """The update relies on DDP: no_sync while accumulating, and a loss scaled by the masked frames of
+    every process before DDP's average. DeepSpeed and FSDP change both."""
+    if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+        raise UsageError(
+            f"{accelerator.distributed_type.value} is not supported: pre-training runs on one device or on "
+            "several with DDP (`accelerate config`: multi-GPU, or `accelerate launch --multi_gpu`). wav2vec2-large "
+            "(317M parameters) fits one GPU with DDP; lower --max_batch_seconds and raise "
+            "--gradient_accumulation_steps if memory is short."
+        )
+
+
+def check_processes_joined(accelerator: Accelerator) -> None:
+    """Processes launched together that each train alone would all write the same outputs."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise UsageError(
+            f"launched as {launched} processes, but Accelerate joined {accelerator.num_processes}. On a machine "
+            "without GPUs set ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 "
+            "run_pretrain.py ...`."
+        )
+
+
+def make_accelerator(args: PretrainingArguments, options: ResolvedOptions, config: Wav2Vec2Config) -> Accelerator:
+    """Accelerate as the options say, checked to be a setting the update supports."""
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        log_with=list(options.trackers) or None,
+        project_dir=str(options.output_dir),
+        kwargs_handlers=[ddp_options(config), InitProcessGroupKwargs(timeout=timedelta(seconds=args.ddp_timeout))],
+    )
+    check_processes_joined(accelerator)
+    check_distributed_type(accelerator)
+    if args.torch_compile and accelerator.state.dynamo_plugin.backend != DynamoBackend.NO:
+        raise UsageError(
+            "the model would be compiled twice: by --torch_compile and by Accelerate's dynamo_backend "
+            f"({accelerator.state.dynamo_plugin.backend.value}). Keep --torch_compile and launch with "
+            "--dynamo_backend no."
+        )
+    if not accelerator.is_main_process:
+        logging.getLogger("hf_seqlen").setLevel(logging.WARNING)
+    return accelerator
+
+
+def prepare_output_dir(output_dir: Path, args: PretrainingArguments) -> None:
+    if args.resume_from_checkpoint or args.overwrite_output_dir or not output_dir.exists():
+        return
+    if any(output_dir.iterdir()):
+        raise UsageError(
+            f"--output_dir {output_dir} is not empty. Resume with --resume_from_checkpoint latest, "
+            "pass --overwrite_output_dir, or choose another folder."
+        )
+
+
+def check_min_duration(min_duration: float, collator: PretrainingCollator, mask_length_option: int | None) -> None:
+    """--min_duration bounds the shortest crop, which must leave room to mask a span."""
+    shortest = shortest_maskable_seconds(collator.config, collator.sampling_rate, collator.mask_length)
+    if min_duration < shortest:
+        source = "--mask_time_length" if mask_length_option else "the config's mask_time_length"
+        raise UsageError(
+            f"--min_duration {min_duration:g} s is too short to mask: a span of {collator.mask_length} frames "
+            f"({source}) needs crops of at least {shortest:.3f} s. Use --min_duration "
+            f"{math.ceil(shortest * 100) / 100:g} or more."
+        )
+
+
+def load_data(
+    data_args: DataArguments, args: PretrainingArguments, options: ResolvedOptions, accelerator: Accelerator
+) -> tuple[Split | None, Split]:
+    with accelerator.main_process_first():  # headers are read once, then the others hit the cache
+        train_split, eval_split = load_splits(data_args, options.validation_split, args.seed)
+    logger.info("train: %s", train_split.selection.summary() if train_split else "streamed")
+    logger.info("validation: %s", eval_split.selection.summary())
+    if train_split and len(train_split.selection.kept_rows) == 0:
+        raise UsageError(
+            f"no usable training audio in {describe_source(data_args.dataset_name, data_args.data_dir)}: "
+            f"{train_split.selection.summary()}."
+        )
+    return train_split, eval_split
+
+
+def make_collator(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    args: PretrainingArguments,
+    config: Wav2Vec2Config,
+    feature_extractor: Wav2Vec2FeatureExtractor,
+) -> PretrainingCollator:
+    """Pads, masks and draws negatives as the config and the --mask_time_* options say."""
+    collator = PretrainingCollator(
+        config,
+        feature_extractor.sampling_rate,
+        feature_extractor.return_attention_mask,
+        args.seed,
+        model_args.mask_time_prob,
+        model_args.mask_time_length,
+    )
+    check_min_duration(data_args.min_duration, collator, model_args.mask_time_length)
+    return collator
+
+
+def make_loaders(
+    data_args: DataArguments,
+    options: ResolvedOptions,
+    decode: AudioDecoder,
+    collator: PretrainingCollator,
+    accelerator: Accelerator,
+    train_split: Split | None,
+    eval_split: Split,
+) -> tuple:
+    """The training loader with what batches it (a sampler, or the stream itself), and the validation loader."""
+    workers = loader_options(data_args, accelerator)
+    if data_args.streaming:
+        train_loader = train_batches = streaming_batches(
+            data_args, options.train_batches, decode, collator, accelerator, workers
+        )
+    else:
+        train_loader, train_batches = make_loader(
+            train_split, options.train_batches, decode, collator, accelerator, workers
+        )
+    eval_loader, _ = make_loader(eval_split, options.eval_batches, decode, collator, accelerator, workers)
+    return train_loader, train_batches, eval_loader
+
+
+def planned_updates(
+    args: PretrainingArguments,
+    schedule: DurationSchedule,
+    sampler: CropBatchSampler,
+    decode: CroppedAudio,
+    collator: PretrainingCollator,
+    model,
+    device,
+) -> int:
+    """The run's length in updates: given, or bought by an audio-hours or FLOPs budget, or epochs."""
+    if args.max_train_steps:
+        return args.max_train_steps
+    plans = {d: epoch_zero_plan(sampler, d) for d in schedule.durations}
+    audio = {
+        d: audio_per_update(batches, per_process, args.gradient_accumulation_steps)
+        for d, (batches, per_process) in plans.items()
+    }
+    phases = list(zip(schedule.durations, schedule.shares))
+    if args.max_train_audio_hours:
+        return steps_for_budget(phases, args.max_train_audio_hours * 3600, audio.__getitem__)
+    if args.max_train_flops:
+        # The same first batch on every process, so every process buys the same number of updates.
+        rate = {
+            d: flops_per_audio_second(model, collator([decode[(crop, 0)] for crop in batches[0]]), device)
+            for d, (batches, _) in plans.items()
+        }
+        return steps_for_budget(phases, args.max_train_flops, lambda d: audio[d] * rate[d])
+    return math.ceil(
+        args.num_train_epochs
+        * sum(share * math.ceil(plans[d][1] / args.gradient_accumulation_steps) for d, share in phases)
+    )
+
+
+def make_optimizer(args: PretrainingArguments, model, total_steps: int):
+    """AdamW and its learning-rate schedule: warm-up, then --lr_scheduler_type down to the last update."""
+    warmup_steps = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_ratio * total_steps)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        weight_decay=args.weight_decay,
+        fused=args.optim == "adamw_torch_fused",
+    )
+    return optimizer, get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps), warmup_steps
+
+
+def recorded_options(model_args, data_args, args, options: ResolvedOptions, total_steps: int, processes: int) -> dict:
+    """The options as the release and the trackers record them, with the lengths the run resolved."""
+    resolved = {"max_duration": options.max_duration, "length_buckets": options.train_batches.length_buckets}
+    return without_secrets(
+        {
+            **dataclasses.asdict(model_args),
+            **dataclasses.asdict(data_args),
+            **resolved,
+            **dataclasses.asdict(args),
+            "output_dir": str(options.output_dir),
+            "total_steps": total_steps,
+            "num_processes": processes,
+        }
+    )
+
+
+def resume(run: PretrainingRun) -> None:
+    """Back to where --resume_from_checkpoint's run stopped: weights, optimizer, RNG, state, costs, data."""
+    checkpoint = resolve_checkpoint(run.args.resume_from_checkpoint, run.output_dir)
+    accelerator = run.accelerator
+    progress = load_checkpoint(accelerator, checkpoint)
+    run.state = RunState.saved_in(progress, accelerator.process_index)
+    run.bad_audio.add(progress["bad_audio"])
+    run.meter.load_state_dict(progress["costs"])
+    if run.data_args.streaming:  # each process's workers have read the stream to their own positions
+        run.train_batches.load_state_dict(progress["stream_positions"][accelerator.process_index])
+    run.resumed_from = checkpoint
+    state = run.state
+    logger.info(
+        "resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch, state.batches_done
+    )
+
+
+def build_run(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> PretrainingRun:
+    """Everything a run is made of, checked, loaded and prepared, in an order that keeps runs repeatable."""
+    validate(model_args, data_args, args)
+    options = resolve(data_args, args)
+    prepare_output_dir(options.output_dir, args)
+    set_seed(args.seed)
+    model, feature_extractor, encoder_terms = prepare_model(model_args, args)
+    config = model.config
+    accelerator = make_accelerator(args, options, config)
+    saves = SaveTriggers(args.save_steps, args.save_minutes, Preemption().install())
+    # Before any heavy work: a missing token or an unusable repo name fails now, not after training.
+    publisher = HubPublisher(args, options.output_dir, accelerator.is_main_process) if args.push_to_hub else None
+    train_split, eval_split = load_data(data_args, args, options, accelerator)
+
+    collator = make_collator(model_args, data_args, args, config, feature_extractor)
+    decode = AudioDecoder.for_extractor(feature_extractor)
+    train_loader, train_batches, eval_loader = make_loaders(
+        data_args, options, decode, collator, accelerator, train_split, eval_split
+    )
+
+    model.to(accelerator.device)  # a FLOPs budget is measured on the device that will train
+    total_steps = planned_updates(
+        args, options.schedule, train_batches, train_loader.dataset, collator, model, accelerator.device
+    )
+    optimizer, scheduler, warmup_steps = make_optimizer(args, model, total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    run_config = recorded_options(model_args, data_args, args, options, total_steps, accelerator.num_processes)
+    meter = CostMeter(
+        accelerator,
+        args.country_iso_code,
+        args.energy_tracking_mode,
+        args.flops_counted_steps,
+        args.flops_count_interval,
+    ).start()
+    found_bad = {**dict(train_split.selection.bad_audio if train_split else []), **dict(eval_split.selection.bad_audio)}
+    run = PretrainingRun(
+        model_args,
+        data_args,
+        args,
+        options,
+        accelerator,
+        model,
+        accelerator.unwrap_model(model),
+        feature_extractor,
+        encoder_terms,
+        optimizer,
+        scheduler,
+        train_loader,
+        train_batches,
+        eval_loader,
+        stand_in_batch(collator, data_args.min_duration),
+        total_steps,
+        warmup_steps,
+        meter,
+        saves,
+        NonfiniteUpdates(args.max_consecutive_nonfinite, options.output_dir),
+        publisher,
+        run_config,
+        RunState(num_processes=accelerator.num_processes),
+        BadAudioLog(data_args.on_bad_audio, found_bad),
+    )
+    if args.resume_from_checkpoint:
+        resume(run)
+    accelerator.init_trackers(
+        "hf_seqlen_pretrain", config={k: v for k, v in run_config.items() if isinstance(v, (int, float, str, bool))}
+    )
+    return run

@@ -1,0 +1,139 @@
+"""What a pre-training run keeps track of as it goes: where it is (saved in checkpoints), the sums between two
+log lines, the updates skipped for a non-finite gradient, and the bad audio files met."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+
+from .audio import BadAudioError
+from .checkpoints import complete_checkpoints
+
+logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
+
+# What one update sums, in its order (`pretrain.accumulate_gradients`); a log line's figures are made of them.
+UPDATE_SUMS = (
+    "loss",
+    "contrastive_loss",
+    "diversity_loss",
+    "codevector_perplexity",
+    "feature_penalty",
+    "masked_frames",
+    "audio_seconds",
+    "batches",
+)
+
+
+@dataclass
+class RunState:
+    """Where the run is. A checkpoint saves it in progress.json, beside the model, optimizer and RNG states."""
+
+    num_processes: int = 1  # a run resumes only with as many processes, each at its place in its shard
+    step: int = 0  # optimizer updates done
+    epoch: int = 0  # crop plans started on this process: one per pass over its data or per new crop length
+    batches_done: int = 0  # of the current epoch's batches, on this process
+    nonfinite_skipped: int = 0  # updates skipped for a non-finite gradient
+    initial_eval: dict | None = None  # validation before the first update
+
+    @classmethod
+    def saved_in(cls, progress: dict, process_index: int = 0) -> RunState:
+        """`process_positions` holds each process's epoch and batch (streamed shards differ in length, so one
+        process can be an epoch ahead); a checkpoint written before it has the first process's for all."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        run = cls(**{name: value for name, value in progress.items() if name in known})
+        if "process_positions" in progress:
+            position = progress["process_positions"][process_index]
+            run.epoch, run.batches_done = position["epoch"], position["batches_done"]
+        return run
+
+    def start_epoch(self) -> None:
+        """A new crop plan starts at its first batch."""
+        self.epoch += 1
+        self.batches_done = 0
+
+
+class IntervalSums:
+    """The updates' sums between two log lines, kept on the device: one all-reduce per log line."""
+
+    def __init__(self, device: torch.device, wall_clock_seconds: float):
+        self.sums = torch.zeros(len(UPDATE_SUMS), dtype=torch.float64, device=device)
+        self.started = wall_clock_seconds
+
+    def add(self, update_sums: torch.Tensor) -> None:
+        self.sums += update_sums
+
+    def take(self, accelerator: Accelerator, wall_clock_seconds: float) -> dict:
+        """Every process's sums as a log line's losses and rates; the next interval starts now, from zero."""
+        total = dict(zip(UPDATE_SUMS, accelerator.reduce(self.sums, "sum").tolist()))
+        seconds, self.started = wall_clock_seconds - self.started, wall_clock_seconds
+        self.sums.zero_()
+        frames = total["masked_frames"]
+        # The model's loss; a feature penalty (off by default) is added to what is minimised and shown apart.
+        penalty = {"feature_penalty": total["feature_penalty"] / frames} if total["feature_penalty"] else {}
+        return {
+            "loss": total["loss"] / frames,
+            "contrastive_loss": total["contrastive_loss"] / frames,
+            "diversity_loss": total["diversity_loss"] / frames,
+            **penalty,
+            "codevector_perplexity": total["codevector_perplexity"] / total["batches"],
+            "audio_seconds_per_second": total["audio_seconds"] / max(seconds, 1e-9),
+        }
+
+
+class NonfiniteUpdates:
+    """Updates skipped for a non-finite gradient: each is logged; too many in a row stop the run."""
+
+    def __init__(self, limit: int, output_dir: Path):
+        self.limit, self.output_dir, self.in_a_row = limit, output_dir, 0
+
+    def skipped(self, step: int) -> None:
+        self.in_a_row += 1
+        logger.warning("non-finite gradient at step %d: update skipped (%d in a row)", step, self.in_a_row)
+        if self.in_a_row >= self.limit:
+            last = complete_checkpoints(self.output_dir)
+            resume_hint = (
+                f"The last checkpoint, {last[-1]}, is intact: resume from it with --resume_from_checkpoint latest"
+                if last
+                else "No checkpoint was written yet"
+            )
+            raise FloatingPointError(
+                f"{self.in_a_row} updates in a row had a non-finite loss or gradient (step {step}). {resume_hint}. "
+                "Try a lower --learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 instead of fp16."
+            )
+
+    def passed(self) -> None:
+        self.in_a_row = 0
+
+
+class BadAudioLog:
+    """Files found bad, by name with the reason: at selection, or when a batch's crop failed to decode.
+    --on_bad_audio error stops at the first one met in a batch; skip logs each once and counts it."""
+
+    def __init__(self, on_bad_audio: str, found: dict[str, str] | None = None):
+        self.on_bad_audio = on_bad_audio
+        self.files: dict[str, str] = dict(found or {})
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def note(self, batch: dict) -> None:
+        for name, reason in batch["bad_audio"]:
+            if self.on_bad_audio == "error":
+                raise BadAudioError(name, reason)
+            if name not in self.files:
+                logger.warning("skipping bad audio %s: %s", name, reason)
+                self.files[name] = reason
+
+    def add(self, found: dict[str, str]) -> None:
+        self.files.update(found)
+
+    def merge_processes(self) -> None:
+        """Each process meets the bad files among its own crops; every process learns them all."""
+        for found in gather_object([self.files]):
+            self.files.update(found)

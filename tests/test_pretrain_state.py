@@ -1,0 +1,81 @@
+"""What a run keeps track of: its place, the sums between log lines, skipped updates and bad audio files."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from hf_seqlen.audio import BadAudioError
+from hf_seqlen.pretrain_state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState
+
+# One process: reduce and gather give back what this process holds.
+ONE_PROCESS = SimpleNamespace(reduce=lambda tensor, reduction: tensor)
+
+
+def test_a_new_epoch_starts_at_its_first_batch():
+    state = RunState(step=7, epoch=2, batches_done=5)
+    state.start_epoch()
+    assert (state.step, state.epoch, state.batches_done) == (7, 3, 0)
+
+
+def test_each_process_resumes_at_its_own_place():
+    progress = {
+        "step": 9,
+        "epoch": 1,
+        "batches_done": 4,
+        "bad_audio": {},
+        "costs": {},
+        "process_positions": [{"epoch": 1, "batches_done": 4}, {"epoch": 2, "batches_done": 0}],
+    }
+    assert RunState.saved_in(progress, process_index=1) == RunState(step=9, epoch=2, batches_done=0)
+    del progress["process_positions"]  # a checkpoint written before they were kept
+    assert RunState.saved_in(progress, process_index=1) == RunState(step=9, epoch=1, batches_done=4)
+
+
+def test_interval_sums_become_losses_per_masked_frame_and_start_again_from_zero():
+    update = dict.fromkeys(UPDATE_SUMS, 0.0) | {
+        "loss": 30.0,
+        "contrastive_loss": 24.0,
+        "diversity_loss": 6.0,
+        "codevector_perplexity": 40.0,
+        "masked_frames": 10.0,
+        "audio_seconds": 8.0,
+        "batches": 2.0,
+    }
+    sums = IntervalSums(torch.device("cpu"), wall_clock_seconds=100.0)
+    sums.add(torch.tensor([update[name] for name in UPDATE_SUMS], dtype=torch.float64))
+    sums.add(torch.tensor([update[name] for name in UPDATE_SUMS], dtype=torch.float64))
+    line = sums.take(ONE_PROCESS, wall_clock_seconds=104.0)
+    assert line == {
+        "loss": 3.0,
+        "contrastive_loss": 2.4,
+        "diversity_loss": 0.6,
+        "codevector_perplexity": 20.0,
+        "audio_seconds_per_second": 4.0,
+    }  # no feature_penalty figure when it is off
+    assert sums.sums.sum() == 0 and sums.started == 104.0
+
+
+def test_too_many_nonfinite_updates_in_a_row_stop_the_run_naming_the_fix(tmp_path, caplog):
+    nonfinite = NonfiniteUpdates(limit=2, output_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain"):
+        nonfinite.skipped(step=3)
+    assert "non-finite gradient at step 3: update skipped (1 in a row)" in caplog.text
+    nonfinite.passed()
+    nonfinite.skipped(step=5)
+    with pytest.raises(FloatingPointError, match=r"2 updates in a row .* No checkpoint was written yet\. Try a lower"):
+        nonfinite.skipped(step=6)
+
+
+def test_bad_audio_is_logged_once_and_counted_or_stops_the_run(caplog):
+    batch = {"bad_audio": [("a.wav", "truncated"), ("a.wav", "truncated"), ("b.wav", "empty")]}
+    found = BadAudioLog("skip", {"c.wav": "unreadable"})
+    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain"):
+        found.note(batch)
+    assert caplog.text.count("skipping bad audio a.wav: truncated") == 1
+    assert found.files == {"c.wav": "unreadable", "a.wav": "truncated", "b.wav": "empty"} and len(found) == 3
+    with pytest.raises(BadAudioError, match="a.wav"):
+        BadAudioLog("error").note(batch)
