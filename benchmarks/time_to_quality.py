@@ -369,7 +369,7 @@ def goal(rows: list[dict]) -> dict:
 
 
 def run(profile: Profile, workdir: Path) -> dict:
-    root = workdir / "time_to_quality"
+    root = (workdir / "time_to_quality").resolve()  # every process runs in its own folder
     runs_dir = root / profile.name
     corpus = make_corpus(profile, root)
     seeds = profile.ttq_seeds
