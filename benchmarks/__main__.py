@@ -7,12 +7,14 @@ of RESULTS.md come from the JSON files already in DIR/results/. DIR defaults to 
 folder for the full profile, the committed record, and to benchmarks/runs/PROFILE (ignored by
 git) for --quick and --smoke, so a trial run never overwrites the record. --gpu measures one GPU
 (benchmarks/gpu.py) into DIR/results/gpu.json and the GPU section of DIR/RESULTS.md; --gpu --tiny
-runs it on the CPU with a tiny model, into benchmarks/runs/gpu-tiny.
+runs it on the CPU with a tiny model, into benchmarks/runs/gpu-tiny. time_to_quality runs only when named
+(--only time_to_quality: pre-training and probing, long); it keeps its runs under DIR/runs/ for the next invocation.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, whole_process
+from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, time_to_quality, whole_process
 from .common import write_json
 from .profiles import FULL, PROFILES, QUICK, SMOKE
 
@@ -32,7 +34,14 @@ MEASUREMENTS = {
     "overhead": overhead.run,
     "reference": reference.run,
     "whole_process": whole_process.run,
+    "time_to_quality": time_to_quality.run,
 }
+# Run only when named: hours of pre-training and probing at the full profile.
+NAMED_ONLY = ("time_to_quality",)
+# Their runs are kept in DIR/runs/ rather than a temporary folder, so an interrupted invocation resumes.
+KEEPS_RUNS = ("time_to_quality",)
+PLOTS = {"scaling": (scaling.plot, report.PLOT_NAME),
+         "time_to_quality": (time_to_quality.plot, time_to_quality.PLOT_NAME)}
 # Written by --gpu only, on a GPU machine; the CPU runs show it from its file.
 GPU_RESULTS = "gpu"
 
@@ -44,8 +53,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="a few minutes on two CPU cores: the tiny model, fewer points and repeats")
     size.add_argument("--smoke", action="store_const", dest="profile", const=SMOKE.name,
                       help="checks that the harness runs and writes its files; its numbers mean nothing")
-    parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), default=list(MEASUREMENTS),
-                        help="run only these measurements")
+    parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS),
+                        default=[name for name in MEASUREMENTS if name not in NAMED_ONLY],
+                        help="run only these measurements (default: all but " + ", ".join(NAMED_ONLY) + ")")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="time_to_quality: processes at a time (pre-training runs and probes); default 1")
     parser.add_argument("--output_dir", type=Path, default=None,
                         help="where RESULTS.md and results/ go (default: the benchmarks folder for the full profile, "
                              "benchmarks/runs/PROFILE for --quick and --smoke)")
@@ -63,15 +75,15 @@ def default_output_dir(profile_name: str) -> Path:
     return here if profile_name in (FULL.name, gpu.GPU.name) else here / "runs" / profile_name
 
 
-def load_previous(results_dir: Path, skip: list[str]) -> tuple[dict, dict]:
-    """The results already in results_dir, and the machine each was measured on."""
-    found, machines = {}, {}
+def load_previous(results_dir: Path, skip: list[str]) -> tuple[dict, dict, dict]:
+    """The results already in results_dir, and the machine and profile each was measured with."""
+    found, machines, profiles = {}, {}, {}
     for name in [*MEASUREMENTS, GPU_RESULTS]:
         path = results_dir / f"{name}.json"
         if name not in skip and path.is_file():
             saved = json.loads(path.read_text())
-            found[name], machines[name] = saved["results"], saved["machine"]
-    return found, machines
+            found[name], machines[name], profiles[name] = saved["results"], saved["machine"], saved["profile"]
+    return found, machines, profiles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,25 +92,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpu or args.tiny:
         return gpu_main(args)
     profile = PROFILES[args.profile]
+    if args.jobs is not None:
+        if args.jobs < 1:
+            print(f"python -m benchmarks: --jobs must be >= 1 (got {args.jobs}).", file=sys.stderr)
+            return 2
+        profile = dataclasses.replace(profile, ttq_jobs=args.jobs)
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
     about = machine.describe()
-    results, machines = load_previous(results_dir, skip=args.only)
+    results, machines, profiles = load_previous(results_dir, skip=args.only)
     with tempfile.TemporaryDirectory(prefix="hf_seqlen_bench_") as workdir:
         for name in args.only:
             print(f"[benchmarks] {name} ({profile.name}) ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            results[name] = MEASUREMENTS[name](profile, Path(workdir))
-            machines[name] = about
+            results[name] = MEASUREMENTS[name](profile, output_dir / "runs" if name in KEEPS_RUNS else Path(workdir))
+            machines[name], profiles[name] = about, profile.name
             seconds = time.perf_counter() - started
             write_json(results_dir, name, {"profile": profile.name, "machine": about, "measured_at":
                                            time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
                                            "results": results[name]})
             print(f"[benchmarks] {name} done in {seconds:.0f} s", file=sys.stderr, flush=True)
-    if "scaling" in results:
-        scaling.plot(results["scaling"], results_dir / report.PLOT_NAME)
-    command = "python -m benchmarks" + ("" if profile is FULL else f" --{profile.name}")
-    path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command, machines)
+    for name, (plot, file_name) in PLOTS.items():
+        if name in results:
+            plot(results[name], results_dir / file_name)
+    command = "python -m benchmarks" + ("" if profile.name == FULL.name else f" --{profile.name}")
+    if args.only != parse_args([]).only:
+        command += " --only " + " ".join(args.only)
+    path = report.write(output_dir / "RESULTS.md", results, about, profile.name, command, machines, profiles)
     print(f"[benchmarks] wrote {path} and {results_dir}/", file=sys.stderr)
     return 0
 

@@ -56,6 +56,18 @@ class Profile:
     # On cores other work keeps busy, a thread per core spin-waits on the others and step times swing
     # threefold; one thread each keeps the arms' comparison steady.
     whole_torch_threads: int | None = 1
+    # time to quality: the transformers example against run_pretrain.py, probed downstream (fresh processes)
+    ttq_config: str = "wav2vec2-base"
+    ttq_voices: tuple[int, int, int, int] = (32, 32, 8, 24)  # pre-training, kws train, validation, test (<= 96)
+    ttq_long_per_voice: int = 10  # pre-training utterances per voice, 10.5-16 s
+    ttq_keyword_renditions: int = 2  # per keyword, unknown word and silence, per voice (the large demo corpus's)
+    ttq_batch_size: int = 8
+    ttq_updates: tuple[int, ...] = (500, 2000)  # the example's updates, one budget point each
+    ttq_durations: tuple[float, ...] = (2.0, 4.0)
+    ttq_seeds: tuple[int, ...] = (0, 1, 2)
+    ttq_probe_args: tuple[str, ...] = ()  # added to the study's default probe
+    ttq_torch_threads: int = 1  # per process, as whole_torch_threads; the GPU script raises it
+    ttq_jobs: int = 1  # processes at a time (--jobs)
 
 
 FULL = Profile(
@@ -87,6 +99,9 @@ QUICK = Profile(
     whole_repeats=1,
     whole_corpus_hours=(1.0, 4.0),
     whole_size_repeats=1,
+    ttq_config="wav2vec2-tiny",
+    ttq_long_per_voice=5,
+    ttq_updates=(48,),
 )
 
 SMOKE = Profile(
@@ -117,6 +132,14 @@ SMOKE = Profile(
     whole_repeats=1,
     whole_corpus_hours=(0.02,),
     whole_size_repeats=1,
+    ttq_config="wav2vec2-tiny",
+    ttq_voices=(3, 2, 1, 2),
+    ttq_long_per_voice=1,
+    ttq_keyword_renditions=1,
+    ttq_batch_size=2,
+    ttq_updates=(2,),
+    ttq_seeds=(0,),
+    ttq_probe_args=("--max_steps", "10"),
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

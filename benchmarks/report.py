@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .gpu import headline as gpu_headline
 from .gpu import section as gpu_section
+from .time_to_quality import headline as time_to_quality_headline
+from .time_to_quality import section as time_to_quality_section
 
 FIXES = Path(__file__).resolve().parent / "fixes.md"
 NOT_RUN = "not run in this invocation (no results file)"
@@ -91,6 +93,8 @@ def headline(results: dict) -> str:
                          f"{large['ours']['first_update_seconds']['median']:.1f} s, the example "
                          f"{small['example']['first_update_seconds']['median']:.1f} s -> "
                          f"{large['example']['first_update_seconds']['median']:.1f} s (goal: flat in hours).")
+    if results.get("time_to_quality"):
+        lines.append(time_to_quality_headline(results["time_to_quality"]))
     gpu = results.get("gpu")
     lines.append(gpu_headline(gpu) if gpu else
                  "- GPU: not measured yet; `python -m benchmarks --gpu` on a GPU machine writes it (see README.md).")
@@ -241,6 +245,7 @@ SECTIONS = (
     ("overhead", "Overhead of the training loop", overhead_section),
     ("reference", "Against the usual approach", reference_section),
     ("whole_process", "Whole runs against the transformers example", whole_process_section),
+    ("time_to_quality", "Time to quality against the transformers example", time_to_quality_section),
     ("gpu", "GPU", gpu_section),
 )
 
@@ -255,13 +260,26 @@ def _other_machine(measured_on: dict | None, machine: dict) -> str:
             f"{measured_on['cpu_cores']} cores, {gpus}.\n\n")
 
 
-def write(path: Path, results: dict, machine: dict, profile: str, command: str, machines: dict | None = None) -> Path:
-    """`machines`: the machine each section's results were measured on, where known."""
+def _other_profile(measured_with: str | None, profile: str) -> str:
+    """A section kept from an earlier invocation of another profile says so."""
+    if not measured_with or measured_with == profile:
+        return ""
+    return f"Measured with the `{measured_with}` profile.\n\n"
+
+
+def write(path: Path, results: dict, machine: dict, profile: str, command: str, machines: dict | None = None,
+          profiles: dict | None = None) -> Path:
+    """`machines`, `profiles`: the machine and profile each section's results were measured with, where known."""
     parts = ["# Benchmarks", "", machine_section(machine, profile, command), "", "## Summary", "", headline(results)]
     for key, title, render in SECTIONS:
         section = results.get(key)
         missing = GPU_NOT_RUN if key == "gpu" else NOT_RUN
-        body = missing if section is None else _other_machine((machines or {}).get(key), machine) + render(section)
+        if section is None:
+            body = missing
+        else:
+            measured_with = None if key == "gpu" else (profiles or {}).get(key)  # the GPU's profile is its own
+            body = (_other_machine((machines or {}).get(key), machine) + _other_profile(measured_with, profile)
+                    + render(section))
         parts += ["", f"## {title}", "", body]
     if FIXES.is_file():
         parts += ["", FIXES.read_text().strip()]

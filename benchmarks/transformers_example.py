@@ -21,11 +21,16 @@ torchcodec; the optimizer is torch's AdamW (transformers' was removed); no wandb
 example refuses configs without stable layer norm; the project's tiny config has it.
 A line `step N: ...` is printed after every `logging_steps`-th update (the example prints the same
 figures without the step), so a harness can read when the first update finished.
+Added for measuring it: `--stats_file` writes what the run cost, counted as run_pretrain.py counts its own
+(hf_seqlen.costs.CostMeter: FLOPs by FlopCounterMode on the first updates, extrapolated per second of audio
+fed; the audio fed is each utterance's length, padding left out). Without it nothing is counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
 import os
 import sys
@@ -73,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--logging_steps", type=int, default=500)
     parser.add_argument("--saving_steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stats_file", default=None,
+                        help="write the run's counted FLOPs, wall-clock, peak memory and audio fed here (JSON)")
     return parser.parse_args(argv)
 
 
@@ -95,6 +102,7 @@ class Collator:
         self.feature_extractor = feature_extractor
 
     def __call__(self, features: list[dict]) -> dict:
+        lengths = torch.tensor([len(f["input_values"]) for f in features])  # for --stats_file; not a model input
         batch = self.feature_extractor.pad(features, padding="longest", return_tensors="pt")
         frames = int(self.model._get_feat_extract_output_lengths(batch["input_values"].shape[-1]))
         if batch.get("attention_mask") is not None:
@@ -106,6 +114,7 @@ class Collator:
         negatives = _sample_negative_indices(shape, config.num_negatives, mask_time_indices=mask)
         batch["mask_time_indices"] = torch.tensor(mask, dtype=torch.long)
         batch["sampled_negative_indices"] = torch.tensor(negatives, dtype=torch.long)
+        batch["input_lengths"] = lengths
         return batch
 
 
@@ -122,6 +131,21 @@ def gradient_norm(parameters, scale: float = 1.0) -> float:
         if p.grad is not None:
             total += (p.grad.detach().data / scale).norm(2).item() ** 2
     return total ** 0.5
+
+
+def fed(lengths: torch.Tensor, model: Wav2Vec2ForPreTraining, rate: int) -> dict:
+    """What a batch feeds, as CostMeter.add_batch counts it: the utterances' lengths, padding left out."""
+    return {"audio_seconds": lengths.sum().item() / rate, "num_samples": len(lengths),
+            "frames": int(model._get_feat_extract_output_lengths(lengths).sum()),
+            "longest_seconds": lengths.max().item() / rate}
+
+
+def start_meter(accelerator: Accelerator):
+    """The meter run_pretrain.py uses, started where it starts its own: data and model ready. Imported here, not
+    at the top: the whole-process benchmark times this script's start-up, which codecarbon's import would add to."""
+    from hf_seqlen.costs import CostMeter
+
+    return CostMeter(accelerator, track_energy=False).start()
 
 
 def main(argv=None) -> int:
@@ -176,19 +200,27 @@ def main(argv=None) -> int:
     scheduler = get_scheduler(args.lr_scheduler_type, optimizer, args.num_warmup_steps, max_train_steps)
     epochs = math.ceil(max_train_steps / updates_per_epoch)
 
+    meter = start_meter(accelerator) if args.stats_file else None
     progress = tqdm(range(max_train_steps), disable=not accelerator.is_local_main_process)
     completed = 0
     for epoch in range(epochs):
         model.train()
         for step, batch in enumerate(train_loader):
+            lengths = batch.pop("input_lengths")
             num_losses = batch["mask_time_indices"].sum()
             sub_attention_mask = batch.pop("sub_attention_mask", None)
             if sub_attention_mask is None:
                 sub_attention_mask = torch.ones_like(batch["mask_time_indices"])
             percent_masked = num_losses / sub_attention_mask.sum()
-            outputs = model(**batch)
-            loss = outputs.loss / args.gradient_accumulation_steps
-            accelerator.backward(loss)
+            counting = contextlib.nullcontext()
+            if meter is not None:
+                batch_fed = fed(lengths, unwrapped, rate)
+                meter.add_batch(batch_fed)
+                counting = meter.counting_flops(completed, batch_fed["audio_seconds"])
+            with counting:
+                outputs = model(**batch)
+                loss = outputs.loss / args.gradient_accumulation_steps
+                accelerator.backward(loss)
             if accelerator.num_processes > 1:
                 num_losses = accelerator.gather(num_losses).sum()
                 scale_gradients(model.module.parameters(), accelerator.num_processes / num_losses)
@@ -207,6 +239,8 @@ def main(argv=None) -> int:
                 unwrapped.set_gumbel_temperature(temperature)
                 progress.update(1)
                 completed += 1
+                if meter is not None:
+                    meter.add_step()
 
             if (step + 1) % (args.gradient_accumulation_steps * args.logging_steps) == 0:
                 logs = {"loss": loss.detach() * args.gradient_accumulation_steps / num_losses,
@@ -230,6 +264,7 @@ def main(argv=None) -> int:
         for batch in eval_loader:
             with torch.no_grad():
                 batch.pop("sub_attention_mask", None)
+                batch.pop("input_lengths")
                 outputs = model(**batch)
             sums["val_loss"] += outputs.loss
             sums["val_contrastive_loss"] += outputs.contrastive_loss
@@ -242,6 +277,10 @@ def main(argv=None) -> int:
         accelerator.wait_for_everyone()
         unwrapped.save_pretrained(output_dir, is_main_process=accelerator.is_main_process,
                                   save_function=accelerator.save)
+    if meter is not None:
+        costs = meter.finish()  # every process takes part in the totals
+        if accelerator.is_main_process:
+            Path(args.stats_file).write_text(json.dumps(costs, indent=2) + "\n")
     return 0
 
 

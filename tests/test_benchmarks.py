@@ -86,3 +86,40 @@ def test_trial_profiles_never_write_the_committed_record():
         folder = default_output_dir(trial)
         assert folder != record and record in folder.parents
         assert subprocess.run(["git", "check-ignore", "-q", str(folder / "RESULTS.md")], cwd=REPO).returncode == 0
+
+
+def test_time_to_quality_runs_only_when_named():
+    from benchmarks.__main__ import parse_args
+
+    assert "time_to_quality" not in parse_args([]).only
+    assert parse_args(["--only", "time_to_quality", "--jobs", "2"]).only == ["time_to_quality"]
+
+
+@pytest.mark.slow
+def test_time_to_quality_smoke_run_probes_every_arm_and_reports_both_budgets(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "time_to_quality", "--jobs", "2",
+         "--output_dir", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    saved = json.loads((tmp_path / "results" / "time_to_quality.json").read_text())["results"]
+    (budget,) = saved["budgets"]
+    arms = {row["name"]: row for row in budget["arms"]}
+    assert list(arms) == ["example, 2 updates", "2s, same updates", "4s, same updates", "2s, same FLOPs",
+                          "4s, same FLOPs", "untrained"]
+    example = arms["example, 2 updates"]
+    assert example["difference"] is None and example["flops"]["median"] > 0 and example["peak_rss_mb"]["median"] > 0
+    assert arms["2s, same updates"]["updates"]["median"] == 2
+    # --max_train_flops buys whole updates: the same FLOPs to within one update of 2 s crops
+    same_flops = arms["2s, same FLOPs"]
+    assert same_flops["updates"]["median"] > 2 and 0.9 < same_flops["flops_share_of_example"]["median"] < 1.2
+    for row in arms.values():
+        accuracy = row["accuracy"]
+        assert accuracy["low"] <= accuracy["estimate"] <= accuracy["high"]
+    assert set(budget["goal"]) == {"same_flops_better", "same_updates_flops_share", "same_updates_cheap_enough",
+                                   "same_updates_non_inferior"}
+    assert (tmp_path / "results" / "time_to_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## Time to quality against the transformers example" in report and "Time to quality against" in report
+    assert "results/time_to_quality.png" in report and "Goal: at equal FLOPs" in report
