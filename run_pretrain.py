@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Pre-train wav2vec 2.0 on audio cropped to --max_duration seconds.
 
-    accelerate launch run_pretrain.py --max_duration 2
-    accelerate launch run_pretrain.py --help
+accelerate launch run_pretrain.py --max_duration 2
+accelerate launch run_pretrain.py --help
 """
 
 import sys

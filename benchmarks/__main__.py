@@ -40,8 +40,10 @@ MEASUREMENTS = {
 NAMED_ONLY = ("time_to_quality",)
 # Their runs are kept in DIR/runs/ rather than a temporary folder, so an interrupted invocation resumes.
 KEEPS_RUNS = ("time_to_quality",)
-PLOTS = {"scaling": (scaling.plot, report.PLOT_NAME),
-         "time_to_quality": (time_to_quality.plot, time_to_quality.PLOT_NAME)}
+PLOTS = {
+    "scaling": (scaling.plot, report.PLOT_NAME),
+    "time_to_quality": (time_to_quality.plot, time_to_quality.PLOT_NAME),
+}
 # Written by --gpu only, on a GPU machine; the CPU runs show it from its file.
 GPU_RESULTS = "gpu"
 
@@ -49,22 +51,48 @@ GPU_RESULTS = "gpu"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_const", dest="profile", const=QUICK.name,
-                      help="a few minutes on two CPU cores: the tiny model, fewer points and repeats")
-    size.add_argument("--smoke", action="store_const", dest="profile", const=SMOKE.name,
-                      help="checks that the harness runs and writes its files; its numbers mean nothing")
-    parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS),
-                        default=[name for name in MEASUREMENTS if name not in NAMED_ONLY],
-                        help="run only these measurements (default: all but " + ", ".join(NAMED_ONLY) + ")")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="time_to_quality: processes at a time (pre-training runs and probes); default 1")
-    parser.add_argument("--output_dir", type=Path, default=None,
-                        help="where RESULTS.md and results/ go (default: the benchmarks folder for the full profile, "
-                             "benchmarks/runs/PROFILE for --quick and --smoke)")
-    parser.add_argument("--gpu", action="store_true",
-                        help="measure one GPU (wav2vec2-base; at most 6 minutes on an H100) instead")
-    parser.add_argument("--tiny", action="store_true",
-                        help="with --gpu: the same code on the CPU with wav2vec2-tiny, to check that it runs")
+    size.add_argument(
+        "--quick",
+        action="store_const",
+        dest="profile",
+        const=QUICK.name,
+        help="a few minutes on two CPU cores: the tiny model, fewer points and repeats",
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_const",
+        dest="profile",
+        const=SMOKE.name,
+        help="checks that the harness runs and writes its files; its numbers mean nothing",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(MEASUREMENTS),
+        default=[name for name in MEASUREMENTS if name not in NAMED_ONLY],
+        help="run only these measurements (default: all but " + ", ".join(NAMED_ONLY) + ")",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="time_to_quality: processes at a time (pre-training runs and probes); default 1",
+    )
+    parser.add_argument(
+        "--output_dir",
+        type=Path,
+        default=None,
+        help="where RESULTS.md and results/ go (default: the benchmarks folder for the full profile, "
+        "benchmarks/runs/PROFILE for --quick and --smoke)",
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="measure one GPU (wav2vec2-base; at most 6 minutes on an H100) instead"
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="with --gpu: the same code on the CPU with wav2vec2-tiny, to check that it runs",
+    )
     parser.set_defaults(profile=FULL.name)
     return parser.parse_args(argv)
 
@@ -108,9 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = MEASUREMENTS[name](profile, output_dir / "runs" if name in KEEPS_RUNS else Path(workdir))
             machines[name], profiles[name] = about, profile.name
             seconds = time.perf_counter() - started
-            write_json(results_dir, name, {"profile": profile.name, "machine": about, "measured_at":
-                                           time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
-                                           "results": results[name]})
+            write_json(
+                results_dir,
+                name,
+                {
+                    "profile": profile.name,
+                    "machine": about,
+                    "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "seconds": seconds,
+                    "results": results[name],
+                },
+            )
             print(f"[benchmarks] {name} done in {seconds:.0f} s", file=sys.stderr, flush=True)
     for name, (plot, file_name) in PLOTS.items():
         if name in results:
@@ -128,12 +164,17 @@ def gpu_main(args: argparse.Namespace) -> int:
         print("python -m benchmarks: --tiny goes with --gpu (python -m benchmarks --gpu --tiny).", file=sys.stderr)
         return 2
     if not args.tiny and not torch.cuda.is_available():
-        print("python -m benchmarks --gpu: no CUDA device here. Run it on a GPU machine, or check that it runs "
-              "with --gpu --tiny.", file=sys.stderr)
+        print(
+            "python -m benchmarks --gpu: no CUDA device here. Run it on a GPU machine, or check that it runs "
+            "with --gpu --tiny.",
+            file=sys.stderr,
+        )
         return 2
     profile = gpu.TINY if args.tiny else gpu.GPU
     path = gpu.run(profile, args.output_dir or default_output_dir(profile.name))
-    print(f"[benchmarks --gpu] wrote {path} and the GPU section of {path.parent.parent / 'RESULTS.md'}", file=sys.stderr)
+    print(
+        f"[benchmarks --gpu] wrote {path} and the GPU section of {path.parent.parent / 'RESULTS.md'}", file=sys.stderr
+    )
     return 0
 
 

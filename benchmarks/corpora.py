@@ -36,16 +36,26 @@ def noise_corpus(folder: Path, shape: str, count: int, seed: int = 0) -> dict:
     for i, seconds in enumerate(lengths):
         n = int(seconds * SAMPLING_RATE)
         tone = 0.1 * np.sin(2 * np.pi * rng.uniform(100, 1000) * np.arange(n) / SAMPLING_RATE)
-        sf.write(folder / f"{i:06d}.flac", (tone + 0.05 * rng.standard_normal(n)).astype(np.float32),
-                 SAMPLING_RATE, subtype="PCM_16")
+        sf.write(
+            folder / f"{i:06d}.flac",
+            (tone + 0.05 * rng.standard_normal(n)).astype(np.float32),
+            SAMPLING_RATE,
+            subtype="PCM_16",
+        )
     return {"shape": shape, "files": count, "hours": float(lengths.sum()) / 3600}
 
 
 def _wav_header(frames: int) -> bytes:
     data_bytes = frames * 2  # 16-bit mono
-    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, SAMPLING_RATE, SAMPLING_RATE * 2, 2, 16)
-            + b"data" + struct.pack("<I", data_bytes))
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, SAMPLING_RATE, SAMPLING_RATE * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 def silent_corpus(folder: Path, hours: float, seed: int = 0) -> dict:

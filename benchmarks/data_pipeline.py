@@ -43,7 +43,7 @@ def whole_file_crop(path: str, start: float, length: float) -> np.ndarray:
     """The usual way: decode everything, then slice."""
     samples, rate = sf.read(path, dtype="float32")
     first = int(round(start * rate))
-    return samples[first:first + int(round(length * rate))]
+    return samples[first : first + int(round(length * rate))]
 
 
 def measure_decoding(paths: list[str], profile: Profile, crop: float) -> dict:
@@ -98,13 +98,16 @@ def measure_loader(profile: Profile) -> list[dict]:
         del batches  # shuts the workers down before the next arm runs
         return elapsed
 
-    times = alternate({w: (lambda w=w: steady_seconds(w)) for w in loaders}, repeats=profile.loader_repeats,
-                      warmup=profile.warmup_rounds)
+    times = alternate(
+        {w: (lambda w=w: steady_seconds(w)) for w in loaders},
+        repeats=profile.loader_repeats,
+        warmup=profile.warmup_rounds,
+    )
     return [
         {
             "workers": w,
             "batches_per_second": spread([profile.loader_batches / t for t in times[w]]),
-            "first_batch_seconds": spread(first_batch[w][-profile.loader_repeats:]),  # warm-up round left out
+            "first_batch_seconds": spread(first_batch[w][-profile.loader_repeats :]),  # warm-up round left out
         }
         for w in loaders
     ]
@@ -115,6 +118,8 @@ def run(profile: Profile, workdir: Path) -> dict:
     return {
         "source_seconds": profile.source_seconds,
         "files": profile.source_files,
-        "decoding": {name: [measure_decoding(p, profile, c) for c in profile.crop_seconds] for name, p in paths.items()},
+        "decoding": {
+            name: [measure_decoding(p, profile, c) for c in profile.crop_seconds] for name, p in paths.items()
+        },
         "loader": {"max_duration": 2.0, "batch_size": 8, "workers": measure_loader(profile)},
     }

@@ -20,8 +20,18 @@ from hf_seqlen.args import DataArguments
 from hf_seqlen.audio import Crop, normalize
 
 from .common import (
-    SAMPLING_RATE, alternate, build_model, child_main, current_rss_mb, demo_split, paired_ratio, peak_rss_mb,
-    real_loader, run_fresh_process, spread, train_step,
+    SAMPLING_RATE,
+    alternate,
+    build_model,
+    child_main,
+    current_rss_mb,
+    demo_split,
+    paired_ratio,
+    peak_rss_mb,
+    real_loader,
+    run_fresh_process,
+    spread,
+    train_step,
 )
 from .profiles import Profile
 
@@ -114,11 +124,18 @@ def measure_arm(point: dict) -> dict:
 
 def compare(profile: Profile, config_name: str) -> dict:
     def arm(name: str):
-        return lambda: run_fresh_process("reference", {
-            "arm": name, "config_name": config_name, "max_duration": profile.reference_max_duration,
-            "batch_size": profile.reference_batch_size, "warmup": profile.reference_warmup_steps,
-            "steps": profile.reference_steps, "seed": 0,
-        })
+        return lambda: run_fresh_process(
+            "reference",
+            {
+                "arm": name,
+                "config_name": config_name,
+                "max_duration": profile.reference_max_duration,
+                "batch_size": profile.reference_batch_size,
+                "warmup": profile.reference_warmup_steps,
+                "steps": profile.reference_steps,
+                "seed": 0,
+            },
+        )
 
     runs = alternate({name: arm(name) for name in ARMS}, repeats=profile.reference_repeats, warmup=0)
     memory_key = "peak_gpu_memory_mb" if runs["ours"][0]["device"] == "cuda" else "peak_rss_mb"
@@ -133,11 +150,13 @@ def compare(profile: Profile, config_name: str) -> dict:
         "steps": profile.reference_steps,
         "memory_measure": memory_key,
         "runs": runs,
-        "throughput_ratio": paired_ratio(values("ours", "audio_seconds_per_second"),
-                                         values("reference", "audio_seconds_per_second")),
+        "throughput_ratio": paired_ratio(
+            values("ours", "audio_seconds_per_second"), values("reference", "audio_seconds_per_second")
+        ),
         "peak_memory_ratio": paired_ratio(values("ours", memory_key), values("reference", memory_key)),
-        "peak_rss_increase_ratio": paired_ratio(values("ours", "peak_rss_increase_mb"),
-                                                values("reference", "peak_rss_increase_mb")),
+        "peak_rss_increase_ratio": paired_ratio(
+            values("ours", "peak_rss_increase_mb"), values("reference", "peak_rss_increase_mb")
+        ),
         "padding_share": {name: spread(values(name, "padding_share")) for name in ARMS},
     }
 

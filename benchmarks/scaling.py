@@ -11,7 +11,13 @@ from pathlib import Path
 import torch
 
 from .common import (
-    build_model, child_main, current_rss_mb, peak_rss_mb, run_fresh_process, synthetic_batch, train_step,
+    build_model,
+    child_main,
+    current_rss_mb,
+    peak_rss_mb,
+    run_fresh_process,
+    synthetic_batch,
+    train_step,
 )
 from .profiles import Profile
 
@@ -69,14 +75,26 @@ def run(profile: Profile, workdir: Path) -> dict:
                     continue
                 key = (model.config_name, seconds, samples)
                 if key not in measured:
-                    measured[key] = run_fresh_process("scaling", {
-                        "config_name": model.config_name, "seconds": seconds, "samples": samples,
-                        "warmup": profile.scaling_warmup_steps, "steps": model.steps,
-                    })
+                    measured[key] = run_fresh_process(
+                        "scaling",
+                        {
+                            "config_name": model.config_name,
+                            "seconds": seconds,
+                            "samples": samples,
+                            "warmup": profile.scaling_warmup_steps,
+                            "steps": model.steps,
+                        },
+                    )
                 points.append(measured[key])
-            curves.append({"config_name": model.config_name, "mode": mode,
-                           "samples_per_batch": model.samples_per_batch, "batch_seconds": model.batch_seconds,
-                           "points": points})
+            curves.append(
+                {
+                    "config_name": model.config_name,
+                    "mode": mode,
+                    "samples_per_batch": model.samples_per_batch,
+                    "batch_seconds": model.batch_seconds,
+                    "points": points,
+                }
+            )
     return {"curves": curves}
 
 
@@ -87,19 +105,28 @@ def plot(results: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("step_seconds", "step time (s)"), ("audio_seconds_per_second", "audio seconds per second"),
-              ("peak_rss_mb", "peak memory (MiB)")]
+    panels = [
+        ("step_seconds", "step time (s)"),
+        ("audio_seconds_per_second", "audio seconds per second"),
+        ("peak_rss_mb", "peak memory (MiB)"),
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(15, 4.5))
     for curve in results["curves"]:
-        size = (f"{curve['samples_per_batch']} crops" if curve["mode"] == "fixed_samples"
-                else f"{curve['batch_seconds']:g} s")
+        size = (
+            f"{curve['samples_per_batch']} crops"
+            if curve["mode"] == "fixed_samples"
+            else f"{curve['batch_seconds']:g} s"
+        )
         label = f"{curve['config_name']}, {size} per batch"
         seconds = [p["seconds"] for p in curve["points"]]
         for axis, (key, _) in zip(axes, panels):
-            values = [p["peak_gpu_memory_mb"] if key == "peak_rss_mb" and p["peak_gpu_memory_mb"] else p[key]
-                      for p in curve["points"]]
-            axis.plot(seconds, values, marker="o", linestyle="-" if curve["mode"] == "fixed_samples" else "--",
-                      label=label)
+            values = [
+                p["peak_gpu_memory_mb"] if key == "peak_rss_mb" and p["peak_gpu_memory_mb"] else p[key]
+                for p in curve["points"]
+            ]
+            axis.plot(
+                seconds, values, marker="o", linestyle="-" if curve["mode"] == "fixed_samples" else "--", label=label
+            )
     for axis, (_, title) in zip(axes, panels):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("--max_duration (s)")

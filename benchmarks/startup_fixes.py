@@ -24,8 +24,10 @@ from .machine import describe
 from .profiles import FULL
 from .whole_process import run_once
 
-METER_START = ("import time; from hf_seqlen.costs import CostMeter; t = time.perf_counter(); "
-               "CostMeter().start(); print(time.perf_counter() - t)")
+METER_START = (
+    "import time; from hf_seqlen.costs import CostMeter; t = time.perf_counter(); "
+    "CostMeter().start(); print(time.perf_counter() - t)"
+)
 
 
 def checkout(commit: str, into: Path) -> Path:
@@ -49,12 +51,25 @@ def main(commit: str, rounds: int = 3) -> Path:
         for hours in (1.0, 16.0):
             corpus = work / f"silent_{hours:g}h"
             about = silent_corpus(corpus, hours)
-            runs = alternate({name: (lambda code=code: run_once("ours", corpus, work / "run", FULL, 10, True, code))
-                              for name, code in codes.items()}, repeats=rounds, warmup=0)
+            runs = alternate(
+                {
+                    name: (
+                        lambda code=code, corpus=corpus: run_once("ours", corpus, work / "run", FULL, 10, True, code)
+                    )
+                    for name, code in codes.items()
+                },
+                repeats=rounds,
+                warmup=0,
+            )
             results["first_update_seconds"][f"{hours:g}h"] = {
-                "corpus": about, **{name: spread([r["first_update_seconds"] for r in runs[name]]) for name in codes}}
-        starts = alternate({name: (lambda code=code: meter_start_seconds(code)) for name, code in codes.items()},
-                           repeats=rounds, warmup=0)
+                "corpus": about,
+                **{name: spread([r["first_update_seconds"] for r in runs[name]]) for name in codes},
+            }
+        starts = alternate(
+            {name: (lambda code=code: meter_start_seconds(code)) for name, code in codes.items()},
+            repeats=rounds,
+            warmup=0,
+        )
         results["meter_start_seconds"] = {name: spread(values) for name, values in starts.items()}
     results["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["machine"] = describe()

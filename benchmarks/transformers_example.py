@@ -53,7 +53,9 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="a folder of audio files (searched recursively)")
-    parser.add_argument("--model_name_or_path", required=True, help="folder with config.json and preprocessor_config.json")
+    parser.add_argument(
+        "--model_name_or_path", required=True, help="folder with config.json and preprocessor_config.json"
+    )
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--cache_dir", default=None, help="where the listed files and the Arrow cache go")
     parser.add_argument("--validation_split_percentage", type=int, default=1)
@@ -78,8 +80,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--logging_steps", type=int, default=500)
     parser.add_argument("--saving_steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stats_file", default=None,
-                        help="write the run's counted FLOPs, wall-clock, peak memory and audio fed here (JSON)")
+    parser.add_argument(
+        "--stats_file",
+        default=None,
+        help="write the run's counted FLOPs, wall-clock, peak memory and audio fed here (JSON)",
+    )
     return parser.parse_args(argv)
 
 
@@ -109,8 +114,9 @@ class Collator:
             batch["sub_attention_mask"] = self.model._get_feature_vector_attention_mask(frames, batch["attention_mask"])
         shape = (batch["input_values"].shape[0], frames)
         config = self.model.config
-        mask = _compute_mask_indices(shape, config.mask_time_prob, config.mask_time_length,
-                                     attention_mask=batch.get("sub_attention_mask"))
+        mask = _compute_mask_indices(
+            shape, config.mask_time_prob, config.mask_time_length, attention_mask=batch.get("sub_attention_mask")
+        )
         negatives = _sample_negative_indices(shape, config.num_negatives, mask_time_indices=mask)
         batch["mask_time_indices"] = torch.tensor(mask, dtype=torch.long)
         batch["sampled_negative_indices"] = torch.tensor(negatives, dtype=torch.long)
@@ -130,14 +136,17 @@ def gradient_norm(parameters, scale: float = 1.0) -> float:
     for p in parameters:
         if p.grad is not None:
             total += (p.grad.detach().data / scale).norm(2).item() ** 2
-    return total ** 0.5
+    return total**0.5
 
 
 def fed(lengths: torch.Tensor, model: Wav2Vec2ForPreTraining, rate: int) -> dict:
     """What a batch feeds, as CostMeter.add_batch counts it: the utterances' lengths, padding left out."""
-    return {"audio_seconds": lengths.sum().item() / rate, "num_samples": len(lengths),
-            "frames": int(model._get_feat_extract_output_lengths(lengths).sum()),
-            "longest_seconds": lengths.max().item() / rate}
+    return {
+        "audio_seconds": lengths.sum().item() / rate,
+        "num_samples": len(lengths),
+        "frames": int(model._get_feat_extract_output_lengths(lengths).sum()),
+        "longest_seconds": lengths.max().item() / rate,
+    }
 
 
 def start_meter(accelerator: Accelerator):
@@ -160,8 +169,9 @@ def main(argv=None) -> int:
     n_validation = raw.num_rows * args.validation_split_percentage // 100
     if n_validation == 0:
         sys.exit("error: --validation_split_percentage leaves no validation file; raise it")
-    raw = datasets.DatasetDict({"validation": raw.select(range(n_validation)),
-                                "train": raw.select(range(n_validation, raw.num_rows))})
+    raw = datasets.DatasetDict(
+        {"validation": raw.select(range(n_validation)), "train": raw.select(range(n_validation, raw.num_rows))}
+    )
 
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(args.model_name_or_path)
     rate = feature_extractor.sampling_rate
@@ -179,19 +189,27 @@ def main(argv=None) -> int:
     with accelerator.main_process_first():
         vectorized = raw.map(prepare, num_proc=args.preprocessing_num_workers, remove_columns=["audio"])
         if min_length > 0:
-            vectorized = vectorized.filter(lambda length: length > min_length, input_columns=["input_length"],
-                                           num_proc=args.preprocessing_num_workers)
+            vectorized = vectorized.filter(
+                lambda length: length > min_length,
+                input_columns=["input_length"],
+                num_proc=args.preprocessing_num_workers,
+            )
         vectorized = vectorized.remove_columns("input_length")
 
     config = Wav2Vec2Config.from_pretrained(args.model_name_or_path)
     model = Wav2Vec2ForPreTraining(config)
     collator = Collator(model, feature_extractor)
-    train_loader = DataLoader(vectorized["train"], shuffle=True, collate_fn=collator,
-                              batch_size=args.per_device_train_batch_size)
+    train_loader = DataLoader(
+        vectorized["train"], shuffle=True, collate_fn=collator, batch_size=args.per_device_train_batch_size
+    )
     eval_loader = DataLoader(vectorized["validation"], collate_fn=collator, batch_size=args.per_device_eval_batch_size)
-    optimizer = torch.optim.AdamW(list(model.parameters()), lr=args.learning_rate,
-                                  betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
-                                  weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(
+        list(model.parameters()),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        weight_decay=args.weight_decay,
+    )
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
     unwrapped = accelerator.unwrap_model(model)
 
@@ -203,7 +221,7 @@ def main(argv=None) -> int:
     meter = start_meter(accelerator) if args.stats_file else None
     progress = tqdm(range(max_train_steps), disable=not accelerator.is_local_main_process)
     completed = 0
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         model.train()
         for step, batch in enumerate(train_loader):
             lengths = batch.pop("input_lengths")
@@ -234,8 +252,9 @@ def main(argv=None) -> int:
                 optimizer.zero_grad()
                 if not accelerator.optimizer_step_was_skipped:
                     scheduler.step()
-                temperature = max(args.max_gumbel_temperature * args.gumbel_temperature_decay ** completed,
-                                  args.min_gumbel_temperature)
+                temperature = max(
+                    args.max_gumbel_temperature * args.gumbel_temperature_decay**completed, args.min_gumbel_temperature
+                )
                 unwrapped.set_gumbel_temperature(temperature)
                 progress.update(1)
                 completed += 1
@@ -243,19 +262,24 @@ def main(argv=None) -> int:
                     meter.add_step()
 
             if (step + 1) % (args.gradient_accumulation_steps * args.logging_steps) == 0:
-                logs = {"loss": loss.detach() * args.gradient_accumulation_steps / num_losses,
-                        "constrast_loss": outputs.contrastive_loss.detach() / num_losses,
-                        "div_loss": outputs.diversity_loss.detach() / num_losses,
-                        "%_mask_idx": percent_masked, "ppl": outputs.codevector_perplexity,
-                        "lr": torch.tensor(optimizer.param_groups[0]["lr"]), "temp": torch.tensor(temperature),
-                        "grad_norm": torch.tensor(grad_norm)}
+                logs = {
+                    "loss": loss.detach() * args.gradient_accumulation_steps / num_losses,
+                    "constrast_loss": outputs.contrastive_loss.detach() / num_losses,
+                    "div_loss": outputs.diversity_loss.detach() / num_losses,
+                    "%_mask_idx": percent_masked,
+                    "ppl": outputs.codevector_perplexity,
+                    "lr": torch.tensor(optimizer.param_groups[0]["lr"]),
+                    "temp": torch.tensor(temperature),
+                    "grad_norm": torch.tensor(grad_norm),
+                }
                 if accelerator.is_local_main_process:
                     progress.write(f"step {completed}: " + "".join(f"| {k}: {v.item():.3e}" for k, v in logs.items()))
 
             if (step + 1) % (args.gradient_accumulation_steps * args.saving_steps) == 0:
                 accelerator.wait_for_everyone()
-                unwrapped.save_pretrained(output_dir, is_main_process=accelerator.is_main_process,
-                                          save_function=accelerator.save)
+                unwrapped.save_pretrained(
+                    output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save
+                )
             if completed >= max_train_steps:
                 break
 
@@ -275,8 +299,9 @@ def main(argv=None) -> int:
         if accelerator.is_local_main_process:
             progress.write("".join(f"| {k}: {(v / sums['val_num_losses']).item():.3e}" for k, v in sums.items()))
         accelerator.wait_for_everyone()
-        unwrapped.save_pretrained(output_dir, is_main_process=accelerator.is_main_process,
-                                  save_function=accelerator.save)
+        unwrapped.save_pretrained(
+            output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save
+        )
     if meter is not None:
         costs = meter.finish()  # every process takes part in the totals
         if accelerator.is_main_process:

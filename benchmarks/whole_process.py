@@ -49,15 +49,47 @@ def command(arm: str, corpus: Path, out: Path, profile: Profile, updates: int, c
     The example holds out 1% of the files; on a corpus of under 100 files, enough % for one file."""
     config = str(REPO / "hub_configs" / profile.whole_config)
     files = sum(1 for _ in corpus.iterdir())
-    shared = ["--max_train_steps", str(updates), "--per_device_train_batch_size", str(profile.whole_batch_size),
-              "--logging_steps", "1", "--output_dir", str(out)]
+    shared = [
+        "--max_train_steps",
+        str(updates),
+        "--per_device_train_batch_size",
+        str(profile.whole_batch_size),
+        "--logging_steps",
+        "1",
+        "--output_dir",
+        str(out),
+    ]
     if arm == "ours":
-        return [sys.executable, str(code / "run_pretrain.py"), "--data_dir", str(corpus), "--config_name", config,
-                "--max_duration", str(profile.whole_max_duration), "--seed", "0", *shared]
-    return [sys.executable, str(REPO / "benchmarks" / "transformers_example.py"), "--data_dir", str(corpus),
-            "--model_name_or_path", config, "--max_duration_in_seconds", str(profile.whole_max_duration),
-            "--min_duration_in_seconds", "0.5", "--cache_dir", str(out.parent / "datasets"),
-            "--validation_split_percentage", str(max(1, math.ceil(100 / files))), *shared]
+        return [
+            sys.executable,
+            str(code / "run_pretrain.py"),
+            "--data_dir",
+            str(corpus),
+            "--config_name",
+            config,
+            "--max_duration",
+            str(profile.whole_max_duration),
+            "--seed",
+            "0",
+            *shared,
+        ]
+    return [
+        sys.executable,
+        str(REPO / "benchmarks" / "transformers_example.py"),
+        "--data_dir",
+        str(corpus),
+        "--model_name_or_path",
+        config,
+        "--max_duration_in_seconds",
+        str(profile.whole_max_duration),
+        "--min_duration_in_seconds",
+        "0.5",
+        "--cache_dir",
+        str(out.parent / "datasets"),
+        "--validation_split_percentage",
+        str(max(1, math.ceil(100 / files))),
+        *shared,
+    ]
 
 
 def folder_bytes(folder: Path) -> int:
@@ -89,24 +121,38 @@ class TreeMemory(threading.Thread):
             self.done.wait(SAMPLE_SECONDS)
 
 
-def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: int, stop_at_first_update: bool,
-             code: Path = REPO) -> dict:
+def run_once(
+    arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: int, stop_at_first_update: bool, code: Path = REPO
+) -> dict:
     """One fresh process; its datasets cache, output and temporary files all under `run_dir`. `code`: the
     checkout whose `run_pretrain.py` and `hf_seqlen` ours runs (another commit's, to measure a change)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / "tmp").mkdir(parents=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
-           "HF_DATASETS_CACHE": str(run_dir / "datasets"), "HF_HOME": str(run_dir / "hf_home"),
-           "TMPDIR": str(run_dir / "tmp"), "PYTHONPATH": str(code)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_DATASETS_CACHE": str(run_dir / "datasets"),
+        "HF_HOME": str(run_dir / "hf_home"),
+        "TMPDIR": str(run_dir / "tmp"),
+        "PYTHONPATH": str(code),
+    }
     if profile.whole_torch_threads:
         env["OMP_NUM_THREADS"] = str(profile.whole_torch_threads)
     started = time.perf_counter()
     # Through a small launcher: the kernel carries a parent's peak RSS into its child's ru_maxrss, so the
     # run must be the child of a process far smaller than itself (this harness can be large).
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, *command(arm, corpus, run_dir / "out", profile, updates,
-                                                                      code)],
-                            cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            bufsize=1, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, *command(arm, corpus, run_dir / "out", profile, updates, code)],
+        cwd=run_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
     memory = TreeMemory(proc.pid)
     memory.start()
     tail: list[str] = []
@@ -115,7 +161,7 @@ def run_once(arm: str, corpus: Path, run_dir: Path, profile: Profile, updates: i
     for line in proc.stdout:  # text mode splits tqdm's carriage returns into lines too
         tail = (tail + [line])[-40:]
         if line.startswith(PEAK_LINE):
-            peak_kib = int(line[len(PEAK_LINE):])
+            peak_kib = int(line[len(PEAK_LINE) :])
         if first_update is None and FIRST_UPDATE.search(line):
             first_update = time.perf_counter() - started
             memory.first_update_at = first_update
@@ -160,14 +206,25 @@ def compare_on(shape: str, profile: Profile, workdir: Path) -> dict:
         "corpus": about,
         "runs": runs,
         "wall_ratio": ratio("wall_seconds"),  # ours / example: below 1 is faster
-        "speedup": paired_ratio([r["wall_seconds"] for r in runs["example"]], [r["wall_seconds"] for r in runs["ours"]]),
+        "speedup": paired_ratio(
+            [r["wall_seconds"] for r in runs["example"]], [r["wall_seconds"] for r in runs["ours"]]
+        ),
         "peak_rss_ratio": ratio("peak_rss_mb"),
         "first_update_ratio": ratio("first_update_seconds"),
-        "summary": {name: {key: spread([r[key] for r in runs[name]])
-                           for key in ("wall_seconds", "first_update_seconds", "peak_rss_mb",
-                                       "tree_peak_before_first_update_mb", "tree_peak_after_first_update_mb",
-                                       "disk_written_bytes")}
-                    for name in ARMS},
+        "summary": {
+            name: {
+                key: spread([r[key] for r in runs[name]])
+                for key in (
+                    "wall_seconds",
+                    "first_update_seconds",
+                    "peak_rss_mb",
+                    "tree_peak_before_first_update_mb",
+                    "tree_peak_after_first_update_mb",
+                    "disk_written_bytes",
+                )
+            }
+            for name in ARMS
+        },
     }
 
 
@@ -177,16 +234,24 @@ def against_corpus_size(profile: Profile, workdir: Path) -> list[dict]:
         corpus = workdir / f"silent_{hours:g}h"
         about = silent_corpus(corpus, hours)
 
-        def arm(name: str):
+        def arm(name: str, corpus: Path = corpus):
             return lambda: run_once(name, corpus, workdir / f"run_{name}", profile, profile.whole_updates, True)
 
         runs = alternate({name: arm(name) for name in ARMS}, repeats=profile.whole_size_repeats, warmup=0)
         shutil.rmtree(corpus, ignore_errors=True)
-        points.append({"corpus": about, **{name: {
-            "first_update_seconds": spread([r["first_update_seconds"] for r in runs[name]]),
-            "disk_written_bytes": spread([r["disk_written_bytes"] for r in runs[name]]),
-            "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs[name]]),
-        } for name in ARMS}})
+        points.append(
+            {
+                "corpus": about,
+                **{
+                    name: {
+                        "first_update_seconds": spread([r["first_update_seconds"] for r in runs[name]]),
+                        "disk_written_bytes": spread([r["disk_written_bytes"] for r in runs[name]]),
+                        "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs[name]]),
+                    }
+                    for name in ARMS
+                },
+            }
+        )
     return points
 
 

@@ -15,8 +15,15 @@ from .options import OptionParser, UsageError, error_line
 from .push import PushError, push_command
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UsageError, DataSourceError, BadAudioError, FileNotFoundError, FloatingPointError, PushError,
-               CheckpointDiskFull)
+USER_ERRORS = (
+    UsageError,
+    DataSourceError,
+    BadAudioError,
+    FileNotFoundError,
+    FloatingPointError,
+    PushError,
+    CheckpointDiskFull,
+)
 
 
 def configure_logging() -> None:
@@ -101,7 +108,9 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = OptionParser(prog="hf-seqlen", description="Sequence-length-aware wav2vec 2.0 pre-training.")
-    parser.add_argument("command", choices=sorted(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options")
+    parser.add_argument(
+        "command", choices=sorted(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options"
+    )
     known, rest = parser.parse_known_args(argv[:1])
     return COMMANDS[known.command](rest + argv[1:])
 

@@ -90,8 +90,10 @@ def country_problem(code: str) -> str | None:
     known = DataSource().get_global_energy_mix_data()
     if code in known:
         return None
-    return (f"--country_iso_code {code!r} is not a country codecarbon knows. Use a 3-letter ISO 3166 code "
-            f"such as USA, FRA, DEU, GBR or CAN ({len(known)} are known).")
+    return (
+        f"--country_iso_code {code!r} is not a country codecarbon knows. Use a 3-letter ISO 3166 code "
+        f"such as USA, FRA, DEU, GBR or CAN ({len(known)} are known)."
+    )
 
 
 def peak_host_memory_bytes() -> int | None:
@@ -139,8 +141,13 @@ class EnergyTracker:
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         try:
             self.tracker = OfflineEmissionsTracker(
-                country_iso_code=country_iso_code, tracking_mode=tracking_mode, gpu_ids=gpu_ids,
-                output_methods=[], output_handlers=[self.reports], log_level="error", allow_multiple_runs=True,
+                country_iso_code=country_iso_code,
+                tracking_mode=tracking_mode,
+                gpu_ids=gpu_ids,
+                output_methods=[],
+                output_handlers=[self.reports],
+                log_level="error",
+                allow_multiple_runs=True,
             )
             self.tracker.start()
         except Exception as error:  # codecarbon probes the hardware; no failure of it may stop training
@@ -271,8 +278,9 @@ class CostMeter:
         elapsed = time.perf_counter() - self.started
         c.wall_clock_seconds += elapsed
         c.device_seconds += elapsed * self.num_processes
-        c.peak_accelerator_memory_bytes = _max(c.peak_accelerator_memory_bytes,
-                                               peak_accelerator_memory_bytes(self.device))
+        c.peak_accelerator_memory_bytes = _max(
+            c.peak_accelerator_memory_bytes, peak_accelerator_memory_bytes(self.device)
+        )
         c.peak_host_memory_bytes = _max(c.peak_host_memory_bytes, peak_host_memory_bytes())
         if self.energy is not None:
             kwh, kg = self.energy.kwh_and_kg()
@@ -285,8 +293,9 @@ class CostMeter:
         """Every process calls this; each gets the run's totals over all processes."""
         live = self._live()
         names = [f.name for f in fields(CostCounters)]
-        row = torch.tensor([math.nan if getattr(live, n) is None else float(getattr(live, n)) for n in names],
-                           dtype=torch.float64)
+        row = torch.tensor(
+            [math.nan if getattr(live, n) is None else float(getattr(live, n)) for n in names], dtype=torch.float64
+        )
         if self.num_processes > 1:
             rows = self.accelerator.gather(row[None].to(self.device)).cpu()
         else:
@@ -355,7 +364,8 @@ def cost_report(t: CostCounters, device: torch.device, num_devices: int, energy:
         "flops_counted": t.flops_counted,
         "flops_per_audio_second": _rounded(flops_per_audio_second),
         "flops_total_estimated_from_counted_steps": _rounded(
-            flops_per_audio_second * t.audio_seconds if flops_per_audio_second else None),
+            flops_per_audio_second * t.audio_seconds if flops_per_audio_second else None
+        ),
         "energy_kwh_estimated": _rounded(t.energy_kwh),
         "co2_kg_estimated": _rounded(t.emissions_kg),
         "audio_hours": round_figure(t.audio_seconds / 3600),
@@ -367,10 +377,10 @@ def cost_report(t: CostCounters, device: torch.device, num_devices: int, energy:
         "energy_estimate": energy,
         "notes": {
             "flops": "forward and backward FLOPs of training updates (matrix multiplications and convolutions, "
-                     "as torch.utils.flop_counter.FlopCounterMode counts them), counted on flops_counted_steps "
-                     "updates and extrapolated per audio second to all updates; evaluation is not included",
+            "as torch.utils.flop_counter.FlopCounterMode counts them), counted on flops_counted_steps "
+            "updates and extrapolated per audio second to all updates; evaluation is not included",
             "energy": "estimated by codecarbon from hardware power counters where readable, else from its "
-                      "CPU/GPU power tables and load; CO2 from the country's average carbon intensity",
+            "CPU/GPU power tables and load; CO2 from the country's average carbon intensity",
             "device_hours": "wall-clock seconds x devices / 3600, summed over resumed sessions",
         },
     }
@@ -378,8 +388,11 @@ def cost_report(t: CostCounters, device: torch.device, num_devices: int, energy:
 
 def cost_table(costs: dict) -> list[tuple[str, str]]:
     """(figure, shown value) for every scalar in costs.json, in its order."""
-    return [(name, format_figure(value)) for name, value in costs.items()
-            if name != "schema_version" and not isinstance(value, dict)]
+    return [
+        (name, format_figure(value))
+        for name, value in costs.items()
+        if name != "schema_version" and not isinstance(value, dict)
+    ]
 
 
 def cost_table_text(costs: dict) -> str:

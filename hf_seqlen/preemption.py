@@ -49,8 +49,11 @@ class Preemption:
             os._exit(128 + signum)
         self.signal_name = name
         # Only a flag here: the loop checks it between updates, where saving is safe.
-        os.write(2, f"hf_seqlen: {name} received: finishing this update, then checkpointing and exiting "
-                    f"(send it again to exit at once).\n".encode())
+        os.write(
+            2,
+            f"hf_seqlen: {name} received: finishing this update, then checkpointing and exiting "
+            f"(send it again to exit at once).\n".encode(),
+        )
 
 
 def ignore_stop_signals(worker_id: int) -> None:
@@ -73,11 +76,19 @@ class SaveTriggers:
     def due(self, step: int, accelerator) -> str | None:
         """Every process must call this after every update (it all-reduces). The reason, or None."""
         clock_due = self.save_seconds is not None and time.monotonic() - self.last_save >= self.save_seconds
-        flags = torch.tensor([self.preemption.signal_name is not None, clock_due], dtype=torch.float32,
-                             device=accelerator.device)
+        flags = torch.tensor(
+            [self.preemption.signal_name is not None, clock_due], dtype=torch.float32, device=accelerator.device
+        )
         stop, minutes = (accelerator.reduce(flags, reduction="sum") > 0).tolist()
-        reason = (PREEMPTED if stop else MINUTES if minutes
-                  else STEPS if self.save_steps and step % self.save_steps == 0 else None)
+        reason = (
+            PREEMPTED
+            if stop
+            else MINUTES
+            if minutes
+            else STEPS
+            if self.save_steps and step % self.save_steps == 0
+            else None
+        )
         if reason:
             self.last_save = time.monotonic()
         return reason
@@ -88,8 +99,11 @@ class SaveTriggers:
         if reason != PREEMPTED:
             return
         accelerator.wait_for_everyone()
-        logger.warning("stopped by a signal after %s; resume with --resume_from_checkpoint latest "
-                       "(exit status %d).", checkpoint, PREEMPTED_EXIT_STATUS)
+        logger.warning(
+            "stopped by a signal after %s; resume with --resume_from_checkpoint latest (exit status %d).",
+            checkpoint,
+            PREEMPTED_EXIT_STATUS,
+        )
         for tracker in accelerator.trackers:
             tracker.finish()
         logging.shutdown()

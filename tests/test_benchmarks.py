@@ -19,7 +19,11 @@ MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_proc
 def test_smoke_run_writes_results_report_and_plot(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output_dir", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
 
@@ -31,8 +35,13 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
     report = (tmp_path / "RESULTS.md").read_text()
     cpu_model = json.loads((tmp_path / "results" / "scaling.json").read_text())["machine"]["cpu_model"]
     assert cpu_model in report
-    for headline in ("faster than decoding the whole file", "Overhead of the real training loop",
-                     "Against the usual approach", "Whole run, start to saved model", "Time to the first update"):
+    for headline in (
+        "faster than decoding the whole file",
+        "Overhead of the real training loop",
+        "Against the usual approach",
+        "Whole run, start to saved model",
+        "Time to the first update",
+    ):
         assert headline in report
     assert not (tmp_path / "results" / "gpu.json").exists()  # only --gpu writes it
 
@@ -45,7 +54,11 @@ def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
     (tmp_path / "RESULTS.md").write_text("# Benchmarks\n\n## GPU\n\nold\n\n## Reading the numbers\n\nkept\n")
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--gpu", "--tiny", "--output_dir", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     saved = json.loads((tmp_path / "results" / "gpu.json").read_text())["results"]
@@ -58,7 +71,10 @@ def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
         assert [p["crop_seconds"] for p in scaling["found"] if "crop_seconds" in p] == [0.5, 1, 2]
     if precision["status"] == "measured":
         assert [p["variant"] for p in precision["found"] if "variant" in p] == [
-            "eager fp32", "eager bf16 autocast", "bf16 autocast + torch.compile"]
+            "eager fp32",
+            "eager bf16 autocast",
+            "bf16 autocast + torch.compile",
+        ]
     report = (tmp_path / "RESULTS.md").read_text()
     assert saved["device"].startswith("CPU: ") and saved["device"] in report
     assert "old" not in report and report.count("## GPU") == 1 and report.endswith("## Reading the numbers\n\nkept\n")
@@ -98,16 +114,36 @@ def test_time_to_quality_runs_only_when_named():
 @pytest.mark.slow
 def test_time_to_quality_smoke_run_probes_every_arm_and_reports_both_budgets(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "time_to_quality", "--jobs", "2",
-         "--output_dir", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--only",
+            "time_to_quality",
+            "--jobs",
+            "2",
+            "--output_dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     saved = json.loads((tmp_path / "results" / "time_to_quality.json").read_text())["results"]
     (budget,) = saved["budgets"]
     arms = {row["name"]: row for row in budget["arms"]}
-    assert list(arms) == ["example, 2 updates", "2s, same updates", "4s, same updates", "2s, same FLOPs",
-                          "4s, same FLOPs", "untrained"]
+    assert list(arms) == [
+        "example, 2 updates",
+        "2s, same updates",
+        "4s, same updates",
+        "2s, same FLOPs",
+        "4s, same FLOPs",
+        "untrained",
+    ]
     example = arms["example, 2 updates"]
     assert example["difference"] is None and example["flops"]["median"] > 0 and example["peak_rss_mb"]["median"] > 0
     assert arms["2s, same updates"]["updates"]["median"] == 2
@@ -117,8 +153,12 @@ def test_time_to_quality_smoke_run_probes_every_arm_and_reports_both_budgets(tmp
     for row in arms.values():
         accuracy = row["accuracy"]
         assert accuracy["low"] <= accuracy["estimate"] <= accuracy["high"]
-    assert set(budget["goal"]) == {"same_flops_better", "same_updates_flops_share", "same_updates_cheap_enough",
-                                   "same_updates_non_inferior"}
+    assert set(budget["goal"]) == {
+        "same_flops_better",
+        "same_updates_flops_share",
+        "same_updates_cheap_enough",
+        "same_updates_non_inferior",
+    }
     assert (tmp_path / "results" / "time_to_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "RESULTS.md").read_text()
     assert "## Time to quality against the transformers example" in report and "Time to quality against" in report

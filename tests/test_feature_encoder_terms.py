@@ -8,14 +8,20 @@ import torch
 from transformers import Wav2Vec2ForPreTraining
 
 from helpers import assert_gradients_close, logged_steps, run_accelerate
-from test_gpu_options import batch_of, loss_and_gradients
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.feature_encoder_terms import FeatureEncoderTerms
+from test_gpu_options import batch_of, loss_and_gradients
 from tiny_upstreams import tiny_config
 
 # Without dropout and layerdrop, two copies of the model see exactly the same forward.
-DETERMINISTIC = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
-                     feat_quantizer_dropout=0.0, layerdrop=0.0)
+DETERMINISTIC = dict(
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    feat_quantizer_dropout=0.0,
+    layerdrop=0.0,
+)
 
 
 def base_narrowed(**terms) -> tuple[Wav2Vec2ForPreTraining, FeatureEncoderTerms]:
@@ -43,8 +49,10 @@ def test_the_gradient_multiplier_scales_only_the_feature_encoders_gradient():
     encoder = {name: 0.1 * g for name, g in gradients.items() if is_feature_encoder(name)}
     assert len(encoder) >= 7  # every convolution, and the group norm of the first
     assert_gradients_close({n: g for n, g in gradients_scaled.items() if is_feature_encoder(n)}, encoder)
-    assert_gradients_close({n: g for n, g in gradients_scaled.items() if not is_feature_encoder(n)},
-                           {n: g for n, g in gradients.items() if not is_feature_encoder(n)})
+    assert_gradients_close(
+        {n: g for n, g in gradients_scaled.items() if not is_feature_encoder(n)},
+        {n: g for n, g in gradients.items() if not is_feature_encoder(n)},
+    )
 
 
 def test_the_penalty_is_the_mean_square_of_the_encoder_output_per_masked_frame():
@@ -58,6 +66,7 @@ def test_the_penalty_is_the_mean_square_of_the_encoder_output_per_masked_frame()
 
 def test_the_penalty_is_taken_after_the_gradient_multiplier():
     """As in fairseq, the penalty's gradient into the convolutions is scaled by the multiplier; its value is not."""
+
     def penalty_and_first_convolution_gradient(grad_mult: float) -> tuple[float, torch.Tensor]:
         torch.manual_seed(0)
         model = Wav2Vec2ForPreTraining(tiny_config(**DETERMINISTIC)).train()
@@ -77,10 +86,28 @@ def test_the_penalty_is_taken_after_the_gradient_multiplier():
 
 @pytest.mark.slow
 def test_a_run_with_fairseqs_terms_trains_and_logs_its_penalty(tmp_path):
-    result = run_accelerate(["--output_dir", str(tmp_path / "run"), "--max_duration", "1", "--max_train_steps", "4",
-                             "--logging_steps", "2", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
-                             "--flops_counted_steps", "1", "--feature_grad_mult", "0.1",
-                             "--feature_penalty_weight", "10"])
+    result = run_accelerate(
+        [
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_duration",
+            "1",
+            "--max_train_steps",
+            "4",
+            "--logging_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_eval_samples",
+            "8",
+            "--flops_counted_steps",
+            "1",
+            "--feature_grad_mult",
+            "0.1",
+            "--feature_penalty_weight",
+            "10",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     steps = logged_steps(result.stderr)
     assert sorted(steps) == [2, 4] and all(line["feature_penalty"] > 0 for line in steps.values())

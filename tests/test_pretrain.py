@@ -5,7 +5,6 @@ import math
 import shutil
 
 import pytest
-
 from transformers import Wav2Vec2ForPreTraining, Wav2Vec2Model
 
 from helpers import assert_resume_continues_uninterrupted, logged_steps, run_accelerate
@@ -47,8 +46,20 @@ def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "resumed"
     output_dir.mkdir()
     shutil.copytree(pretrained_checkpoint / "checkpoint-40", output_dir / "checkpoint-40")
-    result = run_accelerate(["--max_duration", "2", "--output_dir", str(output_dir), "--max_train_steps", "60",
-                             "--logging_steps", "10", "--resume_from_checkpoint", "latest"])
+    result = run_accelerate(
+        [
+            "--max_duration",
+            "2",
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            "60",
+            "--logging_steps",
+            "10",
+            "--resume_from_checkpoint",
+            "latest",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "at step 40" in result.stderr
     resumed = logged_steps(result.stderr)
@@ -62,8 +73,18 @@ def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
 def test_a_length_curriculum_under_a_flops_budget(tmp_path):
     output_dir = tmp_path / "curriculum"
     budget = 1e10
-    result = run_accelerate(["--duration_schedule", "1:0.5,2:0.5", "--max_train_flops", str(budget),
-                             "--output_dir", str(output_dir), "--logging_steps", "2"])
+    result = run_accelerate(
+        [
+            "--duration_schedule",
+            "1:0.5,2:0.5",
+            "--max_train_flops",
+            str(budget),
+            "--output_dir",
+            str(output_dir),
+            "--logging_steps",
+            "2",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     steps = json.loads((output_dir / "costs.json").read_text())["optimizer_steps"]
     assert f"step {math.ceil(steps / 2)}: crops now <= 2s" in result.stderr
@@ -78,7 +99,25 @@ def test_a_length_curriculum_under_a_flops_budget(tmp_path):
 def test_resuming_from_pretrained_weights_trains_in_train_mode(pretrained_checkpoint, tmp_path):
     """from_pretrained returns a model in eval mode (no dropout, an argmax quantizer). A resumed run
     skips the first validation, so nothing but an explicit switch puts it back in train mode."""
-    assert_resume_continues_uninterrupted(tmp_path, [
-        "--model_name_or_path", str(pretrained_checkpoint), "--max_duration", "1", "--max_train_steps", "4",
-        "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "2", "--max_eval_samples", "4",
-        "--flops_counted_steps", "1"], stopped_at=2)
+    assert_resume_continues_uninterrupted(
+        tmp_path,
+        [
+            "--model_name_or_path",
+            str(pretrained_checkpoint),
+            "--max_duration",
+            "1",
+            "--max_train_steps",
+            "4",
+            "--save_steps",
+            "2",
+            "--logging_steps",
+            "1",
+            "--per_device_train_batch_size",
+            "2",
+            "--max_eval_samples",
+            "4",
+            "--flops_counted_steps",
+            "1",
+        ],
+        stopped_at=2,
+    )

@@ -15,8 +15,18 @@ import soundfile as sf
 from helpers import run_accelerate, write_tone
 from hf_seqlen.audio import BadAudioError, decode_range, read_info
 
-SHORT_RUN = ["--max_duration", "1", "--flops_counted_steps", "1", "--per_device_train_batch_size", "4", "--logging_steps", "1",
-             "--validation_split_percentage", "20"]
+SHORT_RUN = [
+    "--max_duration",
+    "1",
+    "--flops_counted_steps",
+    "1",
+    "--per_device_train_batch_size",
+    "4",
+    "--logging_steps",
+    "1",
+    "--validation_split_percentage",
+    "20",
+]
 
 
 def make_messy_folder(root: Path) -> tuple[Path, set[str]]:
@@ -68,8 +78,19 @@ def test_skip_trains_and_counts_exactly_the_bad_files(messy_folder, tmp_path):
     folder, bad = messy_folder
     output_dir = tmp_path / "run"
     # 8 readable files, 6 after the validation share: 2 batches an epoch, so 3 updates decode every crop.
-    result = run_accelerate(["--data_dir", str(folder), "--output_dir", str(output_dir), "--max_train_steps", "3",
-                             "--on_bad_audio", "skip", *SHORT_RUN])
+    result = run_accelerate(
+        [
+            "--data_dir",
+            str(folder),
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            "3",
+            "--on_bad_audio",
+            "skip",
+            *SHORT_RUN,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     costs = json.loads((output_dir / "costs.json").read_text())
     assert costs["bad_audio_files"] == len(bad)
@@ -85,8 +106,20 @@ def test_error_stops_naming_the_file_without_a_traceback(tmp_path, only_bad):
     for name in bad - {only_bad}:
         (folder / name).unlink()
     (folder / "metadata.csv").write_text("file_name\n" + "\n".join(sorted(p.name for p in folder.glob("*.wav"))) + "\n")
-    result = run_accelerate(["--data_dir", str(folder), "--output_dir", str(tmp_path / "run"), "--max_train_steps", "3",
-                             "--on_bad_audio", "error", *SHORT_RUN], launch_args=("--quiet",))
+    result = run_accelerate(
+        [
+            "--data_dir",
+            str(folder),
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_train_steps",
+            "3",
+            "--on_bad_audio",
+            "error",
+            *SHORT_RUN,
+        ],
+        launch_args=("--quiet",),
+    )
     assert result.returncode != 0
     assert f"hf_seqlen bad audio: {folder / only_bad}:" in result.stderr
     assert "Traceback" not in result.stderr

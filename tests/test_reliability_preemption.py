@@ -20,8 +20,18 @@ from helpers import REPO, launch_env, logged_steps, start_until_logged, wait_unt
 from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
 from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
 
-FAST = ["--max_duration", "1", "--per_device_train_batch_size", "2", "--flops_counted_steps", "1",
-        "--max_eval_samples", "8", "--logging_steps", "1"]
+FAST = [
+    "--max_duration",
+    "1",
+    "--per_device_train_batch_size",
+    "2",
+    "--flops_counted_steps",
+    "1",
+    "--max_eval_samples",
+    "8",
+    "--logging_steps",
+    "1",
+]
 
 
 def pretrain_command(args: list[str]) -> list[str]:
@@ -29,8 +39,9 @@ def pretrain_command(args: list[str]) -> list[str]:
 
 
 def run_pretrain(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(pretrain_command(args), cwd=REPO, env=launch_env(), capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        pretrain_command(args), cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=600
+    )
 
 
 def start_run_until_logged(args: list[str], log: Path, text: str) -> subprocess.Popen:
@@ -56,8 +67,9 @@ def test_sigterm_checkpoints_exits_and_resumes_as_if_never_stopped(tmp_path):
     resumed = run_pretrain([*args, "--output_dir", str(stopped_dir), "--resume_from_checkpoint", "latest"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     expected = {step: line["loss"] for step, line in logged_steps(whole.stderr).items() if step > stopped_at}
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(expected,
-                                                                                                         rel=1e-6)
+    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(
+        expected, rel=1e-6
+    )
     assert (stopped_dir / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
 
 
@@ -67,8 +79,19 @@ def test_a_second_signal_exits_at_once(tmp_path):
     # finishing its update. With one micro-batch a loaded machine could finish the update, save and exit
     # on the first signal before the second arrived.
     log = tmp_path / "run.log"
-    running = start_run_until_logged(["--max_train_steps", "50", *FAST, "--gradient_accumulation_steps", "32",
-                                      "--output_dir", str(tmp_path / "run")], log, "step 1: ")
+    running = start_run_until_logged(
+        [
+            "--max_train_steps",
+            "50",
+            *FAST,
+            "--gradient_accumulation_steps",
+            "32",
+            "--output_dir",
+            str(tmp_path / "run"),
+        ],
+        log,
+        "step 1: ",
+    )
     running.send_signal(signal.SIGUSR1)  # what SLURM's --signal=USR1 sends
     wait_until_logged(log, "SIGUSR1 received", 60, running)  # its handler ran first, as a person's would
     running.send_signal(signal.SIGINT)  # then Ctrl-C
@@ -100,8 +123,9 @@ def test_a_truncated_newest_checkpoint_is_skipped_at_resume(saved_by_time, tmp_p
     *_, previous, newest = complete_checkpoints(output_dir)
     weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # a file system that lost the file's tail
-    resumed = run_pretrain(["--max_train_steps", "6", *FAST, "--output_dir", str(output_dir),
-                            "--resume_from_checkpoint", "latest"])
+    resumed = run_pretrain(
+        ["--max_train_steps", "6", *FAST, "--output_dir", str(output_dir), "--resume_from_checkpoint", "latest"]
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"skipping damaged {newest} (model.safetensors holds 1000 bytes" in resumed.stderr
     assert f"resumed from {previous} at step {previous.name.split('-')[1]}" in resumed.stderr
@@ -142,13 +166,35 @@ def test_a_run_resumed_past_damaged_checkpoints_keeps_its_own(tmp_path):
     """Checkpoints 3 and 4 damaged: the run resumes from 2 and ends at step 3, below the damaged 4; with
     --save_total_limit 1 its own final checkpoint is what remains."""
     output_dir = tmp_path / "run"
-    first = run_pretrain(["--max_train_steps", "4", "--save_steps", "1", "--save_total_limit", "0", *FAST,
-                          "--output_dir", str(output_dir)])
+    first = run_pretrain(
+        [
+            "--max_train_steps",
+            "4",
+            "--save_steps",
+            "1",
+            "--save_total_limit",
+            "0",
+            *FAST,
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     for step in (3, 4):
         (output_dir / f"checkpoint-{step}" / "model.safetensors").unlink()
-    resumed = run_pretrain(["--max_train_steps", "3", "--save_total_limit", "1", *FAST, "--output_dir",
-                            str(output_dir), "--resume_from_checkpoint", "latest"])
+    resumed = run_pretrain(
+        [
+            "--max_train_steps",
+            "3",
+            "--save_total_limit",
+            "1",
+            *FAST,
+            "--output_dir",
+            str(output_dir),
+            "--resume_from_checkpoint",
+            "latest",
+        ]
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {output_dir / 'checkpoint-2'} at step 2" in resumed.stderr
     assert complete_checkpoints(output_dir) == [output_dir / "checkpoint-3"]
@@ -167,8 +213,11 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_says_what_was_needed(tmp_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(accelerator, "save_state", fill_the_disk)
-    with pytest.raises(CheckpointDiskFull, match=r"needs about 0\.\d MB \(the size of checkpoint-1\); "
-                                                 r"\S+checkpoint-1 is intact"):
+    with pytest.raises(
+        CheckpointDiskFull,
+        match=r"needs about 0\.\d MB \(the size of checkpoint-1\); "
+        r"\S+checkpoint-1 is intact",
+    ):
         save_checkpoint(accelerator, tmp_path, 2, {"step": 2, "num_processes": 1}, save_total_limit=0)
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-1"]
     assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-1"
