@@ -1,7 +1,7 @@
 """Every downstream task in one table: what the options, the runner, the model card and the figures know of it.
 
 Adding a task that is a kind of utterance classification or CTC is one entry in TASKS; a new kind of head is a
-module shaped as classification.py, named in tasks.FAMILIES (docs/downstream.md).
+module shaped as classification.py, named in tasks.FAMILIES (README.md, "Changing the code").
 """
 
 from __future__ import annotations
