@@ -4,6 +4,7 @@ fresh-process runs, a training step, and the demo corpus ready for the real load
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import statistics
@@ -46,6 +47,22 @@ def alternate(arms: Mapping[str, Callable[[], Any]], repeats: int, warmup: int =
 def spread(values: list[float]) -> dict:
     """Median with min, max and every value, so a reader sees the noise."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> dict:
+    """The median with a distribution-free interval from order statistics: the k-th smallest and k-th largest
+    values, k the largest rank whose binomial tail (n, 1/2) keeps the coverage at `confidence` or more. Rounds on
+    a shared machine have heavy tails, which a mean's t-interval would let one slow round widen."""
+    ordered, n = sorted(values), len(values)
+    tail = (1 - confidence) / 2
+    below = 0.0  # P(Binomial(n, 1/2) < k)
+    k = 0
+    while k < n // 2 and below + math.comb(n, k) / 2**n <= tail:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return {"median": statistics.median(values), "low": None, "high": None, "rounds": n}
+    return {"median": statistics.median(values), "low": ordered[k - 1], "high": ordered[n - k], "rounds": n}
 
 
 def paired_ratio(numerators: list[float], denominators: list[float]) -> dict:

@@ -5,11 +5,13 @@ No timing is checked: these numbers come from a few steps on a shared machine an
 
 import json
 import os
+import random
 import subprocess
 import sys
 
 import pytest
 
+from benchmarks.common import median_interval
 from helpers import REPO
 
 MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
@@ -163,3 +165,24 @@ def test_time_to_quality_smoke_run_probes_every_arm_and_reports_both_budgets(tmp
     report = (tmp_path / "RESULTS.md").read_text()
     assert "## Time to quality against the transformers example" in report and "Time to quality against" in report
     assert "results/time_to_quality.png" in report and "Goal: at equal FLOPs" in report
+
+
+def test_the_overhead_interval_covers_the_median_round_on_heavy_tailed_rounds():
+    """Simulated measurements shaped as the overhead's: rounds around a true median overhead, with a lognormal
+    spread and one round in ten hit by a load spike, which slows either arm's half of the round."""
+    rng = random.Random(0)
+    true_median, studies, covered = 4.0, 2000, 0
+    for _ in range(studies):
+        rounds = [
+            true_median + 10 * (rng.lognormvariate(0, 0.5) - 1) + (rng.random() < 0.1) * rng.choice((-40, 40))
+            for _ in range(60)
+        ]
+        interval = median_interval(rounds)
+        covered += interval["low"] <= true_median <= interval["high"]
+    assert 0.93 <= covered / studies <= 0.98
+
+
+def test_the_median_interval_is_the_order_statistics_of_its_rank():
+    interval = median_interval([float(v) for v in range(20)])  # ranks 6 and 15 of 20 cover the median 95.9%
+    assert (interval["low"], interval["high"], interval["rounds"]) == (5.0, 14.0, 20)
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0])["low"] is None  # five rounds cannot hold 95%
