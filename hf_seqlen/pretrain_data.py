@@ -129,15 +129,7 @@ def streaming_batches(
         data_args.audio_column_name,
     )
     crops = StreamingCrops(
-        stream,
-        data_args.audio_column_name,
-        decode,
-        plan.max_duration,
-        plan.min_duration,
-        plan.seed,
-        accelerator.process_index,
-        accelerator.num_processes,
-        plan.length_buckets,
+        stream, data_args.audio_column_name, decode, plan, accelerator.process_index, accelerator.num_processes
     )
     return StreamingBatches(crops, plan.batch_size, collator, options)
 

@@ -19,7 +19,7 @@ from datasets import Audio, IterableDataset, load_dataset
 from datasets.distributed import split_dataset_by_node
 
 from .audio import AudioDecoder, BadAudioError, bucket_lengths, random_crop, read_info
-from .data import DEMO_CORPUS, DataSourceError, load_audio_folder
+from .data import DEMO_CORPUS, BatchPlan, DataSourceError, load_audio_folder
 from .options import UsageError
 
 SHUFFLE_BUFFER = 1000
@@ -57,18 +57,16 @@ class StreamingCrops(torch.utils.data.IterableDataset):
         stream: IterableDataset,
         audio_column: str,
         decode: AudioDecoder,
-        max_duration: float,
-        min_duration: float,
-        seed: int,
-        rank: int,
-        world_size: int,
-        length_buckets: int = 0,
+        plan: BatchPlan,
+        rank: int = 0,
+        world_size: int = 1,
     ):
+        """`plan`: its crop lengths, seed and length buckets (a stream's batches are counts of crops)."""
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
-        self.stream = self.stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
-        self.audio_column, self.decode = audio_column, decode
-        self.max_duration, self.min_duration, self.seed = max_duration, min_duration, seed
-        self.rank, self.world_size, self.length_buckets = rank, world_size, length_buckets
+        self.stream = self.stream.shuffle(seed=plan.seed, buffer_size=SHUFFLE_BUFFER)
+        self.audio_column, self.decode, self.plan = audio_column, decode, plan
+        self.max_duration = plan.max_duration  # a length schedule moves it
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.consumed = 0, {}
 
     def set_epoch(self, epoch: int, consumed: dict[int, int] | None = None) -> None:
@@ -80,7 +78,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
         worker = torch.utils.data.get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
         skip = self.consumed.get(worker_id, 0)
-        buckets = bucket_lengths(self.max_duration, self.min_duration, self.length_buckets)
+        buckets = bucket_lengths(self.max_duration, self.plan.min_duration, self.plan.length_buckets)
         for position, example in enumerate(self.stream):
             if position < skip:
                 continue
@@ -89,9 +87,9 @@ class StreamingCrops(torch.utils.data.IterableDataset):
             ref = example[self.audio_column]
             try:
                 duration = read_info(ref).duration
-                if duration < self.min_duration:
+                if duration < self.plan.min_duration:
                     continue
-                crop = random_crop(index, duration, self.max_duration, self.seed, self.epoch, buckets)
+                crop = random_crop(index, duration, self.max_duration, self.plan.seed, self.epoch, buckets)
                 values = self.decode(ref, crop.start, crop.length)
             except BadAudioError as error:
                 yield {"crop": None, "epoch": self.epoch, "bad_audio": (error.name, error.reason), "read": read}
@@ -131,7 +129,7 @@ class StreamingBatches:
             crops,
             batch_size=batch_size,
             collate_fn=CollateWithPosition(collator),
-            generator=torch.Generator().manual_seed(crops.seed),
+            generator=torch.Generator().manual_seed(crops.plan.seed),
             **loader_options,
         )
         self._start_epoch()

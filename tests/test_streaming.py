@@ -7,6 +7,7 @@ import pytest
 
 from helpers import assert_resume_continues_uninterrupted, run_accelerate, write_tone
 from hf_seqlen.audio import AudioDecoder
+from hf_seqlen.data import BatchPlan
 from hf_seqlen.options import UsageError
 from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
@@ -17,9 +18,7 @@ def crops_of(folder, rank=0, world_size=1, max_duration=2.0):
         stream,
         "audio",
         AudioDecoder(16000),
-        max_duration=max_duration,
-        min_duration=1.5,
-        seed=0,
+        BatchPlan(max_duration=max_duration, min_duration=1.5, seed=0),
         rank=rank,
         world_size=world_size,
     )
