@@ -353,7 +353,14 @@ class CroppedAudio(torch.utils.data.Dataset):
 
     def __getitem__(self, item: tuple[Crop, int]) -> dict:
         crop, epoch = item
-        ref = self.audio[crop.index][self.audio_column]
+        return self._decoded(crop, epoch, self.audio[crop.index][self.audio_column])
+
+    def __getitems__(self, items: list[tuple[Crop, int]]) -> list[dict]:
+        """A batch's crops, as the DataLoader asks for them: their rows read in one query, not one per crop."""
+        refs = self.audio[[crop.index for crop, _ in items]][self.audio_column]
+        return [self._decoded(crop, epoch, ref) for (crop, epoch), ref in zip(items, refs)]
+
+    def _decoded(self, crop: Crop, epoch: int, ref) -> dict:
         try:
             values = self.decode(ref, crop.start, crop.length)
         except BadAudioError as error:

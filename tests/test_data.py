@@ -123,6 +123,25 @@ def test_cropped_audio_decodes_the_planned_range_normalised(audio_dir):
     assert abs(values.mean()) < 1e-3 and values.std() == pytest.approx(1.0, abs=1e-3)
 
 
+def test_a_batch_of_crops_decodes_as_its_crops_one_by_one_bad_audio_marked(tmp_path):
+    """The DataLoader asks for a batch at once (`__getitems__`): same order, repeats kept, bad audio marked."""
+    for name, seconds in (("a", 3.0), ("b", 2.0)):
+        write_tone(tmp_path / "clips" / f"{name}.wav", seconds=seconds)
+    (tmp_path / "clips" / "c.wav").write_bytes(b"RIFF not audio")
+    dataset = load_audio_folder(tmp_path, "train")
+    audio = CroppedAudio(dataset, AudioDecoder(16000))
+    names = [path.rsplit("/", 1)[-1] for path in (row["audio"]["path"] for row in dataset)]
+    row = {name: names.index(f"{name}.wav") for name in "abc"}
+    items = [(Crop(row[n], start, 1.0), 3) for n, start in (("b", 0.5), ("c", 0.0), ("a", 1.0), ("b", 0.5))]
+    batch, one_by_one = audio.__getitems__(items), [audio[item] for item in items]
+    assert [item.get("bad_audio", ("",))[0].endswith("c.wav") for item in batch] == [False, True, False, False]
+    for together, alone in zip(batch, one_by_one):
+        assert together.keys() == alone.keys() and together["crop"] == alone["crop"] and together["epoch"] == 3
+        if "input_values" in alone:
+            np.testing.assert_array_equal(together["input_values"], alone["input_values"])
+    np.testing.assert_array_equal(batch[0]["input_values"], batch[3]["input_values"])
+
+
 def test_a_feature_extractor_without_normalisation_gets_the_raw_samples(audio_dir):
     dataset = load_audio_folder(audio_dir, "train")
     extractor = Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False)
