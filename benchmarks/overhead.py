@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
 from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
 from hf_seqlen.pretrain import pretrain
+from hf_seqlen.pretrain_data import loader_workers
 from hf_seqlen.pretrain_run import load_model
 
 from .common import demo_split, median_interval, paired_ratio, real_loader, spread, train_step
@@ -128,7 +130,8 @@ def run(profile: Profile, workdir: Path) -> dict:
         "batch_size": args.per_device_train_batch_size,
         "logging_steps": interval,
         "measured_steps": len(loop_seconds) * interval,
-        "dataloader_num_workers": DataArguments().dataloader_num_workers,
+        # what the default (--dataloader_num_workers unset) chose on this device
+        "dataloader_num_workers": loader_workers(DataArguments(), Accelerator(cpu=device.type == "cpu")),
         "real_loop_seconds_per_step": spread(loop_seconds),
         "bare_seconds_per_step": spread(bare_seconds),
         "overhead_percent": spread(overheads),
