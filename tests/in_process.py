@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from accelerate.state import AcceleratorState
@@ -65,7 +64,3 @@ def built_run(argv: list[str]) -> Iterator[PretrainingRun]:
     """The run `run_pretrain.py ARGV` would train, built here on the CPU, before its first update."""
     with on_one_cpu_thread(io.StringIO()):
         yield build_run(*parse_args([*argv, "--mixed_precision", "no"]))
-
-
-def model_weights(output_dir: Path) -> bytes:
-    return (output_dir / "model.safetensors").read_bytes()
