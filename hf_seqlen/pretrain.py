@@ -22,7 +22,7 @@ from .args import DataArguments, ModelArguments, PretrainingArguments
 from .collate import model_inputs
 from .costs import cost_table_text
 from .pretrain_run import PretrainingRun, build_run
-from .pretrain_state import IntervalSums
+from .pretrain_state import OUTPUT_SUMS, IntervalSums, packed_sums
 from .process_group import leave_process_group
 
 logger = logging.getLogger("hf_seqlen.pretrain")
@@ -118,7 +118,7 @@ def save_if_due(run: PretrainingRun) -> None:
 
 @dataclass
 class Update:
-    """What an update leaves for its log line: this process's sums (in the order of UPDATE_SUMS), the
+    """What an update leaves for its log line: this process's sums (`pretrain_state.packed_sums`), the
     gradient's norm before clipping, and the gumbel temperature it trained at."""
 
     sums: torch.Tensor
@@ -171,7 +171,7 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torc
     no per-batch synchronisation. A process whose micro-batches held only bad audio joins the
     all-reduce with the run's stand-in batch at weight 0.
 
-    Returns this process's sums, in the order of UPDATE_SUMS; None when no process had a masked frame.
+    Returns this process's sums, packed for the log; None when no process had a masked frame.
     """
     model, accelerator, meter, step = run.model, run.accelerator, run.meter, run.state.step
     good = [b for b in micro_batches if b["num_samples"]]
@@ -183,7 +183,10 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torc
     if total_masked == 0:
         return None
     scale = accelerator.num_processes / total_masked
-    model_stats = torch.zeros(5, dtype=torch.float64, device=accelerator.device)  # UPDATE_SUMS to feature_penalty
+    sums = {
+        name: torch.zeros((), dtype=torch.float64, device=accelerator.device)
+        for name in (*OUTPUT_SUMS, "feature_penalty")
+    }
     passes = list(zip(good, frames)) or [(run.stand_in, 0)]
     for i, (micro_batch, batch_frames) in enumerate(passes):
         syncing = i == len(passes) - 1
@@ -194,17 +197,13 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torc
                 loss = outputs.loss if penalty is None else outputs.loss + penalty
                 accelerator.backward(loss * (scale if good else 0.0))
         if good:
-            model_stats[:4] += (
-                torch.stack(
-                    [outputs.loss, outputs.contrastive_loss, outputs.diversity_loss, outputs.codevector_perplexity]
-                )
-                .detach()
-                .double()
-            )
+            for name in OUTPUT_SUMS:
+                sums[name] += getattr(outputs, name).detach().double()
             if penalty is not None:
-                model_stats[4] += penalty.detach().double()
+                sums["feature_penalty"] += penalty.detach().double()
             meter.add_batch(micro_batch)
-    return torch.cat([model_stats, held])
+    masked, audio_seconds, batches = held
+    return packed_sums({**sums, "masked_frames": masked, "audio_seconds": audio_seconds, "batches": batches})
 
 
 # --------------------------------------------------------------------------- logging

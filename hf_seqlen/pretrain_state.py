@@ -17,17 +17,15 @@ from .checkpoints import complete_checkpoints
 
 logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
 
-# What one update sums, in its order (`pretrain.accumulate_gradients`); a log line's figures are made of them.
-UPDATE_SUMS = (
-    "loss",
-    "contrastive_loss",
-    "diversity_loss",
-    "codevector_perplexity",
-    "feature_penalty",
-    "masked_frames",
-    "audio_seconds",
-    "batches",
-)
+# What one update sums (`pretrain.accumulate_gradients`); a log line's figures are made of them. The model's
+# outputs of these names are summed over micro-batches, as is the feature penalty; the rest is counted from batches.
+OUTPUT_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity")
+UPDATE_SUMS = (*OUTPUT_SUMS, "feature_penalty", "masked_frames", "audio_seconds", "batches")
+
+
+def packed_sums(named: dict[str, torch.Tensor]) -> torch.Tensor:
+    """An update's named sums as one float64 tensor in the order of UPDATE_SUMS: one all-reduce moves them all."""
+    return torch.stack([named[name].double() for name in UPDATE_SUMS])
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hf_seqlen.audio import BadAudioError
-from hf_seqlen.pretrain_state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState
+from hf_seqlen.pretrain_state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState, packed_sums
 
 # One process: reduce and gather give back what this process holds.
 ONE_PROCESS = SimpleNamespace(reduce=lambda tensor, reduction: tensor)
@@ -36,18 +36,21 @@ def test_each_process_resumes_at_its_own_place():
 
 
 def test_interval_sums_become_losses_per_masked_frame_and_start_again_from_zero():
-    update = dict.fromkeys(UPDATE_SUMS, 0.0) | {
-        "loss": 30.0,
-        "contrastive_loss": 24.0,
-        "diversity_loss": 6.0,
-        "codevector_perplexity": 40.0,
-        "masked_frames": 10.0,
-        "audio_seconds": 8.0,
-        "batches": 2.0,
+    update = dict.fromkeys(UPDATE_SUMS, torch.tensor(0.0)) | {
+        name: torch.tensor(value)
+        for name, value in {
+            "loss": 30.0,
+            "contrastive_loss": 24.0,
+            "diversity_loss": 6.0,
+            "codevector_perplexity": 40.0,
+            "masked_frames": 10.0,
+            "audio_seconds": 8.0,
+            "batches": 2.0,
+        }.items()
     }
     sums = IntervalSums(torch.device("cpu"), wall_clock_seconds=100.0)
-    sums.add(torch.tensor([update[name] for name in UPDATE_SUMS], dtype=torch.float64))
-    sums.add(torch.tensor([update[name] for name in UPDATE_SUMS], dtype=torch.float64))
+    sums.add(packed_sums(update))
+    sums.add(packed_sums(update))
     line = sums.take(ONE_PROCESS, wall_clock_seconds=104.0)
     assert line == {
         "loss": 3.0,
