@@ -18,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -121,6 +122,7 @@ def test_twenty_updates_log_the_recorded_losses_and_save_the_recorded_weights(tm
     assert weights_differing(run, recorded) == []
 
 
+@pytest.mark.slow  # a second twenty-update run, only to check the tolerances
 def test_the_tolerances_tell_apart_a_run_whose_updates_are_a_tenth_smaller(tmp_path):
     """Same seed, data and start, learning rate 9e-4 for 1e-3: the tolerances that let another CPU pass catch it."""
     recorded = json.loads(RECORDED.read_text())
