@@ -207,9 +207,10 @@ class PretrainingArguments:
     adam_beta2: float = field(default=0.98)
     adam_epsilon: float = field(default=1e-6)
     optim: str = field(
-        default="adamw_torch",
+        default="adamw_torch_fused",
         metadata={
-            "help": "adamw_torch, or adamw_torch_fused: one fused kernel for the whole update.",
+            "help": "adamw_torch_fused: one fused kernel for the whole update, which drops a non-finite gradient on "
+            "the device; or adamw_torch (foreach), whose non-finite check makes the host wait for the device.",
             "choices": ["adamw_torch", "adamw_torch_fused"],
         },
     )

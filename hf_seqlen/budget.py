@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from .collate import model_inputs
+from . import objective
 from .data import CropBatchSampler, shard_batches
 from .flops import flop_counter
 
@@ -36,7 +36,7 @@ def audio_per_update(batches: list, batches_per_process: int, accumulation: int)
 def flops_per_audio_second(model: torch.nn.Module, batch: dict, device: torch.device) -> float:
     """Forward and backward FLOPs of one real batch, per second of its audio; gradients are discarded."""
     with flop_counter() as counter:
-        model(**model_inputs(batch, device)).loss.backward()
+        objective.forward(model, batch, device).loss.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / batch["audio_seconds"]
 

@@ -132,6 +132,8 @@ class PretrainingCollator:
             audio_seconds=sum(c.length for c in crops),
             longest_seconds=input_values.shape[1] / self.sampling_rate,
             frames=sum(frames),
+            masked_frames=int(mask_time_indices.sum()),  # counted here, on the host: the update scales its loss by it
+            padded=any(len(s["input_values"]) < input_values.shape[1] for s in good),
         )
         if self.return_attention_mask:
             batch["attention_mask"] = attention_mask

@@ -5,8 +5,9 @@ kill a job. On SIGTERM, SIGUSR1 or SIGINT the current update finishes, every pro
 of a checkpoint, and each exits with PREEMPTED_EXIT_STATUS. A second signal exits at once.
 
 A signal may reach only one process, and wall clocks differ between processes, so the processes
-agree after every update in one all-reduce of two numbers: "a signal came" and "--save_minutes
-have passed". Every process asks SaveTriggers after every update and gets the same answer.
+agree on two numbers, "a signal came" and "--save_minutes have passed": they ride in the one all-reduce of host
+numbers that every update makes before its forward pass (`process_group.HostChannel`), and the checkpoint
+follows that update. Every process gets the same answer without waiting on its device.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import os
 import signal
 import sys
 import time
-
-import torch
 
 logger = logging.getLogger("hf_seqlen.preemption")
 
@@ -73,13 +72,15 @@ class SaveTriggers:
         self.preemption = preemption
         self.last_save = time.monotonic()
 
-    def due(self, step: int, accelerator) -> str | None:
-        """Every process must call this after every update (it all-reduces). The reason, or None."""
+    def flags(self) -> list[float]:
+        """What this process knows now: a stop signal came, --save_minutes have passed. Summed over every
+        process (an update's HostChannel), then read by `reason`."""
         clock_due = self.save_seconds is not None and time.monotonic() - self.last_save >= self.save_seconds
-        flags = torch.tensor(
-            [self.preemption.signal_name is not None, clock_due], dtype=torch.float32, device=accelerator.device
-        )
-        stop, minutes = (accelerator.reduce(flags, reduction="sum") > 0).tolist()
+        return [float(self.preemption.signal_name is not None), float(clock_due)]
+
+    def reason(self, step: int, agreed_flags: list[float]) -> str | None:
+        """Why to checkpoint after update `step`, from the flags every process summed; None if not due."""
+        stop, minutes = (flag > 0 for flag in agreed_flags)
         reason = (
             PREEMPTED
             if stop

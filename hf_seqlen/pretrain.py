@@ -16,13 +16,12 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import Wav2Vec2ForPreTraining
 
+from . import objective
 from .args import DataArguments, ModelArguments, PretrainingArguments
-from .collate import model_inputs
 from .costs import cost_table_text
 from .pretrain_run import PretrainingRun, build_run
-from .pretrain_state import OUTPUT_SUMS, IntervalSums, packed_sums
+from .pretrain_state import DEVICE_SUMS, OUTPUT_SUMS, IntervalSums, UpdateSums, packed_sums
 from .process_group import leave_process_group
 
 logger = logging.getLogger("hf_seqlen.pretrain")
@@ -63,12 +62,9 @@ def train(run: PretrainingRun) -> None:
                 continue
             log.add(done)
             validate_if_due(run)
-            save_if_due(run)
-            if state.step >= run.total_steps:
-                break
-            if (length := run.schedule.duration_at(state.step, run.total_steps)) != batches.max_duration:
-                logger.info("step %d: crops now <= %gs", state.step, length)
-                state.start_epoch()  # a new length starts a new crop plan
+            new_length = start_epoch_if_length_changes(run)
+            save_if_due(run, done.save_flags)
+            if state.step >= run.total_steps or new_length:
                 break
         else:
             state.start_epoch()
@@ -101,11 +97,23 @@ def validate_if_due(run: PretrainingRun) -> None:
         logger.info("step %d: %s", step, tracked_validation(run))
 
 
-def save_if_due(run: PretrainingRun) -> None:
-    """Checkpoint as --save_steps, --save_minutes or a stop signal asks (every process asks after every update);
-    push it with --hub_strategy every_save or checkpoint; after a stop signal, leave."""
+def start_epoch_if_length_changes(run: PretrainingRun) -> bool:
+    """A new crop length starts a new crop plan: the state says so before any checkpoint of this update, so a run
+    resumed from that checkpoint starts the new plan as the uninterrupted run does."""
+    state = run.state
+    length = run.schedule.duration_at(state.step, run.total_steps)
+    if state.step >= run.total_steps or length == run.train_batches.max_duration:
+        return False
+    logger.info("step %d: crops now <= %gs", state.step, length)
+    state.start_epoch()
+    return True
+
+
+def save_if_due(run: PretrainingRun, save_flags: list[float]) -> None:
+    """Checkpoint as --save_steps, --save_minutes or a stop signal asks (`save_flags`: every process's, summed in
+    the update); push it with --hub_strategy every_save or checkpoint; after a stop signal, leave."""
     step = run.state.step
-    if (reason := run.saves.due(step, run.accelerator)) and step < run.total_steps:
+    if (reason := run.saves.reason(step, save_flags)) and step < run.total_steps:
         checkpoint = run.checkpoint()
         if run.publisher and run.publisher.pushes_every_save:
             run.write_release()
@@ -118,81 +126,79 @@ def save_if_due(run: PretrainingRun) -> None:
 
 @dataclass
 class Update:
-    """What an update leaves for its log line: this process's sums (`pretrain_state.packed_sums`), the
-    gradient's norm before clipping, and the gumbel temperature it trained at."""
+    """What an update leaves for its log line and its checkpoint: its sums, the gradient's norm before clipping,
+    the gumbel temperature it trained at, and every process's save and stop flags (`SaveTriggers.flags`)."""
 
-    sums: torch.Tensor
+    sums: UpdateSums
     grad_norm: torch.Tensor
     gumbel_temperature: float
+    save_flags: list[float]
 
 
 def update(run: PretrainingRun, micro_batches: list[dict]) -> Update | None:
-    """One optimizer update over the micro-batches; None if it was skipped: no process had a masked frame,
-    or the gradient was not finite."""
+    """One optimizer update over the micro-batches; None if no process had a masked frame.
+
+    The host never waits on the device here: what it must agree on with the other processes is known before the
+    forward pass, and a gradient that is not finite is dropped by the optimizer on the device and counted there
+    (`NonfiniteUpdates`), read at the next log line or checkpoint. A dropped update still counts as a step of the
+    learning-rate schedule, as under GradScaler."""
     temperature = run.gumbel_temperature()
     run.unwrapped.set_gumbel_temperature(temperature)
-    sums = accumulate_gradients(run, micro_batches)
-    if sums is None:  # every batch of every process held only bad audio
+    agreed = agree_before_update(run, micro_batches)
+    if agreed.masked_frames == 0:  # every batch of every process held only bad audio
         return None
+    sums = accumulate_gradients(run, micro_batches, agreed.masked_frames)
     grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.args.max_grad_norm or float("inf"))
-    if not torch.isfinite(grad_norm):
-        skip_nonfinite(run)
-        return None
-    run.nonfinite.passed()
+    run.drop_if_nonfinite(grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     run.state.step += 1
     run.meter.add_step()
-    return Update(sums, grad_norm, temperature)
+    counted = {"masked_frames": agreed.masked_frames, "audio_seconds": agreed.audio_seconds, "batches": agreed.batches}
+    return Update(packed_sums({**sums, **counted}), grad_norm, temperature, agreed.save_flags)
 
 
-def skip_nonfinite(run: PretrainingRun) -> None:
-    """Drop the update's gradient. Same decision on every process: the norm is of the all-reduced gradient."""
-    run.optimizer.zero_grad(set_to_none=True)
-    run.state.nonfinite_skipped += 1
-    scaler = run.accelerator.scaler
-    if scaler is not None:  # fp16: back off the loss scale as the scaler would
-        scaler.update(scaler.get_scale() / 2)
-    run.nonfinite.skipped(run.state.step)
+@dataclass
+class Agreed:
+    """What every process's micro-batches of one update hold, summed over the processes, and their save flags."""
+
+    masked_frames: float
+    audio_seconds: float
+    batches: float
+    save_flags: list[float]
 
 
-def masked_frames(batch: dict) -> int:
-    return int(batch["mask_time_indices"].sum())
+def agree_before_update(run: PretrainingRun, micro_batches: list[dict]) -> Agreed:
+    """One all-reduce of numbers the host already has (`HostChannel`): the masked frames that scale the loss, the
+    audio and batches the log reports, and whether to checkpoint or stop after this update."""
+    good = [b for b in micro_batches if b["num_samples"]]
+    held = [sum(b["masked_frames"] for b in good), sum(b["audio_seconds"] for b in good), len(good)]
+    masked, audio_seconds, batches, *save_flags = run.host.sum([*held, *run.saves.flags()])
+    return Agreed(masked, audio_seconds, batches, save_flags)
 
 
-def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torch.Tensor | None:
+def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict], total_masked: float) -> dict:
     """Forward and backward over one update's micro-batches; the gradients stay in the parameters.
 
     The model's loss is a sum over masked frames; dividing by the masked frames of every micro-batch
     on every process (times the processes, which DDP averages over) makes the gradient a mean over
     all masked frames, however the audio was split. What the micro-batches hold is known on the CPU
-    before any forward pass (masked frames, audio seconds, batches): one copy to the device per update,
-    no per-batch synchronisation. A process whose micro-batches held only bad audio joins the
-    all-reduce with the run's stand-in batch at weight 0.
+    before any forward pass (`agree_before_update`), so nothing here waits on the device. A process whose
+    micro-batches held only bad audio joins the all-reduce with the run's stand-in batch at weight 0.
 
-    Returns this process's sums, packed for the log; None when no process had a masked frame.
+    Returns this process's sums of the model's outputs (DEVICE_SUMS), on the device.
     """
     model, accelerator, meter, step = run.model, run.accelerator, run.meter, run.state.step
     good = [b for b in micro_batches if b["num_samples"]]
-    frames = [masked_frames(b) for b in good]
-    held = torch.tensor(
-        [sum(frames), sum(b["audio_seconds"] for b in good), len(good)], dtype=torch.float64, device=accelerator.device
-    )
-    total_masked = accelerator.reduce(held[:1].clone(), reduction="sum").item()
-    if total_masked == 0:
-        return None
     scale = accelerator.num_processes / total_masked
-    sums = {
-        name: torch.zeros((), dtype=torch.float64, device=accelerator.device)
-        for name in (*OUTPUT_SUMS, "feature_penalty")
-    }
-    passes = list(zip(good, frames)) or [(run.stand_in, 0)]
+    sums = {name: torch.zeros((), dtype=torch.float64, device=accelerator.device) for name in DEVICE_SUMS}
+    passes = [(b, b["masked_frames"]) for b in good] or [(run.stand_in, 0)]
     for i, (micro_batch, batch_frames) in enumerate(passes):
         syncing = i == len(passes) - 1
         with contextlib.nullcontext() if syncing else accelerator.no_sync(model):
             with meter.counting_flops(step, micro_batch["audio_seconds"]):
-                outputs = model(**model_inputs(micro_batch, accelerator.device))
+                outputs = objective.forward(model, micro_batch, accelerator.device)
                 penalty = run.encoder_terms.penalty(batch_frames)
                 loss = outputs.loss if penalty is None else outputs.loss + penalty
                 accelerator.backward(loss * (scale if good else 0.0))
@@ -202,8 +208,7 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict]) -> torc
             if penalty is not None:
                 sums["feature_penalty"] += penalty.detach().double()
             meter.add_batch(micro_batch)
-    masked, audio_seconds, batches = held
-    return packed_sums({**sums, "masked_frames": masked, "audio_seconds": audio_seconds, "batches": batches})
+    return sums
 
 
 # --------------------------------------------------------------------------- logging
@@ -235,6 +240,7 @@ class UpdateLog:
 
     def write(self, done: Update, step: int) -> None:
         run = self.run
+        run.settle_nonfinite()
         metrics = {
             **self.interval.take(run.accelerator, run.meter.wall_clock_seconds()),
             "gumbel_temperature": done.gumbel_temperature,
@@ -294,20 +300,12 @@ def tracked_validation(run: PretrainingRun) -> dict:
     return metrics
 
 
-def contrastive_accuracy(outputs, batch: dict, temperature: float) -> tuple[int, int]:
-    """Masked frames whose true quantized target scores above every distractor: (correct, total)."""
-    quantized = outputs.projected_quantized_states
-    batch_size, frames, dim = quantized.shape
-    negatives = quantized.reshape(-1, dim)[batch["sampled_negative_indices"].to(quantized.device).reshape(-1)]
-    negatives = negatives.reshape(batch_size, frames, -1, dim).permute(2, 0, 1, 3)
-    logits = Wav2Vec2ForPreTraining.compute_contrastive_logits(
-        quantized[None], negatives, outputs.projected_states, temperature
-    )
-    # A distractor identical to the target is no distractor (the model masks it the same way).
-    logits[1:][(quantized[None] == negatives).all(-1)] = float("-inf")
+def contrastive_accuracy(outputs: objective.PretrainingOutputs, batch: dict, temperature: float) -> torch.Tensor:
+    """Masked frames whose true quantized target scores above every distractor (a device tensor)."""
+    negatives = batch["sampled_negative_indices"].to(outputs.loss.device)
+    logits = objective.contrastive_logits(outputs.model, negatives, temperature)
     mask = batch["mask_time_indices"].to(logits.device)
-    correct = (logits.argmax(0) == 0) & mask
-    return int(correct.sum()), int(mask.sum())
+    return ((logits.argmax(0) == 0) & mask).sum()
 
 
 @torch.no_grad()
@@ -321,13 +319,9 @@ def evaluate(run: PretrainingRun) -> dict:
         run.bad_audio.note(batch)
         if batch["num_samples"] == 0:
             continue
-        outputs = model(**model_inputs(batch, accelerator.device))
-        correct, masked = contrastive_accuracy(outputs, batch, temperature)
-        sums += torch.tensor(
-            [outputs.loss.item(), outputs.contrastive_loss.item(), correct, masked],
-            dtype=torch.float64,
-            device=accelerator.device,
-        )
+        outputs = objective.forward(model, batch, accelerator.device)
+        correct = contrastive_accuracy(outputs, batch, temperature)
+        sums += torch.stack([outputs.loss, outputs.contrastive_loss, correct, torch.tensor(batch["masked_frames"])])
     model.train()
     loss, contrastive, correct, masked = accelerator.reduce(sums, reduction="sum").tolist()
     masked = max(masked, 1)

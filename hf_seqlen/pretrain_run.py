@@ -39,6 +39,7 @@ from .options import UsageError
 from .preemption import Preemption, SaveTriggers
 from .pretrain_data import Split, load_splits, loader_options, make_loader, stand_in_batch, streaming_batches
 from .pretrain_state import BadAudioLog, NonfiniteUpdates, RunState
+from .process_group import HostChannel
 from .push import HubPublisher
 from .schedule import DurationSchedule
 
@@ -69,6 +70,7 @@ class PretrainingRun:
     warmup_steps: int
     meter: CostMeter
     saves: SaveTriggers
+    host: HostChannel  # what the processes agree on before each update, without waiting on the device
     nonfinite: NonfiniteUpdates
     publisher: HubPublisher | None
     run_config: dict  # the options as the release records them
@@ -89,8 +91,26 @@ class PretrainingRun:
         decayed = self.model_args.max_gumbel_temperature * self.model_args.gumbel_temperature_decay**self.state.step
         return max(decayed, self.model_args.min_gumbel_temperature)
 
+    def drop_if_nonfinite(self, grad_norm: torch.Tensor) -> None:
+        """Have the coming optimizer step drop this update's gradient if it is not finite. The fused AdamW does it
+        on the device (`found_inf`, as GradScaler has it do); fp16's GradScaler does it itself; the foreach AdamW
+        cannot, so the host looks at the norm, which waits for the device."""
+        found = self.nonfinite.note(grad_norm)
+        optimizer = self.optimizer.optimizer  # inside Accelerate's wrapper
+        if self.accelerator.scaler is not None:
+            return
+        if optimizer.defaults.get("fused"):
+            optimizer.found_inf = found
+        elif found.item():
+            self.optimizer.zero_grad(set_to_none=True)  # a step over no gradient changes nothing
+
+    def settle_nonfinite(self) -> None:
+        """The updates dropped for a non-finite gradient since the last look, reported and counted in the state."""
+        self.state.nonfinite_skipped += self.nonfinite.read(self.state.step)
+
     def checkpoint(self) -> Path:
         """Every process writes its part: state, bad audio, costs, each process's place in its data."""
+        self.settle_nonfinite()
         self.bad_audio.merge_processes()
         state = self.state
         progress = {
@@ -194,6 +214,9 @@ def make_accelerator(args: PretrainingArguments, options: ResolvedOptions, confi
     )
     check_processes_joined(accelerator)
     check_distributed_type(accelerator)
+    if accelerator.device.type == "cuda" and options.train_batches.length_buckets:
+        # Few input shapes: cuDNN's search for the fastest convolution of each pays back after the first batches.
+        torch.backends.cudnn.benchmark = True
     if args.torch_compile and accelerator.state.dynamo_plugin.backend != DynamoBackend.NO:
         raise UsageError(
             "the model would be compiled twice: by --torch_compile and by Accelerate's dynamo_backend "
@@ -327,7 +350,7 @@ def make_optimizer(args: PretrainingArguments, model, total_steps: int):
         betas=(args.adam_beta1, args.adam_beta2),
         eps=args.adam_epsilon,
         weight_decay=args.weight_decay,
-        fused=args.optim == "adamw_torch_fused",
+        fused=args.optim == "adamw_torch_fused",  # the default: it also drops a non-finite gradient on the device
     )
     return optimizer, get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps), warmup_steps
 
@@ -421,7 +444,8 @@ def build_run(model_args: ModelArguments, data_args: DataArguments, args: Pretra
         warmup_steps,
         meter,
         saves,
-        NonfiniteUpdates(args.max_consecutive_nonfinite, options.output_dir),
+        HostChannel(accelerator),
+        NonfiniteUpdates(args.max_consecutive_nonfinite, options.output_dir, accelerator.device),
         publisher,
         run_config,
         RunState(num_processes=accelerator.num_processes),

@@ -17,15 +17,29 @@ from .checkpoints import complete_checkpoints
 
 logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
 
-# What one update sums (`pretrain.accumulate_gradients`); a log line's figures are made of them. The model's
-# outputs of these names are summed over micro-batches, as is the feature penalty; the rest is counted from batches.
+# What one update sums (`pretrain.accumulate_gradients`); a log line's figures are made of them. The model's outputs
+# of these names, and the feature penalty, are summed over micro-batches on the device, by each process; the rest is
+# counted by the host from its batches and summed over every process before the update (`HostChannel`).
 OUTPUT_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity")
-UPDATE_SUMS = (*OUTPUT_SUMS, "feature_penalty", "masked_frames", "audio_seconds", "batches")
+DEVICE_SUMS = (*OUTPUT_SUMS, "feature_penalty")
+HOST_SUMS = ("masked_frames", "audio_seconds", "batches")
+UPDATE_SUMS = (*DEVICE_SUMS, *HOST_SUMS)
 
 
-def packed_sums(named: dict[str, torch.Tensor]) -> torch.Tensor:
-    """An update's named sums as one float64 tensor in the order of UPDATE_SUMS: one all-reduce moves them all."""
-    return torch.stack([named[name].double() for name in UPDATE_SUMS])
+@dataclass
+class UpdateSums:
+    """An update's sums: this process's on the device (in the order of DEVICE_SUMS, one all-reduce per log line
+    moves them all), every process's on the host (in the order of HOST_SUMS)."""
+
+    device: torch.Tensor
+    host: list[float]
+
+
+def packed_sums(named: dict) -> UpdateSums:
+    """An update's named sums, device and host apart."""
+    return UpdateSums(
+        torch.stack([named[name].double() for name in DEVICE_SUMS]), [float(named[name]) for name in HOST_SUMS]
+    )
 
 
 @dataclass
@@ -57,20 +71,26 @@ class RunState:
 
 
 class IntervalSums:
-    """The updates' sums between two log lines, kept on the device: one all-reduce per log line."""
+    """The updates' sums between two log lines, the device's kept on the device: one all-reduce per log line."""
 
     def __init__(self, device: torch.device, wall_clock_seconds: float):
-        self.sums = torch.zeros(len(UPDATE_SUMS), dtype=torch.float64, device=device)
+        self.device_sums = torch.zeros(len(DEVICE_SUMS), dtype=torch.float64, device=device)
+        self.host_sums = [0.0] * len(HOST_SUMS)
         self.started = wall_clock_seconds
 
-    def add(self, update_sums: torch.Tensor) -> None:
-        self.sums += update_sums
+    def add(self, update_sums: UpdateSums) -> None:
+        self.device_sums += update_sums.device
+        self.host_sums = [total + value for total, value in zip(self.host_sums, update_sums.host)]
 
     def take(self, accelerator: Accelerator, wall_clock_seconds: float) -> dict:
         """Every process's sums as a log line's losses and rates; the next interval starts now, from zero."""
-        total = dict(zip(UPDATE_SUMS, accelerator.reduce(self.sums, "sum").tolist()))
+        total = {
+            **dict(zip(DEVICE_SUMS, accelerator.reduce(self.device_sums, "sum").tolist())),
+            **dict(zip(HOST_SUMS, self.host_sums)),  # summed over the processes already
+        }
         seconds, self.started = wall_clock_seconds - self.started, wall_clock_seconds
-        self.sums.zero_()
+        self.device_sums.zero_()
+        self.host_sums = [0.0] * len(HOST_SUMS)
         frames = total["masked_frames"]
         # The model's loss; a feature penalty (off by default) is added to what is minimised and shown apart.
         penalty = {"feature_penalty": total["feature_penalty"] / frames} if total["feature_penalty"] else {}
@@ -85,15 +105,38 @@ class IntervalSums:
 
 
 class NonfiniteUpdates:
-    """Updates skipped for a non-finite gradient: each is logged; too many in a row stop the run."""
+    """Updates whose gradient was not finite. The optimizer drops such a gradient itself (`found_inf`), so the
+    counts stay on the device until the host next reads them, at a log line, a checkpoint or the end: there each
+    skip is reported, and too many in a row stop the run."""
 
-    def __init__(self, limit: int, output_dir: Path):
-        self.limit, self.output_dir, self.in_a_row = limit, output_dir, 0
+    def __init__(self, limit: int, output_dir: Path, device: torch.device):
+        self.limit, self.output_dir = limit, output_dir
+        # since the last read: updates dropped, the longest run of them in a row; and the current run of them
+        self.dropped, self.most_in_a_row, self.in_a_row = torch.zeros(3, device=device).unbind()
+        self.read_after_step = 0
 
-    def skipped(self, step: int) -> None:
-        self.in_a_row += 1
-        logger.warning("non-finite gradient at step %d: update skipped (%d in a row)", step, self.in_a_row)
-        if self.in_a_row >= self.limit:
+    def note(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        """1.0 if this update's gradient is not finite, else 0.0: a device tensor, as the optimizer takes it."""
+        found = (~torch.isfinite(grad_norm)).float()
+        self.in_a_row = (self.in_a_row + 1) * found  # back to 0 after a finite update
+        self.most_in_a_row = torch.maximum(self.most_in_a_row, self.in_a_row)
+        self.dropped = self.dropped + found
+        return found
+
+    def read(self, step: int) -> int:
+        """The updates dropped since the last read, each reported; stops the run after too many in a row."""
+        dropped, most_in_a_row = (int(n) for n in torch.stack([self.dropped, self.most_in_a_row]).tolist())
+        first, self.read_after_step = self.read_after_step + 1, step
+        self.dropped, self.most_in_a_row = self.dropped * 0, self.in_a_row.clone()  # a streak goes on counting
+        if dropped:
+            logger.warning(
+                "non-finite gradient in %d of updates %d-%d: update skipped (at most %d in a row)",
+                dropped,
+                first,
+                step,
+                most_in_a_row,
+            )
+        if most_in_a_row >= self.limit:
             last = complete_checkpoints(self.output_dir)
             resume_hint = (
                 f"The last checkpoint, {last[-1]}, is intact: resume from it with --resume_from_checkpoint latest"
@@ -101,12 +144,11 @@ class NonfiniteUpdates:
                 else "No checkpoint was written yet"
             )
             raise FloatingPointError(
-                f"{self.in_a_row} updates in a row had a non-finite loss or gradient (step {step}). {resume_hint}. "
-                "Try a lower --learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 instead of fp16."
+                f"{most_in_a_row} updates in a row had a non-finite loss or gradient (by step {step}). "
+                f"{resume_hint}. Try a lower --learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 "
+                "instead of fp16."
             )
-
-    def passed(self) -> None:
-        self.in_a_row = 0
+        return dropped
 
 
 class BadAudioLog:

@@ -59,18 +59,28 @@ def test_interval_sums_become_losses_per_masked_frame_and_start_again_from_zero(
         "codevector_perplexity": 20.0,
         "audio_seconds_per_second": 4.0,
     }  # no feature_penalty figure when it is off
-    assert sums.sums.sum() == 0 and sums.started == 104.0
+    assert sums.device_sums.sum() == 0 and sums.host_sums == [0.0, 0.0, 0.0] and sums.started == 104.0
 
 
-def test_too_many_nonfinite_updates_in_a_row_stop_the_run_naming_the_fix(tmp_path, caplog):
-    nonfinite = NonfiniteUpdates(limit=2, output_dir=tmp_path)
+def test_nonfinite_updates_are_counted_on_the_device_and_reported_when_the_host_reads(tmp_path, caplog):
+    nonfinite = NonfiniteUpdates(limit=3, output_dir=tmp_path, device=torch.device("cpu"))
+    norms = [1.0, float("nan"), float("inf"), 2.0, float("nan")]  # updates 1-5
+    found = [nonfinite.note(torch.tensor(norm)) for norm in norms]
+    assert [flag.item() for flag in found] == [0.0, 1.0, 1.0, 0.0, 1.0]  # what the optimizer is told
     with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain"):
-        nonfinite.skipped(step=3)
-    assert "non-finite gradient at step 3: update skipped (1 in a row)" in caplog.text
-    nonfinite.passed()
-    nonfinite.skipped(step=5)
+        assert nonfinite.read(step=5) == 3
+        assert nonfinite.read(step=6) == 0  # each dropped update is reported once
+    assert caplog.text.count("update skipped") == 1
+    assert "non-finite gradient in 3 of updates 1-5: update skipped (at most 2 in a row)" in caplog.text
+
+
+def test_too_many_nonfinite_updates_in_a_row_stop_the_run_naming_the_fix(tmp_path):
+    nonfinite = NonfiniteUpdates(limit=2, output_dir=tmp_path, device=torch.device("cpu"))
+    nonfinite.note(torch.tensor(float("nan")))
+    assert nonfinite.read(step=1) == 1  # one in a row: the run goes on
+    nonfinite.note(torch.tensor(float("inf")))  # a streak goes on across a read
     with pytest.raises(FloatingPointError, match=r"2 updates in a row .* No checkpoint was written yet\. Try a lower"):
-        nonfinite.skipped(step=6)
+        nonfinite.read(step=2)
 
 
 def test_bad_audio_is_logged_once_and_counted_or_stops_the_run(caplog):

@@ -1,5 +1,6 @@
 """Run under `accelerate launch`: the gradient of one update (`pretrain.accumulate_gradients` of a run built by
-`build_run`), as the first process sees it after DDP's all-reduce, saved to OUTPUT (a torch file).
+`build_run`, scaled by the masked frames every process agreed on), as the first process sees it after DDP's
+all-reduce, saved to OUTPUT (a torch file).
 
     one_update_gradient.py OUTPUT RUN_PRETRAIN_OPTIONS...
 
@@ -13,7 +14,7 @@ import sys
 import torch
 
 from hf_seqlen.args import parse_args
-from hf_seqlen.pretrain import accumulate_gradients
+from hf_seqlen.pretrain import accumulate_gradients, agree_before_update
 from hf_seqlen.pretrain_run import PretrainingRun, build_run
 from hf_seqlen.process_group import leave_process_group
 
@@ -33,7 +34,7 @@ def first_micro_batches(run: PretrainingRun) -> list[dict]:
 def update_gradient(run: PretrainingRun, micro_batches: list[dict]) -> dict[str, torch.Tensor]:
     """The gradient one update over `micro_batches` leaves in the parameters, before clipping."""
     run.model.zero_grad(set_to_none=True)
-    accumulate_gradients(run, micro_batches)
+    accumulate_gradients(run, micro_batches, agree_before_update(run, micro_batches).masked_frames)
     return {name: p.grad.clone() for name, p in run.unwrapped.named_parameters() if p.grad is not None}
 
 
