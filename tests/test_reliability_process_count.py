@@ -76,11 +76,13 @@ def checkpoint_as_two_processes_write_it(argv: list[str], positions: list[dict],
 
 def test_a_checkpoint_of_two_processes_resumes_on_one_at_the_same_global_batch(tmp_path):
     argv = [*FAST, "--output_dir", str(tmp_path / "run"), "--max_train_steps", "8"]
-    checkpoint_as_two_processes_write_it(argv, [{"epoch": 1, "batches_done": 3}] * 2, gradient_accumulation_steps=1)
+    positions = [{"epoch": 1, "batches_done": 3}] * 2
+    checkpoint_as_two_processes_write_it(argv, positions, gradient_accumulation_steps=1, total_steps=16)
     state, log = resume_here(argv)
     assert state == RunState(num_processes=1, step=2, epoch=1, batches_done=6)
     assert "processes changed from 2 to 1 since checkpoint-2: the epoch goes on after the first 6 batches" in log
     assert "An update's batches over all processes: 2 before, 1 now (--gradient_accumulation_steps 2 keeps 2)" in log
+    assert "The run planned 16 updates and now plans 8" in log and "(--max_train_steps 16 keeps" in log
     assert "resumed from" in log and "at step 2 (epoch 1, batch 6)" in log
 
 
