@@ -23,8 +23,6 @@ import re
 import shutil
 from pathlib import Path
 
-from .options import UsageError
-
 logger = logging.getLogger(__name__)
 
 PROGRESS_FILE = "progress.json"
@@ -194,13 +192,9 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, sa
 
 
 def load_checkpoint(accelerator, path: Path) -> dict:
+    """Weights, optimizer, scheduler and random states into every process; returns progress.json. Written by
+    another number of processes, a process with no random state of its index keeps its own (Accelerate logs
+    'Could not load random states'); `pretrain_run.resume` then seeds every process afresh."""
     progress = json.loads((path / PROGRESS_FILE).read_text())
-    saved_by = progress.get("num_processes", 1)
-    if saved_by != accelerator.num_processes:
-        # Each process's place in the epoch and random state belong to its shard of the data.
-        raise UsageError(
-            f"{path} was written by {saved_by} processes; resume it with {saved_by} processes "
-            f"(this launch has {accelerator.num_processes})."
-        )
     accelerator.load_state(str(path))
     return progress

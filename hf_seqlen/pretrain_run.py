@@ -118,6 +118,9 @@ class PretrainingRun:
             "bad_audio": self.bad_audio.files,
             "costs": self.meter.state_dict(),
             "process_positions": gather_object([{"epoch": state.epoch, "batches_done": state.batches_done}]),
+            # What a resume on another number of processes compares its own plan with.
+            "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
+            "total_steps": self.total_steps,
         }
         if self.data_args.streaming:
             progress["stream_positions"] = gather_object([self.train_batches.state_dict()])
@@ -372,20 +375,79 @@ def recorded_options(model_args, data_args, args, options: ResolvedOptions, tota
 
 
 def resume(run: PretrainingRun) -> None:
-    """Back to where --resume_from_checkpoint's run stopped: weights, optimizer, RNG, state, costs, data."""
+    """Back to where --resume_from_checkpoint's run stopped: weights, optimizer, RNG, state, costs, data. A
+    checkpoint of another number of processes resumes at the same place in the epoch's crop plan."""
     checkpoint = resolve_checkpoint(run.args.resume_from_checkpoint, run.output_dir)
+    if checkpoint is None:  # 'latest' found none: the run starts afresh
+        return
     accelerator = run.accelerator
     progress = load_checkpoint(accelerator, checkpoint)
-    run.state = RunState.saved_in(progress, accelerator.process_index)
+    if progress.get("num_processes", 1) == accelerator.num_processes:
+        run.state = RunState.saved_in(progress, accelerator.process_index)
+        if run.data_args.streaming:  # each process's workers have read the stream to their own positions
+            run.train_batches.load_state_dict(progress["stream_positions"][accelerator.process_index])
+    else:
+        run.state = state_on_other_processes(run, progress, checkpoint)
     run.bad_audio.add(progress["bad_audio"])
     run.meter.load_state_dict(progress["costs"])
-    if run.data_args.streaming:  # each process's workers have read the stream to their own positions
-        run.train_batches.load_state_dict(progress["stream_positions"][accelerator.process_index])
     run.resumed_from = checkpoint
     state = run.state
     logger.info(
         "resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch, state.batches_done
     )
+
+
+def state_on_other_processes(run: PretrainingRun, progress: dict, checkpoint: Path) -> RunState:
+    """The checkpoint's place for this launch's number of processes, said in the log. Map-style data goes on at
+    the same global batch of the epoch (`RunState.on_processes`). A stream cannot: each process had read its own
+    part of it, which another count splits differently, so the run starts the stream's next epoch. The random
+    states belonged to the old processes: every process is seeded from --seed, the step and its index."""
+    now = run.accelerator.num_processes
+    state = RunState.saved_in(progress)  # with map-style data every process is at the first one's place
+    saved_by = state.num_processes
+    if run.data_args.streaming:
+        state.epoch = max((p["epoch"] for p in progress.get("process_positions", [])), default=state.epoch)
+        state.start_epoch()
+        state.num_processes = now
+        place = (
+            f"with --streaming each process had read its own part of the stream, so the place in it is not kept: "
+            f"the run goes on with the stream's next epoch (epoch {state.epoch}), reshuffled, and files of the "
+            "interrupted epoch may be read again or not at all. Weights, optimizer, schedules, step and costs are kept"
+        )
+    else:
+        state.on_processes(now)
+        place = (
+            f"the epoch goes on after the first {state.batches_done * now} batches of its crop plan "
+            f"({state.batches_done} on each process), dealt out anew; fewer than one batch per process is left out"
+        )
+    set_seed(run.args.seed + state.step, device_specific=True)
+    if run.accelerator.is_main_process:
+        logger.warning(
+            "processes changed from %d to %d since %s: %s.%s",
+            saved_by,
+            now,
+            checkpoint.name,
+            place,
+            changed_update_size(run, progress, saved_by),
+        )
+    return state
+
+
+def changed_update_size(run: PretrainingRun, progress: dict, saved_by: int) -> str:
+    """What another number of processes changes in an update and the run's length, and how to keep both."""
+    now, accumulated = run.accelerator.num_processes, run.args.gradient_accumulation_steps
+    said = ""
+    held = saved_by * progress.get("gradient_accumulation_steps", accumulated)
+    if held != now * accumulated:
+        keep = f" (--gradient_accumulation_steps {held // now} keeps {held})" if held % now == 0 else ""
+        said += f" An update's batches over all processes: {held} before, {now * accumulated} now{keep}."
+    planned = progress.get("total_steps", run.total_steps)
+    if planned != run.total_steps:
+        said += (
+            f" The run planned {planned} updates and now plans {run.total_steps}, counting updates of the new size "
+            f"(--max_train_steps {planned} keeps the planned learning-rate and crop-length schedules)."
+        )
+    return said
 
 
 def build_run(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> PretrainingRun:

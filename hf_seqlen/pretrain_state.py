@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def packed_sums(named: dict) -> UpdateSums:
 class RunState:
     """Where the run is. A checkpoint saves it in progress.json, beside the model, optimizer and RNG states."""
 
-    num_processes: int = 1  # a run resumes only with as many processes, each at its place in its shard
+    num_processes: int = 1  # the processes the place below is counted for
     step: int = 0  # optimizer updates done
     epoch: int = 0  # crop plans started on this process: one per pass over its data or per new crop length
     batches_done: int = 0  # of the current epoch's batches, on this process
@@ -63,6 +64,15 @@ class RunState:
             position = progress["process_positions"][process_index]
             run.epoch, run.batches_done = position["epoch"], position["batches_done"]
         return run
+
+    def on_processes(self, num_processes: int) -> None:
+        """The same place in the epoch's crop plan, counted for another number of processes, each at the same
+        place (map-style data). `data.shard_batches` deals an epoch's batches out in turns, so the first k batches
+        of each of N processes are the epoch's first k x N, whatever N is: the new processes go on from there,
+        rounded up to a whole turn of theirs. So no batch is trained twice, fewer than one per process is left out
+        of the epoch, and an epoch finished on the old count is finished on the new one."""
+        self.batches_done = math.ceil(self.batches_done * self.num_processes / num_processes)
+        self.num_processes = num_processes
 
     def start_epoch(self) -> None:
         """A new crop plan starts at its first batch."""

@@ -3,9 +3,10 @@ pre-train, train every task (probing by default) on that checkpoint, then report
 
     hf-seqlen sweep --durations 1 2 4 --tasks kws asr --max_train_steps 200 --output_dir study
 
-Every pre-training is a real `accelerate launch` of run_pretrain, and so is every downstream job when the launch
-could start several processes (`--accelerate_config`, or a default `accelerate config`), so a sweep runs on many
-GPUs unchanged; otherwise the command line runs downstream jobs in the sweep's own process. Every arm runs once per
+Every pre-training is a real `accelerate launch` of run_pretrain, and so is every downstream job unless the launch
+would start one process on at most one device (no `--accelerate_config`, no default `accelerate config`, at most
+one GPU), so a sweep runs on many GPUs unchanged; otherwise the command line runs downstream jobs in the sweep's own
+process. Every arm runs once per
 seed (`--seeds 0 1 2`), in `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed
 runs only the new jobs; an interrupted pre-training resumes from its last checkpoint. Each job is a `Job` value
 (job.py) until it runs; before any job starts, every job's options are checked by the parser of its entry point,
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import accelerate.commands.config as accelerate_config
+import accelerate.commands.launch as accelerate_launch
 import torch
 
 from .demo_corpus_maker import cached_corpus, cached_corpus_folder
@@ -281,9 +283,22 @@ class JobFailed(RuntimeError):
 
 
 def launches_one_process(args: SweepArguments) -> bool:
-    """Whether `accelerate launch` would start this sweep's jobs as one plain process: no config named, and no
-    default config (`accelerate config`) that could ask for several."""
-    return args.accelerate_config is None and not Path(accelerate_config.default_config_file).is_file()
+    """Whether `accelerate launch` would start this sweep's jobs as one process on at most one device, as a job run
+    in this process does. Not with a config, named or the default one (`accelerate config`): its settings (processes,
+    mixed precision, devices) reach launched processes only. Without one, accelerate starts a process per GPU (or
+    other accelerator) it finds; its own launch check decides here, as it would for the launch."""
+    if args.accelerate_config is not None or Path(accelerate_config.default_config_file).is_file():
+        return False
+    launch_logger = logging.getLogger(accelerate_launch.__name__)
+    level = launch_logger.level
+    launch_logger.setLevel(logging.ERROR)  # the defaults it warns of are a launch's to report, in the job's log
+    try:
+        checked, _, _ = accelerate_launch._validate_launch_command(
+            accelerate_launch.launch_command_parser().parse_args(["--module", "hf_seqlen.cli"])
+        )
+    finally:
+        launch_logger.setLevel(level)
+    return not checked.multi_gpu and checked.num_processes <= 1  # accelerate 1.0 counts 0 GPUs as 0 processes
 
 
 @contextlib.contextmanager

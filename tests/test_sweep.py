@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import accelerate.commands.config as accelerate_config
+import accelerate.utils.imports
 import pytest
 import torch
 
@@ -218,12 +219,30 @@ def test_no_job_of_the_paper_recipe_has_an_option_twice_and_its_tasks_own_values
     assert steps == {"kws": ("20000",), "asr": ("20000",), "er": ("5000",), "sid": ("20000",)}
 
 
+def fake_gpus(monkeypatch, count: int) -> None:
+    """This CPU machine as one with `count` CUDA GPUs, to what `accelerate launch` reads to count devices with no
+    config (accelerate.utils.imports.get_torch_accelerator_backend): there is no GPU here to count."""
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *_: torch.device("cuda"))
+    monkeypatch.setattr(accelerate.utils.imports, "is_cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
 def test_probes_run_in_the_sweeps_process_only_where_a_launch_would_start_one_plain_process(tmp_path, monkeypatch):
     monkeypatch.setattr(accelerate_config, "default_config_file", str(tmp_path / "default_config.yaml"))
-    assert launches_one_process(SweepArguments(output_dir="study"))
+    assert launches_one_process(SweepArguments(output_dir="study"))  # this machine: no GPU
     assert not launches_one_process(SweepArguments(output_dir="study", accelerate_config="multi_gpu.yaml"))
     (tmp_path / "default_config.yaml").write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
     assert not launches_one_process(SweepArguments(output_dir="study"))
+
+
+@pytest.mark.parametrize("gpus, in_this_process", [(1, True), (2, False), (8, False)])
+def test_with_no_accelerate_config_a_machine_of_several_gpus_launches_its_probes(
+    tmp_path, monkeypatch, gpus, in_this_process
+):
+    """`accelerate launch` with no config starts one process per GPU."""
+    monkeypatch.setattr(accelerate_config, "default_config_file", str(tmp_path / "default_config.yaml"))
+    fake_gpus(monkeypatch, gpus)
+    assert launches_one_process(SweepArguments(output_dir="study")) == in_this_process
 
 
 def test_a_job_run_here_leaves_its_output_and_its_failure_in_its_log(tmp_path, capfd):
