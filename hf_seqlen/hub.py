@@ -20,6 +20,7 @@ CARD_FILE = "README.md"
 COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
+DOWNSTREAM_RESULTS_FILE = "results.json"  # what marks a downstream run's folder (downstream/results.py)
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
 SECTION_FILE = "study.md"  # a section a sweep adds to the card (study_card.py), kept beside it to outlive rewrites
 SECRET_ARGUMENTS = ("hub_token",)
@@ -62,6 +63,14 @@ def is_local(name: str) -> bool:
 def folder_name(name: str) -> str:
     """How a card's text names data or a model: a local folder by its last component, a Hub id whole."""
     return Path(name).name if is_local(name) else name
+
+
+def base_model_name(model_name_or_path: str | None, published_as: str | None = None) -> str | None:
+    """A card's `base_model`, for a run that started from a checkpoint: the Hub repo the checkpoint was pushed
+    to, else the Hub id it was loaded by, else a local folder's last component (never a path of this machine)."""
+    if not model_name_or_path:
+        return None
+    return published_as or folder_name(model_name_or_path)
 
 
 def co2_eq_emissions(costs: dict) -> dict | None:
@@ -153,6 +162,7 @@ def pretraining_card(run_config: dict, costs: dict, repo_id: str | None, eval_me
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
         tags=TAGS,
+        base_model=base_model_name(run_config.get("model_name_or_path")),  # continued pre-training
         datasets=hub_datasets(dataset_name),
         model_name=f"wav2vec 2.0 pre-trained on {max_duration:g} s crops",
         co2_eq_emissions=co2_eq_emissions(costs),

@@ -147,7 +147,7 @@ def test_every_parsing_mistake_is_one_line(argv, message, capsys):
         (
             "run.json",
             '{"crop_mode": "chnk"}',
-            "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk).",
+            "run.json: argument --crop_mode/--crop-mode: invalid choice: 'chnk' (choose from 'random', 'chunk').",
         ),
         ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
         ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
@@ -161,7 +161,7 @@ def test_options_file_mistakes_are_one_line(name, text, message, tmp_path, capsy
 def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path, capsys):
     options = tmp_path / "kws.yaml"
     options.write_text("model_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
-    assert "kws.yaml: missing required key task." in error_of(parse_downstream_args, [str(options)], capsys)
+    assert "the following arguments are required: --task." in error_of(parse_downstream_args, [str(options)], capsys)
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\nlearnig_rate: 1\n")
     assert "unknown key 'learnig_rate' (did you mean 'learning_rate'?)" in error_of(
         parse_downstream_args, [str(options)], capsys

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..hub import DOWNSTREAM_RESULTS_FILE
+
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:
     """Trainer names metrics `eval_accuracy`, `test_wer`: keep the bare names."""
@@ -28,7 +30,7 @@ def strip_prefix(metrics: dict, prefix: str) -> dict:
 
 
 def write_results(output_dir: Path, results: dict) -> Path:
-    path = output_dir / "results.json"
+    path = output_dir / DOWNSTREAM_RESULTS_FILE
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
 
