@@ -55,7 +55,8 @@ def test_recommend_and_sweep_take_a_config_file_and_the_command_line_wins(tmp_pa
 
 
 def test_push_takes_a_config_file_and_a_folder_typed_beside_it_wins(tmp_path):
-    path = options_file(tmp_path / "push.yaml", {"output_dir": "kws-2s", "hub_model_id": "me/kws", "hub_private_repo": True})
+    options = {"output_dir": "kws-2s", "hub_model_id": "me/kws", "hub_private_repo": True}
+    path = options_file(tmp_path / "push.yaml", options)
     args = parse_push_args(["--config", path])
     assert (args.output_dir, args.hub_model_id, args.hub_private_repo) == (Path("kws-2s"), "me/kws", True)
     args = parse_push_args(["other-run", "--config", path, "--hub_model_id", "me/other"])

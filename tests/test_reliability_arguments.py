@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, launch_env
 from hf_seqlen.args import parse_args, resolve, validate
-from hf_seqlen.cli import downstream_main, main, pretrain_main
+from hf_seqlen.cli import COMMANDS, downstream_main, main, pretrain_main
 from hf_seqlen.data import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
@@ -106,6 +106,16 @@ def test_the_installed_console_script_reports_a_mistyped_option_in_one_line():
     result = subprocess.run(command, cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.strip() == typo_message("--crop-mod", "--crop_mode")
+
+
+def test_hf_seqlen_help_says_what_each_command_does(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    listed = capsys.readouterr().out.split("commands:\n")[1].splitlines()
+    described = {line.split()[0]: " ".join(line.split()[1:]) for line in listed}
+    assert described.keys() == COMMANDS.keys() and all(len(text) > 20 for text in described.values())
+    assert "(run_pretrain.py)" in described["pretrain"] and "--freeze_upstream" in described["downstream"]
 
 
 def error_of(parse, argv: list[str], capsys) -> str:
