@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
@@ -21,6 +22,7 @@ COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
 DOWNSTREAM_RESULTS_FILE = "results.json"  # what marks a downstream run's folder (downstream/results.py)
+EXAMPLES_SUFFIX = "_examples.jsonl"  # a downstream split's per-example outcomes: test_examples.jsonl
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
 SECTION_FILE = "study.md"  # a section a sweep adds to the card (study_card.py), kept beside it to outlive rewrites
 SECRET_ARGUMENTS = ("hub_token",)
@@ -48,6 +50,36 @@ def without_machine_paths(value):
     if isinstance(value, (list, tuple)):
         return [without_machine_paths(item) for item in value]
     return value
+
+
+def ids_relative_to_their_folder(examples: list[dict]) -> list[dict]:
+    """Outcomes whose ids (audio paths) are made relative to the folder they share: still unique, so published
+    runs of the same data still pair by id, and no path of this machine."""
+    paths = [str(example["id"]) for example in examples if Path(str(example["id"])).is_absolute()]
+    if not paths:
+        return examples
+    root, absolute = os.path.commonpath([os.path.dirname(path) for path in paths]), set(paths)
+    return [
+        {**example, "id": os.path.relpath(example["id"], root)} if str(example["id"]) in absolute else example
+        for example in examples
+    ]
+
+
+def rewrite_linked(path: Path, text: str) -> None:
+    """Write a new file in place of a hard link, leaving the file it links to as it was."""
+    path.unlink()
+    path.write_text(text)
+
+
+def without_machine_paths_in_downstream_files(folder: Path) -> None:
+    """In a copy of a downstream run's folder that is about to be published: results.json and the outcome files
+    naming no path of this machine (the local files keep theirs: the study reads them)."""
+    results = folder / DOWNSTREAM_RESULTS_FILE
+    rewrite_linked(results, json.dumps(without_machine_paths(json.loads(results.read_text())), indent=2) + "\n")
+    for path in folder.glob("*" + EXAMPLES_SUFFIX):
+        examples = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = [json.dumps(example, ensure_ascii=False) + "\n" for example in ids_relative_to_their_folder(examples)]
+        rewrite_linked(path, "".join(lines))
 
 
 def published_config(run_config: dict) -> dict:

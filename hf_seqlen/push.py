@@ -35,6 +35,7 @@ from .hub import (
     published_repo_id,
     record_publication,
     refresh_card,
+    without_machine_paths_in_downstream_files,
 )
 from .options import OptionParser, UsageError
 
@@ -117,6 +118,26 @@ def snapshot(output_dir: Path, checkpoint: Path | None, step: str) -> tuple[Path
     return frozen, Path(linked)
 
 
+def downstream_snapshot(output_dir: Path) -> Path:
+    """What a downstream run's push sends, frozen: hard links to its files (none is rewritten once the run is
+    scored) but the feature cache, with results.json and the outcome files made free of this machine's paths."""
+    frozen = output_dir / ".push-final"
+    shutil.rmtree(frozen, ignore_errors=True)
+    shutil.copytree(
+        output_dir, frozen, ignore=shutil.ignore_patterns(*NOT_PUBLISHED, "feature_cache"), copy_function=os.link
+    )
+    without_machine_paths_in_downstream_files(frozen)
+    return frozen
+
+
+def push_snapshot(frozen: Path, repo_id: str, token: str, message: str, checkpoint: Path | None, output_dir: Path):
+    """push_with_retries of a snapshot of output_dir, which goes afterwards whatever happened."""
+    try:
+        push_with_retries(frozen, repo_id, token, message, checkpoint, output_dir)
+    finally:
+        shutil.rmtree(frozen, ignore_errors=True)
+
+
 def push_output_dir(
     output_dir: Path,
     repo_id: str,
@@ -190,12 +211,13 @@ class HubPublisher:
         frozen, frozen_checkpoint = snapshot(self.output_dir, sent_checkpoint, step)
         self.in_flight = self.uploader.submit(self._push_snapshot, frozen, frozen_checkpoint, message)
 
-    def push_finished_in_background(self, message: str, checkpoint: Path | None = None) -> None:
-        """Main process only: the one push of a run that wrote everything it publishes (a scored downstream
-        run), started beside what the process still has to do; `wait` ends it."""
+    def push_downstream_in_background(self, message: str, checkpoint: Path | None = None) -> None:
+        """Main process only: the one push of a scored downstream run (downstream_snapshot), started beside what
+        the process still has to do; `wait` ends it."""
         if self.is_main_process:
+            frozen = downstream_snapshot(self.output_dir)
             self.in_flight = self.uploader.submit(
-                push_with_retries, self.output_dir, self.repo_id, self.token, message, checkpoint, self.output_dir
+                push_snapshot, frozen, self.repo_id, self.token, message, checkpoint, self.output_dir
             )
 
     def wait(self) -> None:
@@ -273,7 +295,14 @@ def push_command(argv: list[str] | None = None) -> None:
     model_id = args.hub_model_id or run_model_id(output_dir) or output_dir.absolute().name
     checkpoint = newest_checkpoint(output_dir) if args.with_last_checkpoint else None
     repo_id = create_repo(model_id, token, args.hub_private_repo)
-    if not downstream:  # a downstream card names no repo of its own: it is pushed as the run wrote it
+    message = "Upload with hf-seqlen push"
+    if downstream:  # its card names no repo of its own: pushed as the run wrote it
+        frozen = downstream_snapshot(output_dir)
+        try:
+            push_output_dir(frozen, repo_id, token, message, checkpoint, named_as=output_dir)
+        finally:
+            shutil.rmtree(frozen, ignore_errors=True)
+    else:
         refresh_card(output_dir, repo_id)
-    push_output_dir(output_dir, repo_id, token, "Upload with hf-seqlen push", checkpoint)
+        push_output_dir(output_dir, repo_id, token, message, checkpoint)
     print(f"pushed {output_dir} to {repo_id}")

@@ -13,7 +13,8 @@ import yaml
 
 from hf_seqlen.cli import downstream_main, push_main
 from hf_seqlen.downstream.publish import PUSH_MESSAGE
-from hub_cards import check_model_card
+from hf_seqlen.hub import ids_relative_to_their_folder
+from hub_cards import check_model_card, machine_paths
 from hub_server import FakeHub
 from tiny_upstreams import save_upstream
 
@@ -74,8 +75,23 @@ def test_a_probe_is_published_once_after_scoring_with_its_results_and_card(hub, 
     repo = hub.repos["test-user/kws-probe"]
     assert repo.commit_messages == [PUSH_MESSAGE]  # once, by the run: the Trainer pushed nothing
     assert set(repo.files) == PUBLISHED
-    for name in PUBLISHED - {"training_args.bin", "model.safetensors"}:
+    for name in ("config.json", "preprocessor_config.json", "README.md"):
         assert repo.files[name] == (output_dir / name).read_bytes(), name
+    # Published results and outcomes name no path of this machine; each outcome keeps its id, relative.
+    assert not machine_paths(repo.files["results.json"].decode()) and machine_paths(
+        (output_dir / "results.json").read_text()
+    )
+    for split in ("eval", "test"):
+        local, published = (
+            [json.loads(line) for line in text.splitlines()]
+            for text in (
+                (output_dir / f"{split}_examples.jsonl").read_text(),
+                repo.files[f"{split}_examples.jsonl"].decode(),
+            )
+        )
+        assert [row["id"] for row in published] == [Path(row["id"]).name for row in local]  # one folder: names
+        assert [{**row, "id": None} for row in published] == [{**row, "id": None} for row in local]
+    assert not [path for path in output_dir.iterdir() if path.name.startswith(".push")]
 
     card = front_matter(repo.files["README.md"])
     assert card["base_model"] == "w2v2-tiny-2s"  # the local upstream by its folder's name
@@ -111,3 +127,11 @@ def test_pushing_a_checkpoint_needs_one_to_be_saved(tmp_path, capsys):
     upstream = save_upstream(tmp_path / "upstream")
     assert probe(upstream, tmp_path / "kws", "--push_to_hub", "--hub_strategy", "checkpoint") == 2
     assert "--hub_strategy checkpoint publishes the newest checkpoint" in capsys.readouterr().err
+
+
+def test_published_outcome_ids_stay_unique_when_files_share_a_name():
+    """Class folders (yes/0001.wav, no/0001.wav): a file's name alone would pair two clips as one."""
+    examples = [{"id": "/home/alice/commands/test/yes/0001.wav"}, {"id": "/home/alice/commands/test/no/0001.wav"}]
+    assert [row["id"] for row in ids_relative_to_their_folder(examples)] == ["yes/0001.wav", "no/0001.wav"]
+    as_bytes = [{"id": "0"}, {"id": "1"}]  # audio given as bytes has its row number as id
+    assert ids_relative_to_their_folder(as_bytes) == as_bytes

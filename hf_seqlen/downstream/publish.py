@@ -4,8 +4,8 @@ Left to itself, the Trainer pushes in `save_model`, before the run is scored: th
 without results.json, the per-example outcomes or the project's card, and with whatever else lies in the folder
 (a probe's feature cache). It also pickles its arguments, token included, into training_args.bin. So the Trainer is
 given neither --push_to_hub nor the token; the run's HubPublisher (push.py) holds the token, makes the repo before
-training (a bad token or name fails in seconds) and pushes what push.NOT_PUBLISHED leaves, in the background
-while the process winds down.
+training (a bad token or name fails in seconds) and pushes what push.NOT_PUBLISHED leaves, from a snapshot whose
+results and outcomes name no path of this machine, in the background while the process winds down.
 """
 
 from __future__ import annotations
@@ -33,4 +33,4 @@ def start_publishing(publisher: HubPublisher, training_args: TrainingArguments) 
     """Push the scored run; with --hub_strategy checkpoint, its newest Trainer checkpoint as last-checkpoint/."""
     wants_checkpoint = publisher.strategy == "checkpoint"
     checkpoint = newest_checkpoint(Path(training_args.output_dir)) if wants_checkpoint else None
-    publisher.push_finished_in_background(PUSH_MESSAGE, checkpoint)
+    publisher.push_downstream_in_background(PUSH_MESSAGE, checkpoint)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..hub import DOWNSTREAM_RESULTS_FILE
+from ..hub import DOWNSTREAM_RESULTS_FILE, EXAMPLES_SUFFIX
 
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:
@@ -36,7 +36,7 @@ def write_results(output_dir: Path, results: dict) -> Path:
 
 
 def examples_file(split: str) -> str:
-    return f"{split}_examples.jsonl"
+    return split + EXAMPLES_SUFFIX
 
 
 def example_ids(dataset, audio_column: str) -> list[str]:
