@@ -29,6 +29,17 @@ COUNTRY_ISO_CODE_HELP = (
 )
 
 
+# ModelArguments that replace the config value of the same name (the collator reads num_negatives from it too).
+OBJECTIVE_OPTIONS = (
+    "diversity_loss_weight",
+    "num_negatives",
+    "contrastive_logits_temperature",
+    "num_codevector_groups",
+    "num_codevectors_per_group",
+)
+CODEBOOK_OPTIONS = ("num_codevector_groups", "num_codevectors_per_group")
+
+
 @dataclass
 class ModelArguments:
     _argument_group_name = "model arguments"
@@ -54,6 +65,32 @@ class ModelArguments:
     )
     mask_time_prob: float | None = field(default=None, metadata={"help": "Override the config's mask_time_prob."})
     mask_time_length: int | None = field(default=None, metadata={"help": "Override the config's mask_time_length."})
+    diversity_loss_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Override the config's diversity_loss_weight, the weight of the term that keeps every codevector "
+            "in use: raise it when the log warns that the codebook is collapsing."
+        },
+    )
+    num_negatives: int | None = field(
+        default=None,
+        metadata={"help": "Override the config's num_negatives: distractors per masked frame in the contrastive loss."},
+    )
+    contrastive_logits_temperature: float | None = field(
+        default=None,
+        metadata={"help": "Override the config's contrastive_logits_temperature (the published recipe: 0.1)."},
+    )
+    num_codevector_groups: int | None = field(
+        default=None,
+        metadata={
+            "help": "Override the config's num_codevector_groups (codebooks of the quantizer); must divide the "
+            "config's codevector_dim. From scratch only: a checkpoint's codebook keeps its size."
+        },
+    )
+    num_codevectors_per_group: int | None = field(
+        default=None,
+        metadata={"help": "Override the config's num_codevectors_per_group (entries per codebook). From scratch only."},
+    )
     feature_grad_mult: float = field(
         default=1.0,
         metadata={
@@ -76,6 +113,10 @@ class ModelArguments:
             "choices": [None, "sdpa", "eager", "flash_attention_2"],
         },
     )
+
+    def objective_overrides(self) -> dict:
+        """The objective options given, as the config values they replace."""
+        return {name: getattr(self, name) for name in OBJECTIVE_OPTIONS if getattr(self, name) is not None}
 
     def resolve_config_path(self) -> str:
         """A bare name of a hub_configs/ folder maps to that folder; anything else is used as is."""
@@ -335,7 +376,7 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, PretrainingArguments)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, PretrainingArguments]:
-    """From the command line, or from one .json / .yaml file given as the only argument."""
+    """From the command line and its --config file (or one .json / .yaml file given alone)."""
     return parse_dataclasses(ARGUMENT_CLASSES, argv)
 
 
@@ -441,6 +482,49 @@ def check_sources_named(model: ModelArguments, data: DataArguments, check_source
         )
 
 
+def check_objective(model: ModelArguments) -> None:
+    """Values of the objective options that no config could train with."""
+    if model.diversity_loss_weight is not None and model.diversity_loss_weight < 0:
+        raise UsageError(
+            f"--diversity_loss_weight must be >= 0 (got {model.diversity_loss_weight}); the recipe uses 0.1."
+        )
+    if model.contrastive_logits_temperature is not None and model.contrastive_logits_temperature <= 0:
+        raise UsageError(
+            f"--contrastive_logits_temperature must be > 0 (got {model.contrastive_logits_temperature}); "
+            "the recipe uses 0.1."
+        )
+    if model.num_negatives is not None and model.num_negatives < 1:
+        raise UsageError(f"--num_negatives must be >= 1 (got {model.num_negatives}); the recipe uses 100.")
+    if model.num_codevector_groups is not None and model.num_codevector_groups < 1:
+        raise UsageError(f"--num_codevector_groups must be >= 1 (got {model.num_codevector_groups}).")
+    if model.num_codevectors_per_group is not None and model.num_codevectors_per_group < 2:
+        raise UsageError(
+            f"--num_codevectors_per_group must be >= 2 (got {model.num_codevectors_per_group}): a codebook of one "
+            "entry quantizes every frame alike."
+        )
+
+
+def checked_objective_overrides(model: ModelArguments, config) -> dict:
+    """The objective options as config values, checked against the config they change (`config`: the one
+    --config_name or --model_name_or_path names, before the overrides)."""
+    overrides = model.objective_overrides()
+    groups = overrides.get("num_codevector_groups")
+    if groups and config.codevector_dim % groups:
+        divisors = [n for n in range(1, config.codevector_dim + 1) if config.codevector_dim % n == 0]
+        raise UsageError(
+            f"--num_codevector_groups {groups} does not divide the config's codevector_dim "
+            f"({config.codevector_dim}), which the groups share equally. Use one of {divisors[:8]}."
+        )
+    changed = [name for name in CODEBOOK_OPTIONS if name in overrides and overrides[name] != getattr(config, name)]
+    if model.model_name_or_path and changed:
+        raise UsageError(
+            f"--{changed[0]} would resize the codebook of --model_name_or_path {model.model_name_or_path} "
+            f"({config.num_codevector_groups} groups of {config.num_codevectors_per_group}), whose trained weights "
+            "have that size. Leave it out to continue with that codebook, or pre-train from scratch (--config_name)."
+        )
+    return overrides
+
+
 def check_training(train: PretrainingArguments) -> None:
     """The update, compiling, cost accounting and checkpoints."""
     if (train.torch_compile_mode != "default" or train.torch_compile_backend != "inductor") and not train.torch_compile:
@@ -474,6 +558,7 @@ def validate(
             f"--feature_grad_mult and --feature_penalty_weight must be >= 0 (got "
             f"{model.feature_grad_mult} and {model.feature_penalty_weight}); fairseq uses 0.1 and 10."
         )
+    check_objective(model)
     check_budget(train)
     if data.max_eval_samples < 0:
         raise UsageError(f"--max_eval_samples must be >= 0, 0 for no cap (got {data.max_eval_samples}).")

@@ -4,6 +4,7 @@ Each command's module is imported when the command runs, so `hf-seqlen --help` s
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -105,11 +106,28 @@ COMMANDS = {
 }
 
 
+# What each command does, as `hf-seqlen --help` lists them.
+SUMMARIES = {
+    "pretrain": "pre-train wav2vec 2.0 on crops of --max_duration seconds (run_pretrain.py)",
+    "downstream": "fine-tune a checkpoint on a task, or probe it (--freeze_upstream), and score it (run_downstream.py)",
+    "push": "publish a finished pre-training or downstream output folder to the Hugging Face Hub",
+    "sweep": "the study: pre-train at several lengths and seeds, probe each, report cost and quality",
+    "recommend": "suggest a pre-training length for a task, from its audio's durations or a sweep's report",
+    "demo-corpus": "synthesise the demo corpus with espeak-ng (the large one has held-out voices to test on)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = OptionParser(prog="hf-seqlen", description="Sequence-length-aware wav2vec 2.0 pre-training.")
+    width = max(map(len, SUMMARIES))
+    parser = OptionParser(
+        prog="hf-seqlen",
+        description="Sequence-length-aware wav2vec 2.0 pre-training, publishing, downstream tasks and study.",
+        epilog="commands:\n" + "\n".join(f"  {name:<{width}}  {text}" for name, text in SUMMARIES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
-        "command", choices=sorted(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options"
+        "command", choices=list(COMMANDS), help="what to run; `hf-seqlen COMMAND --help` for its options"
     )
     known, rest = parser.parse_known_args(argv[:1])
     return COMMANDS[known.command](rest + argv[1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
@@ -20,6 +21,8 @@ CARD_FILE = "README.md"
 COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"
 EVAL_RESULTS_FILE = "eval_results.json"
+DOWNSTREAM_RESULTS_FILE = "results.json"  # what marks a downstream run's folder (downstream/results.py)
+EXAMPLES_SUFFIX = "_examples.jsonl"  # a downstream split's per-example outcomes: test_examples.jsonl
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
 SECTION_FILE = "study.md"  # a section a sweep adds to the card (study_card.py), kept beside it to outlive rewrites
 SECRET_ARGUMENTS = ("hub_token",)
@@ -49,6 +52,36 @@ def without_machine_paths(value):
     return value
 
 
+def ids_relative_to_their_folder(examples: list[dict]) -> list[dict]:
+    """Outcomes whose ids (audio paths) are made relative to the folder they share: still unique, so published
+    runs of the same data still pair by id, and no path of this machine."""
+    paths = [str(example["id"]) for example in examples if Path(str(example["id"])).is_absolute()]
+    if not paths:
+        return examples
+    root, absolute = os.path.commonpath([os.path.dirname(path) for path in paths]), set(paths)
+    return [
+        {**example, "id": os.path.relpath(example["id"], root)} if str(example["id"]) in absolute else example
+        for example in examples
+    ]
+
+
+def rewrite_linked(path: Path, text: str) -> None:
+    """Write a new file in place of a hard link, leaving the file it links to as it was."""
+    path.unlink()
+    path.write_text(text)
+
+
+def without_machine_paths_in_downstream_files(folder: Path) -> None:
+    """In a copy of a downstream run's folder that is about to be published: results.json and the outcome files
+    naming no path of this machine (the local files keep theirs: the study reads them)."""
+    results = folder / DOWNSTREAM_RESULTS_FILE
+    rewrite_linked(results, json.dumps(without_machine_paths(json.loads(results.read_text())), indent=2) + "\n")
+    for path in folder.glob("*" + EXAMPLES_SUFFIX):
+        examples = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = [json.dumps(example, ensure_ascii=False) + "\n" for example in ids_relative_to_their_folder(examples)]
+        rewrite_linked(path, "".join(lines))
+
+
 def published_config(run_config: dict) -> dict:
     """The configuration as published files state it: no secrets, no paths of this machine."""
     return without_machine_paths(without_secrets(run_config))
@@ -62,6 +95,14 @@ def is_local(name: str) -> bool:
 def folder_name(name: str) -> str:
     """How a card's text names data or a model: a local folder by its last component, a Hub id whole."""
     return Path(name).name if is_local(name) else name
+
+
+def base_model_name(model_name_or_path: str | None, published_as: str | None = None) -> str | None:
+    """A card's `base_model`, for a run that started from a checkpoint: the Hub repo the checkpoint was pushed
+    to, else the Hub id it was loaded by, else a local folder's last component (never a path of this machine)."""
+    if not model_name_or_path:
+        return None
+    return published_as or folder_name(model_name_or_path)
 
 
 def co2_eq_emissions(costs: dict) -> dict | None:
@@ -153,6 +194,7 @@ def pretraining_card(run_config: dict, costs: dict, repo_id: str | None, eval_me
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
         tags=TAGS,
+        base_model=base_model_name(run_config.get("model_name_or_path")),  # continued pre-training
         datasets=hub_datasets(dataset_name),
         model_name=f"wav2vec 2.0 pre-trained on {max_duration:g} s crops",
         co2_eq_emissions=co2_eq_emissions(costs),

@@ -9,15 +9,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .options import UsageError, is_number
+from .options import UsageError, is_number, word
 
 # (option name without --, its values as command-line words): ("max_duration", ("2",)); a bare flag has no values.
 Option = tuple[str, tuple[str, ...]]
-
-
-def word(value: object) -> str:
-    """One value as a command-line word; booleans as true / false, as HfArgumentParser reads them."""
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def option(name: str, *values: object) -> Option:

@@ -264,7 +264,7 @@ class UpdateLog:
             self.collapse_warned = True
             logger.warning(
                 "codevector perplexity %.1f of %d codevectors: the codebook is collapsing. Try a larger "
-                "--diversity_loss_weight in the config, a lower --learning_rate or a slower gumbel decay.",
+                "--diversity_loss_weight, a lower --learning_rate or a slower --gumbel_temperature_decay.",
                 perplexity,
                 self.codebook_size,
             )

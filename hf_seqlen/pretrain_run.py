@@ -26,7 +26,15 @@ from accelerate.utils import (
 )
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
 
-from .args import DataArguments, ModelArguments, PretrainingArguments, ResolvedOptions, resolve, validate
+from .args import (
+    DataArguments,
+    ModelArguments,
+    PretrainingArguments,
+    ResolvedOptions,
+    checked_objective_overrides,
+    resolve,
+    validate,
+)
 from .audio import AudioDecoder
 from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -146,16 +154,16 @@ def load_model(model_args: ModelArguments) -> tuple[Wav2Vec2ForPreTraining, Wav2
     config_path = model_args.resolve_config_path()
     extractor_path = model_args.feature_extractor_name or model_args.model_name_or_path or config_path
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(extractor_path, cache_dir=model_args.cache_dir)
+    source = model_args.model_name_or_path or config_path
+    config = Wav2Vec2Config.from_pretrained(
+        source, cache_dir=model_args.cache_dir, attn_implementation=model_args.attn_implementation
+    )
+    config.update(checked_objective_overrides(model_args, config))  # the collator reads this config too
     if model_args.model_name_or_path:
         model = Wav2Vec2ForPreTraining.from_pretrained(
-            model_args.model_name_or_path,
-            cache_dir=model_args.cache_dir,
-            attn_implementation=model_args.attn_implementation,
+            source, config=config, cache_dir=model_args.cache_dir, attn_implementation=model_args.attn_implementation
         )
     else:
-        config = Wav2Vec2Config.from_pretrained(
-            config_path, cache_dir=model_args.cache_dir, attn_implementation=model_args.attn_implementation
-        )
         model = Wav2Vec2ForPreTraining(config)
     # from_pretrained returns a model in eval mode: no dropout, no layerdrop, a hard argmax quantizer.
     # Everything that follows (a FLOPs budget's measurement, the first update) sees the training model.

@@ -1,4 +1,5 @@
-"""Publishing an output folder to the Hugging Face Hub: during training (--push_to_hub) or `hf-seqlen push`.
+"""Publishing an output folder to the Hugging Face Hub: during training (--push_to_hub), once a downstream run is
+scored (run_downstream.py --push_to_hub), or `hf-seqlen push` (a pre-training or a downstream folder).
 
 --hub_strategy has the meanings transformers' Trainer gives it:
   end         push the model, costs.json and card once, when training ends;
@@ -14,6 +15,7 @@ running when the next save comes lets that save go unpushed (the push after it s
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -26,12 +28,30 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token, is_offline_mode
 
 from .checkpoints import complete_checkpoints
-from .hub import PUBLISHED_FILE, RUN_CONFIG_FILE, record_publication, refresh_card
+from .hub import (
+    DOWNSTREAM_RESULTS_FILE,
+    PUBLISHED_FILE,
+    RUN_CONFIG_FILE,
+    published_repo_id,
+    record_publication,
+    refresh_card,
+    without_machine_paths_in_downstream_files,
+)
 from .options import OptionParser, UsageError
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"
-NOT_PUBLISHED = ["checkpoint-*", ".checkpoint-*", ".push-*", PUBLISHED_FILE]
+# Checkpoints go only as last-checkpoint/ when asked; a probe's feature cache (downstream/feature_cache.py) is
+# a local speed-up, large and rebuilt from the upstream, so it is never published, wherever under the folder.
+NOT_PUBLISHED = [
+    "checkpoint-*",
+    ".checkpoint-*",
+    ".push-*",
+    PUBLISHED_FILE,
+    "feature_cache/*",
+    "*/features.bin",
+    "*/index.json",
+]
 # Seconds to wait before each new try of a failed push (networks and Hub rate limits recover in minutes).
 RETRY_DELAYS_S = (10, 60)
 
@@ -96,6 +116,26 @@ def snapshot(output_dir: Path, checkpoint: Path | None, step: str) -> tuple[Path
         return frozen, None
     linked = shutil.copytree(checkpoint, frozen / checkpoint.name, copy_function=os.link)
     return frozen, Path(linked)
+
+
+def downstream_snapshot(output_dir: Path) -> Path:
+    """What a downstream run's push sends, frozen: hard links to its files (none is rewritten once the run is
+    scored) but the feature cache, with results.json and the outcome files made free of this machine's paths."""
+    frozen = output_dir / ".push-final"
+    shutil.rmtree(frozen, ignore_errors=True)
+    shutil.copytree(
+        output_dir, frozen, ignore=shutil.ignore_patterns(*NOT_PUBLISHED, "feature_cache"), copy_function=os.link
+    )
+    without_machine_paths_in_downstream_files(frozen)
+    return frozen
+
+
+def push_snapshot(frozen: Path, repo_id: str, token: str, message: str, checkpoint: Path | None, output_dir: Path):
+    """push_with_retries of a snapshot of output_dir, which goes afterwards whatever happened."""
+    try:
+        push_with_retries(frozen, repo_id, token, message, checkpoint, output_dir)
+    finally:
+        shutil.rmtree(frozen, ignore_errors=True)
 
 
 def push_output_dir(
@@ -171,6 +211,21 @@ class HubPublisher:
         frozen, frozen_checkpoint = snapshot(self.output_dir, sent_checkpoint, step)
         self.in_flight = self.uploader.submit(self._push_snapshot, frozen, frozen_checkpoint, message)
 
+    def push_downstream_in_background(self, message: str, checkpoint: Path | None = None) -> None:
+        """Main process only: the one push of a scored downstream run (downstream_snapshot), started beside what
+        the process still has to do; `wait` ends it."""
+        if self.is_main_process:
+            frozen = downstream_snapshot(self.output_dir)
+            self.in_flight = self.uploader.submit(
+                push_snapshot, frozen, self.repo_id, self.token, message, checkpoint, self.output_dir
+            )
+
+    def wait(self) -> None:
+        """Until the push in flight has ended; raises its failure (every local file is kept)."""
+        self.uploader.shutdown()
+        if self.in_flight is not None:
+            self.in_flight.result()
+
     def _push_snapshot(self, frozen: Path, checkpoint: Path | None, message: str) -> None:
         try:
             push_with_retries(frozen, self.repo_id, self.token, message, checkpoint, self.output_dir)
@@ -180,11 +235,11 @@ class HubPublisher:
             shutil.rmtree(frozen, ignore_errors=True)
 
 
-def push_command(argv: list[str] | None = None) -> None:
-    """`hf-seqlen push OUTPUT_DIR`: publish a finished run (or retry a failed push)."""
+def parse_push_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OptionParser(
         prog="hf-seqlen push",
-        description="Push a pre-training output folder (model, costs.json, model card) to the Hugging Face Hub.",
+        description="Push a finished output folder to the Hugging Face Hub: a pre-training run's (model, costs.json, "
+        "model card) or a downstream run's (model, processor, results.json, per-example outcomes, model card).",
     )
     parser.add_argument("output_dir", type=Path, help="the --output_dir of a finished run")
     parser.add_argument(
@@ -197,24 +252,57 @@ def push_command(argv: list[str] | None = None) -> None:
         action="store_true",
         help=f"also push the newest checkpoint-<step>/ as {LAST_CHECKPOINT}/ (to resume from)",
     )
-    args = parser.parse_args(argv)
-    output_dir: Path = args.output_dir
+    parser.add_config_option()
+    return parser.parse_args(argv)
+
+
+def is_downstream_output(output_dir: Path) -> bool:
+    return (output_dir / DOWNSTREAM_RESULTS_FILE).is_file()
+
+
+def newest_checkpoint(output_dir: Path) -> Path:
+    """The newest complete checkpoint of a pre-training run (checkpoints.py) or of a downstream run's Trainer."""
+    if is_downstream_output(output_dir):
+        from transformers.trainer_utils import get_last_checkpoint  # here: `hf-seqlen --help` needs no transformers
+
+        found = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        newest = Path(found) if found else None
+    else:
+        newest = next(reversed(complete_checkpoints(output_dir)), None)
+    if newest is None:
+        raise FileNotFoundError(f"--with_last_checkpoint: no complete checkpoint in {output_dir}.")
+    return newest
+
+
+def run_model_id(output_dir: Path) -> str | None:
+    """The repo a finished folder names: the pre-training run's --hub_model_id, else where it was pushed before."""
     run_config_path = output_dir / RUN_CONFIG_FILE
-    if not run_config_path.is_file():
+    recorded = json.loads(run_config_path.read_text()).get("hub_model_id") if run_config_path.is_file() else None
+    return recorded or published_repo_id(output_dir)
+
+
+def push_command(argv: list[str] | None = None) -> None:
+    """`hf-seqlen push OUTPUT_DIR`: publish a finished run (or retry a failed push)."""
+    args = parse_push_args(argv)
+    output_dir: Path = args.output_dir
+    downstream = is_downstream_output(output_dir)
+    if not downstream and not (output_dir / RUN_CONFIG_FILE).is_file():
         raise FileNotFoundError(
-            f"{output_dir} holds no {RUN_CONFIG_FILE}: it is not the output folder of a finished "
-            "run. Give the --output_dir of run_pretrain.py."
+            f"{output_dir} holds neither {RUN_CONFIG_FILE} nor {DOWNSTREAM_RESULTS_FILE}: it is not the output "
+            "folder of a finished run. Give the --output_dir of run_pretrain.py or run_downstream.py."
         )
     token = hub_token(args.hub_token)
-    run_model_id = json.loads(run_config_path.read_text()).get("hub_model_id")
-    model_id = args.hub_model_id or run_model_id or output_dir.absolute().name
-    checkpoint = None
-    if args.with_last_checkpoint:
-        found = complete_checkpoints(output_dir)
-        if not found:
-            raise FileNotFoundError(f"--with_last_checkpoint: no complete checkpoint in {output_dir}.")
-        checkpoint = found[-1]
+    model_id = args.hub_model_id or run_model_id(output_dir) or output_dir.absolute().name
+    checkpoint = newest_checkpoint(output_dir) if args.with_last_checkpoint else None
     repo_id = create_repo(model_id, token, args.hub_private_repo)
-    refresh_card(output_dir, repo_id)
-    push_output_dir(output_dir, repo_id, token, "Upload with hf-seqlen push", checkpoint)
+    message = "Upload with hf-seqlen push"
+    if downstream:  # its card names no repo of its own: pushed as the run wrote it
+        frozen = downstream_snapshot(output_dir)
+        try:
+            push_output_dir(frozen, repo_id, token, message, checkpoint, named_as=output_dir)
+        finally:
+            shutil.rmtree(frozen, ignore_errors=True)
+    else:
+        refresh_card(output_dir, repo_id)
+        push_output_dir(output_dir, repo_id, token, message, checkpoint)
     print(f"pushed {output_dir} to {repo_id}")

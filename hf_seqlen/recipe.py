@@ -15,35 +15,17 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from .job import word
 from .options import (
-    OptionParser,
     UsageError,
     closest,
-    is_options_file,
+    option_words,
     parse_dataclasses,
     raising_usage_errors,
     read_options_file,
+    split_options_file,
 )
 
 NESTED_OPTIONS = ("pretrain_args", "downstream_args")
-
-
-def option_words(options: dict, where: str) -> list[str]:
-    """A mapping of options as command-line words: {"max_duration": 2, "splits": ["a", "b"]} ->
-    --max_duration 2 --splits a b. Booleans are written true/false, as HfArgumentParser reads them."""
-    words = []
-    for name, value in options.items():
-        if value is None or isinstance(value, dict) or value == []:
-            raise UsageError(
-                f"{where}: {name}: {value!r} is not an option value; give one, or leave the key out for its default."
-            )
-        if isinstance(value, list) and any(isinstance(item, bool) for item in value):
-            raise UsageError(
-                f'{where}: {name}: YAML reads a bare yes, no, on or off as true or false; quote such words ("yes").'
-            )
-        words += [f"--{name}", *(word(item) for item in (value if isinstance(value, list) else [value]))]
-    return words
 
 
 def recipe_words(path: Path, sweep_arguments: type) -> list[str]:
@@ -76,12 +58,9 @@ def recipe_words(path: Path, sweep_arguments: type) -> list[str]:
 
 def with_recipe(argv: list[str], sweep_arguments: type) -> list[str]:
     """argv with the options of its --config recipe put first, after checking the recipe on its own, so
-    that a mistake in it is named as the recipe's. An options file given alone is a recipe too."""
-    if is_options_file(argv):
-        argv = ["--config", argv[0]]
-    peek = OptionParser(prog="hf-seqlen sweep", add_help=False, allow_abbrev=False)
-    peek.add_argument("--config")
-    path = peek.parse_known_args(argv)[0].config
+    that a mistake in it is named as the recipe's. An options file given alone is a recipe too. The sweep keeps
+    --config among its options (its plan names the recipe), so the recipe is read here, not by the parser."""
+    path, rest = split_options_file(argv)
     if not path:
         return argv
     try:
@@ -90,4 +69,4 @@ def with_recipe(argv: list[str], sweep_arguments: type) -> list[str]:
             parse_dataclasses(sweep_arguments, words)
     except UsageError as error:
         raise UsageError(f"recipe {path}: {error}") from None
-    return words + argv
+    return [*words, "--config", path, *rest]

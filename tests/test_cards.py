@@ -15,6 +15,7 @@ from hf_seqlen.demo_corpus_maker import cached_corpus_folder
 from hf_seqlen.downstream.card import downstream_card, upstream_info
 from hf_seqlen.hub import SECTION_FILE, pretraining_card, record_publication, refresh_card, restore_section
 from hub_cards import check_model_card, machine_paths, section
+from tiny_upstreams import save_upstream
 
 ESTIMATES = ("flops_total_estimated_from_counted_steps", "energy_kwh_estimated", "co2_kg_estimated")
 
@@ -106,20 +107,35 @@ def test_downstream_card_of_hub_upstream_and_hub_data(tmp_path: Path):
     assert "No costs.json beside the upstream checkpoint." in section(card.text, "Upstream pre-training cost")
 
 
-@pytest.mark.slow
-def test_downstream_card_of_an_unpublished_local_upstream_names_no_base_model(
-    pretrained_checkpoint: Path, tmp_path: Path
-):
+def test_downstream_card_of_an_unpublished_local_upstream_names_its_folder_as_base_model(tmp_path: Path):
+    upstream = save_upstream(tmp_path / "home" / "alice" / "w2v2-tiny-2s")
     results = {
         "task": "kws",
         "protocol": "probe",
-        "upstream": upstream_info(str(pretrained_checkpoint)),
+        "upstream": upstream_info(str(upstream)),
         "metrics": {"test": {"accuracy": 0.5}},
         "train": {"steps": 10},
     }
     downstream_card(results, "my_keywords", "audiofolder", "kws-2s", license="mit").save(tmp_path / "README.md")
     metadata = check_model_card(tmp_path / "README.md")
-    assert "base_model" not in metadata and "datasets" not in metadata and metadata["license"] == "mit"
+    assert metadata["base_model"] == "w2v2-tiny-2s" and "datasets" not in metadata and metadata["license"] == "mit"
+    assert "alice" not in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "model_name_or_path, base_model",
+    [
+        (None, None),  # from scratch: no base model
+        ("facebook/wav2vec2-base", "facebook/wav2vec2-base"),
+        ("/home/alice/runs/w2v2-2s", "w2v2-2s"),
+        (".../w2v2-2s", "w2v2-2s"),  # as a pushed run's configuration states a local folder
+    ],
+)
+def test_a_continued_pre_training_card_names_where_it_started(model_name_or_path, base_model, tmp_path: Path):
+    run_config = {"max_duration": 2.0, "crop_mode": "random", "output_dir": "run"}
+    pretraining_card({**run_config, "model_name_or_path": model_name_or_path}, {}, None).save(tmp_path / "README.md")
+    assert check_model_card(tmp_path / "README.md").get("base_model") == base_model
+    assert "alice" not in (tmp_path / "README.md").read_text()
 
 
 def local_folders(tmp_path: Path, monkeypatch) -> dict[str, Path]:
@@ -194,10 +210,10 @@ def test_downstream_card_names_local_data_and_upstream_by_name_and_leaves_timing
     ):
         downstream_card(results, dataset, dataset_type, "kws-2s", hub_dataset=hub_dataset).save(tmp_path / "README.md")
         metadata = check_model_card(tmp_path / "README.md")
-        assert "datasets" not in metadata and "base_model" not in metadata
+        assert "datasets" not in metadata and metadata["base_model"] == "w2v2-2s"
         assert {r["dataset"]["name"] for r in metadata["model-index"][0]["results"]} == {named}
         text = (tmp_path / "README.md").read_text()
-        assert f"(probe) on {named}, from the wav2vec 2.0 upstream\n`.../w2v2-2s`" in text
+        assert f"(probe) on {named}, from the wav2vec 2.0 upstream\n`w2v2-2s`" in text
         assert_names_no_machine_path(text)
         table = section(text, "Results (measured)")
         assert "| test | accuracy | 0.2500 |" in table and "| test | loss | 1.4000 |" in table

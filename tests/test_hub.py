@@ -201,4 +201,4 @@ def test_push_names_an_unknown_option_and_a_folder_that_is_no_run(tmp_path: Path
         "hf_seqlen error: unknown option --hub_model_idd (did you mean --hub_model_id?). --help lists every option."
     )
     assert push_main([str(tmp_path)]) == 1
-    assert f"{tmp_path} holds no pretraining_args.json" in capsys.readouterr().err
+    assert f"{tmp_path} holds neither pretraining_args.json nor results.json" in capsys.readouterr().err

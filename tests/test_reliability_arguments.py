@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, launch_env
 from hf_seqlen.args import parse_args, resolve, validate
-from hf_seqlen.cli import downstream_main, main, pretrain_main
+from hf_seqlen.cli import COMMANDS, downstream_main, main, pretrain_main
 from hf_seqlen.data import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
 
@@ -108,6 +108,16 @@ def test_the_installed_console_script_reports_a_mistyped_option_in_one_line():
     assert result.stderr.strip() == typo_message("--crop-mod", "--crop_mode")
 
 
+def test_hf_seqlen_help_says_what_each_command_does(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    listed = capsys.readouterr().out.split("commands:\n")[1].splitlines()
+    described = {line.split()[0]: " ".join(line.split()[1:]) for line in listed}
+    assert described.keys() == COMMANDS.keys() and all(len(text) > 20 for text in described.values())
+    assert "(run_pretrain.py)" in described["pretrain"] and "--freeze_upstream" in described["downstream"]
+
+
 def error_of(parse, argv: list[str], capsys) -> str:
     """What a parse that must refuse argv prints: exit status 2 and exactly one line."""
     with pytest.raises(SystemExit) as exit:
@@ -147,7 +157,7 @@ def test_every_parsing_mistake_is_one_line(argv, message, capsys):
         (
             "run.json",
             '{"crop_mode": "chnk"}',
-            "run.json: crop_mode: invalid choice 'chnk' (choose from random, chunk).",
+            "run.json: argument --crop_mode/--crop-mode: invalid choice: 'chnk' (choose from 'random', 'chunk').",
         ),
         ("run.json", '{"max_duration": 2,}', "run.json does not parse: Expecting property name"),
         ("run.yaml", "- max_duration\n", "run.yaml: expected a mapping of option names to values."),
@@ -161,7 +171,7 @@ def test_options_file_mistakes_are_one_line(name, text, message, tmp_path, capsy
 def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path, capsys):
     options = tmp_path / "kws.yaml"
     options.write_text("model_name_or_path: up\noutput_dir: out\nmax_steps: 7\n")
-    assert "kws.yaml: missing required key task." in error_of(parse_downstream_args, [str(options)], capsys)
+    assert "the following arguments are required: --task." in error_of(parse_downstream_args, [str(options)], capsys)
     options.write_text("task: kws\nmodel_name_or_path: up\noutput_dir: out\nmax_steps: 7\nlearnig_rate: 1\n")
     assert "unknown key 'learnig_rate' (did you mean 'learning_rate'?)" in error_of(
         parse_downstream_args, [str(options)], capsys

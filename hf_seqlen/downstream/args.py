@@ -18,7 +18,7 @@ from transformers import TrainingArguments
 
 from ..args import COUNTRY_ISO_CODE_HELP
 from ..costs import country_problem
-from ..options import DataclassParser, UsageError, is_options_file
+from ..options import DataclassParser, UsageError
 from .layer_sum_ctc import CTC_HEADS
 from .task_table import CLASSIFICATION_TASKS, TASKS
 
@@ -260,7 +260,7 @@ class DownstreamParser(DataclassParser):
         return self.parse_dict(vars(namespace))
 
     def parse_dict(self, values: dict, allow_extra_keys: bool = False) -> tuple[DownstreamArguments, TrainingArguments]:
-        """The options given, and the defaults, as the two dataclasses; an options file's keys were checked before."""
+        """The options given, and the defaults, as the two dataclasses."""
         args = DownstreamArguments(
             **{name: values[name] for name in _field_names(DownstreamArguments) if name in values}
         )
@@ -279,14 +279,10 @@ def _field_names(dataclass_type) -> list[str]:
 def parse_args(
     argv: list[str] | None = None, check_sources: bool = True
 ) -> tuple[DownstreamArguments, TrainingArguments]:
-    """From the command line, or from one .json / .yaml file given as the only argument. check_sources=False
+    """From the command line and its --config file (or one .json / .yaml file given alone). check_sources=False
     leaves out what needs the data (a sweep's plan is checked where it may not be)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = DownstreamParser()
-    if is_options_file(argv):
-        args, training_args = parser.parse_options_file(Path(argv[0]), COMMON_TRAINING_DEFAULTS)
-    else:
-        args, training_args = parser.parse_command_line(argv)
+    args, training_args = DownstreamParser().parse_command_line(argv)
     validate(args, training_args, check_sources)
     return args, training_args
 
@@ -323,5 +319,10 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
         raise UsageError(problem)
     if training_args.output_dir is None:
         raise UsageError("--output_dir is required: where the fine-tuned model, results.json and card go.")
+    if training_args.push_to_hub and training_args.hub_strategy == "checkpoint" and training_args.save_strategy == "no":
+        raise UsageError(
+            "--hub_strategy checkpoint publishes the newest checkpoint, but --save_strategy no saves none: "
+            "add --save_strategy steps --save_steps N, or leave --hub_strategy out."
+        )
     if training_args.remove_unused_columns:
         raise UsageError("--remove_unused_columns must stay False: the audio is decoded from its column per batch.")

@@ -11,11 +11,11 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..hub import (
     DEFAULT_LICENSE,
+    base_model_name,
     card_license,
     cost_sections,
     folder_name,
     hub_datasets,
-    published_path,
     published_repo_id,
     without_machine_paths,
 )
@@ -71,9 +71,16 @@ def interval_text(interval: dict | None) -> str:
     return f"{interval['low']:.4f} to {interval['high']:.4f}" if interval else ""
 
 
+def metric_title(split: str, metric: str, interval: dict | None) -> str:
+    """A model-index entry's name, as the Hub shows it: with the 95% interval when there is one."""
+    return f"{split} {metric}" + (f" (95% CI {interval_text(interval)})" if interval else "")
+
+
 def model_index_results(results: dict, dataset_name: str, dataset_type: str) -> list[EvalResult]:
-    """One model-index entry per split and headline metric (timings and losses stay in the table only)."""
+    """One model-index entry per split and headline metric, named with its 95% interval (timings and losses stay
+    in the table only)."""
     task = TASKS[results["task"]]
+    intervals = results.get("intervals", {})
     return [
         EvalResult(
             task_type=task.pipeline_tag,
@@ -83,6 +90,7 @@ def model_index_results(results: dict, dataset_name: str, dataset_type: str) -> 
             dataset_split=split,
             metric_type=metric,
             metric_value=value,
+            metric_name=metric_title(split, metric, intervals.get(split, {}).get(metric)),
         )
         for split, values in results["metrics"].items()
         for metric, value in values.items()
@@ -98,16 +106,15 @@ def downstream_card(
     hub_dataset: str | None = None,
     license: str | None = None,
 ) -> ModelCard:
-    """A card whose model-index holds every measured metric, linking the upstream (as `base_model` when it is
-    on the Hub) and its costs. The license is `license`, else the upstream's, else hf_seqlen's default.
+    """A card whose model-index holds every measured metric, linking the upstream (as `base_model`: base_model_name)
+    and its costs. The license is `license`, else the upstream's, else hf_seqlen's default.
     A local folder, of data or of the upstream, is named by its last component: never this machine's path."""
     task, upstream = results["task"], results["upstream"]
     dataset_name, dataset_type = folder_name(dataset_name), folder_name(dataset_type)
     task_type = TASKS[task].pipeline_tag
     eval_results = model_index_results(results, dataset_name, dataset_type)
     upstream_path = upstream["model_name_or_path"]
-    is_hub_id = not Path(upstream_path).is_absolute()
-    base_model = upstream_path if is_hub_id else upstream.get("published_as")
+    base_model = base_model_name(upstream_path, upstream.get("published_as"))
     data = ModelCardData(
         model_name=model_name,
         license=license or upstream.get("license") or DEFAULT_LICENSE,
@@ -142,7 +149,7 @@ def downstream_card(
 # {model_name}
 
 {TASKS[task].title} ({results["protocol"]}) on {dataset_name}, from the wav2vec 2.0 upstream
-`{base_model or published_path(upstream_path)}`, pre-trained on {crop}.
+`{base_model}`, pre-trained on {crop}.
 
 ## Results (measured)
 

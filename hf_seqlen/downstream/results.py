@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..hub import DOWNSTREAM_RESULTS_FILE, EXAMPLES_SUFFIX
+
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:
     """Trainer names metrics `eval_accuracy`, `test_wer`: keep the bare names."""
@@ -28,13 +30,13 @@ def strip_prefix(metrics: dict, prefix: str) -> dict:
 
 
 def write_results(output_dir: Path, results: dict) -> Path:
-    path = output_dir / "results.json"
+    path = output_dir / DOWNSTREAM_RESULTS_FILE
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
 
 
 def examples_file(split: str) -> str:
-    return f"{split}_examples.jsonl"
+    return split + EXAMPLES_SUFFIX
 
 
 def example_ids(dataset, audio_column: str) -> list[str]:

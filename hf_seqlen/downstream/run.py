@@ -22,6 +22,7 @@ from .card import downstream_card, upstream_info
 from .data import AudioCollator, load_task_splits
 from .feature_cache import task_inputs
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
+from .publish import start_publishing, take_over_publishing
 from .results import example_ids, examples_file, strip_prefix, write_examples, write_results
 from .tasks import Task, task_family
 from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
@@ -82,6 +83,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     """One downstream run; under DDP it ends by destroying the process group, so call it once per process."""
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    publisher = take_over_publishing(training_args)  # before any heavy work: a bad token fails now
     feature_extractor = _feature_extractor(args)
     splits = load_task_splits(args)
     ids = {part: example_ids(split, args.audio_column_name) for part, split in splits.items()}
@@ -122,9 +124,13 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     }
     if trainer.is_world_process_zero():
         _write(output_dir, args, results, examples)
+        if publisher:
+            start_publishing(publisher, training_args)
     accelerator = trainer.accelerator
     del trainer, task  # the DDP wrapper must go before the process group
     leave_process_group(accelerator)
+    if publisher:
+        publisher.wait()
     return results
 
 
@@ -136,7 +142,7 @@ def _train(trainer: Trainer, args: DownstreamArguments, training_args: TrainingA
     with CostMeter(trainer.accelerator, country_iso_code=args.country_iso_code) as meter:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         costs = {k: v for k, v in meter.report().items() if k in FINE_TUNING_COST_FIELDS}
-    trainer.save_model()  # the model and its processor / feature extractor
+    trainer.save_model()  # the model and its processor / feature extractor (never a push: publish.py pushes)
     return {
         "steps": train_result.global_step,
         "loss": train_result.training_loss,
