@@ -60,6 +60,9 @@ def build(profile: GpuProfile, corpus: Path, crop: float, batch_seconds: float, 
         max_train_steps=10**6,
         logging_steps=10**6,
         mixed_precision=profile.mixed_precision,
+        # FLOPs counted on the first update only (eagerly, a compiled model too): every batch has the same shape,
+        # and the warm-up updates after it hold the compiling
+        flops_counted_steps=1,
         **options,
     )
     return build_run(model_args, data_args, args)
@@ -92,56 +95,62 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-@contextlib.contextmanager
-def old_round_trips(run: PretrainingRun, on: bool) -> Iterator[None]:
-    """With `on`, the update's host round trips of the loop before they were removed, restored as three
-    torch.cuda.synchronize() per update: where the masked frames were counted (before the first forward), where
-    the gradient's norm was checked (after clipping) and where save and stop were agreed (after the step)."""
-    if not on:
-        yield
-        return
-    device, clip = run.accelerator.device, run.accelerator.clip_grad_norm_
+class OldRoundTrips:
+    """The update's host round trips of the loop before they were removed, restored as torch.cuda.synchronize():
+    where the masked frames were counted (before the first forward), where the gradient's norm was checked (after
+    clipping) and where save and stop were agreed (after the step). Counts the waits it made."""
 
-    def clip_then_wait(*args, **kwargs):
-        norm = clip(*args, **kwargs)
-        synchronize(device)
-        return norm
+    def __init__(self, run: PretrainingRun):
+        self.run, self.device, self.waits = run, run.accelerator.device, 0
 
-    run.accelerator.clip_grad_norm_ = clip_then_wait
-    try:
-        yield
-    finally:
-        del run.accelerator.clip_grad_norm_  # the bound method again
+    def wait(self) -> None:
+        synchronize(self.device)
+        self.waits += 1
 
+    @contextlib.contextmanager
+    def around_updates(self) -> Iterator[None]:
+        accelerator, clip = self.run.accelerator, self.run.accelerator.clip_grad_norm_
 
-def one_update(run: PretrainingRun, batch: dict, round_trips: bool) -> None:
-    if round_trips:
-        synchronize(run.accelerator.device)
-    update(run, [batch])
-    if round_trips:
-        synchronize(run.accelerator.device)
+        def clip_then_wait(*args, **kwargs):
+            norm = clip(*args, **kwargs)
+            self.wait()
+            return norm
+
+        accelerator.clip_grad_norm_ = clip_then_wait
+        try:
+            yield
+        finally:
+            del accelerator.clip_grad_norm_  # the bound method again
+
+    def update(self, batch: dict) -> None:
+        self.wait()
+        update(self.run, [batch])
+        self.wait()
 
 
 def timed_updates(run: PretrainingRun, batches: Iterator[dict], profile: GpuProfile, round_trips: bool = False):
-    """Warm-up updates (the loop counts their FLOPs), then `timed_updates` timed as a whole: seconds per update,
-    the share of them the loop spent blocked on the loader, audio per update and peak device memory."""
-    device = run.accelerator.device
-    with old_round_trips(run, round_trips):
+    """Warm-up updates (the first counts FLOPs), then `timed_updates` timed as a whole: seconds per update, the
+    share of them the loop spent blocked on the loader, audio per update and peak device memory. With
+    `round_trips`, each update waits where the old loop did (OldRoundTrips)."""
+    device, old = run.accelerator.device, OldRoundTrips(run)
+    one_update = old.update if round_trips else lambda batch: update(run, [batch])
+    with old.around_updates() if round_trips else contextlib.nullcontext():
         started = time.perf_counter()
         for _ in range(profile.warmup_updates):
-            one_update(run, next(batches), round_trips)
+            one_update(next(batches))
         synchronize(device)
         warmup = time.perf_counter() - started
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         waited = audio = 0.0
         crops = []
+        old.waits = 0
         started = time.perf_counter()
         for _ in range(profile.timed_updates):
             asked = time.perf_counter()
             batch = next(batches)
             waited += time.perf_counter() - asked
-            one_update(run, batch, round_trips)
+            one_update(batch)
             audio += batch["audio_seconds"]
             crops.append(batch["num_samples"])
         synchronize(device)
@@ -153,6 +162,7 @@ def timed_updates(run: PretrainingRun, batches: Iterator[dict], profile: GpuProf
         "audio_seconds_per_update": audio / profile.timed_updates,
         "crops_per_batch": statistics.median(crops),
         "peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+        "added_waits_per_update": old.waits / profile.timed_updates,
     }
 
 
@@ -164,7 +174,12 @@ def counted_flops_per_audio_second(run: PretrainingRun) -> float:
 
 def optimizer_kind(run: PretrainingRun) -> str:
     defaults = run.optimizer.optimizer.defaults  # inside Accelerate's wrapper
-    return "fused" if defaults.get("fused") else "foreach" if defaults.get("foreach") is not False else "for-loop"
+    if defaults.get("fused"):
+        return "fused"
+    foreach = defaults.get("foreach")
+    if foreach is None:  # torch's choice: foreach where the parameters are on a GPU
+        foreach = run.accelerator.device.type == "cuda"
+    return "foreach" if foreach else "for-loop"
 
 
 def measure(run: PretrainingRun, profile: GpuProfile, peak_flops: float, round_trips: bool = False) -> dict:

@@ -176,7 +176,9 @@ def lever_pairs(results: dict) -> list[tuple[str, dict, dict]]:
             continue
         for other in here:
             if other["old_round_trips"]:
-                pairs.append(("no host round trips in an update", other, loop))
+                waits = other.get("added_waits_per_update")
+                restored = f" (before: {waits:g} waits per update)" if waits else ""
+                pairs.append((f"no host round trips in an update{restored}", other, loop))
             elif other["cudnn_benchmark"] != loop["cudnn_benchmark"]:
                 off, on = (other, loop) if loop["cudnn_benchmark"] else (loop, other)
                 pairs.append(("cudnn.benchmark on", off, on))
@@ -203,7 +205,7 @@ def levers_table(results: dict) -> list[str]:
         "**What moved MFU**, 2 s crops unless the lever says otherwise; before is without the lever, after with "
         "it, both measured in this call. The host round trips are those the loop had before each update's "
         "counts and save/stop flags rode in one all-reduce: restored here as three torch.cuda.synchronize() per "
-        "update (before the first forward, after the gradient norm, after the step).",
+        "update (before the first forward, after the gradient norm, after the step), each counted as it was made.",
         "",
         _table(
             ["lever", "audio per batch (s)", "MFU before", "MFU after", "points", "update (s) before -> after"], rows

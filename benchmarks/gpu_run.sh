@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 LIMIT=${LIMIT:-470}
 started=$SECONDS
-keep() {
-  if [ -n "${OUT:-}" ]; then
-    cp benchmarks/results/gpu.json benchmarks/RESULTS.md "$OUT"/ 2>/dev/null || true
+since=$(mktemp)
+keep() {  # what this call wrote, not the record it found
+  if [ -n "${OUT:-}" ] && [ benchmarks/results/gpu.json -nt "$since" ]; then
+    cp benchmarks/results/gpu.json benchmarks/RESULTS.md "$OUT"/
   fi
 }
 trap keep EXIT
@@ -26,6 +27,10 @@ if [ -d wheels ]; then
 fi
 "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this script is for a GPU')"
 left=$((LIMIT - (SECONDS - started)))
+if [ "$left" -lt 120 ]; then
+  echo "[gpu_run] installing took $((SECONDS - started)) s of LIMIT=$LIMIT: too little left to measure" >&2
+  exit 1
+fi
 echo "[gpu_run] $((SECONDS - started)) s to install; $left s left for the benchmark" >&2
 PYTHONPATH=$PWD HF_HUB_OFFLINE=1 timeout --kill-after 10 "$left" "$PYTHON" -m benchmarks --gpu "$@" 2>&1 \
   | tee "${OUT:-/tmp}/gpu_run.log"

@@ -163,7 +163,7 @@ class GpuProfile:
     # rises by less than curve_min_gain
     larger_batch_seconds: tuple[float, ...] = (128.0, 256.0, 512.0, 1024.0)
     curve_min_gain: float = 0.03
-    warmup_updates: int = 3  # the loop counts FLOPs on its first 3 updates (--flops_counted_steps)
+    warmup_updates: int = 3  # the first counts FLOPs, the next compile (when compiling) and tune cudnn
     timed_updates: int = 15  # more than the loader's workers hold prefetched (4 x 2), so their wait shows
     corpus_sources: int = 8  # distinct generated files; hard links make the rest of the corpus
     corpus_files: int = 256
@@ -188,7 +188,7 @@ GPU_TINY = GpuProfile(
     default_batch_seconds=2.0,
     larger_batch_seconds=(4.0,),
     curve_min_gain=-1.0,  # always the next point, so the test sees the curve grow
-    warmup_updates=1,
+    warmup_updates=2,
     timed_updates=2,
     corpus_sources=2,
     corpus_files=8,
