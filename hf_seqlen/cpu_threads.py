@@ -112,5 +112,5 @@ def use_available_cores() -> ThreadChoice:
     choice = choose_threads(os.environ, launcher(), runs_on_cpu(os.environ))
     if choice.threads is not None:
         torch.set_num_threads(choice.threads)
-    logger.info("torch computes with %d CPU threads (%s)", torch.get_num_threads(), choice.reason)
+    logger.info("CPU threads for torch: %d (%s)", torch.get_num_threads(), choice.reason)
     return choice

@@ -3,6 +3,7 @@ OMP_NUM_THREADS=1 is told from a user's by the launcher's own command line and i
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def test_use_available_cores_sets_torch_and_says_why(four_cores, monkeypatch, ca
             choice = cpu_threads.use_available_cores()
         assert choice.threads == 4 and torch.get_num_threads() == 4
         assert caplog.messages == [
-            "torch computes with 4 CPU threads (OMP_NUM_THREADS unset: every core this process may use (4 cores))"
+            "CPU threads for torch: 4 (OMP_NUM_THREADS unset: every core this process may use (4 cores))"
         ]
     finally:
         torch.set_num_threads(threads)
@@ -147,5 +148,39 @@ def test_the_readmes_job_launched_as_written_trains_on_every_core_unless_told(tm
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"torch computes with {expected} CPU threads (" in result.stderr
+    assert f"CPU threads for torch: {expected} (" in result.stderr
     assert f"threads during training: {expected}" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_probe_scores_the_same_in_the_sweeps_process_as_launched(tmp_path, monkeypatch):
+    """The same kws probe of the same upstream, launched as the sweep launches it and run in this process as the
+    sweep runs it where a launch would start one plain process: the same thread count, so the same scores."""
+    from hf_seqlen.cli import downstream_main
+    from hf_seqlen.job import Job, option
+    from hf_seqlen.sweep import PlannedJob, run_job
+    from tiny_upstreams import save_upstream
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    upstream = save_upstream(tmp_path / "upstream")
+    scores = {}
+    for where, here in (("launched", None), ("here", downstream_main)):
+        job = Job(
+            "downstream",
+            (
+                option("task", "kws"),
+                option("model_name_or_path", upstream),
+                option("output_dir", tmp_path / where),
+                option("freeze_upstream"),
+                option("max_steps", 40),
+                option("disable_tqdm", "true"),
+            ),
+        )
+        run_job(PlannedJob(f"kws {where}", {"name": "tiny"}, "kws", job, tmp_path / f"{where}.log"), None, here=here)
+        results = json.loads((tmp_path / where / "results.json").read_text())
+        timing = ("runtime", "samples_per_second", "steps_per_second")
+        metrics = {split: {k: v for k, v in m.items() if k not in timing} for split, m in results["metrics"].items()}
+        scores[where] = (metrics, results["examples"], results["train"]["loss"])
+    assert "CPU threads for torch: " in (tmp_path / "launched.log").read_text()
+    assert scores["launched"][0]["test"]["accuracy"] is not None and scores["here"] == scores["launched"]
