@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -24,26 +25,32 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, time_to_quality, whole_process
 from .common import write_json
-from .profiles import FULL, PROFILES, QUICK, SMOKE
+from .profiles import FULL, GPU, GPU_TINY, PROFILES, QUICK, SMOKE
 
-MEASUREMENTS = {
-    "data_pipeline": data_pipeline.run,
-    "scaling": scaling.run,
-    "overhead": overhead.run,
-    "reference": reference.run,
-    "whole_process": whole_process.run,
-    "time_to_quality": time_to_quality.run,
-}
+# Each is the module of this package whose run() measures it, imported when a CPU run starts: --gpu needs none of
+# them, nor the libraries they import (scipy, matplotlib, evaluate), which a GPU machine may lack.
+MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process", "time_to_quality")
 # Run only when named: hours of pre-training and probing at the full profile.
 NAMED_ONLY = ("time_to_quality",)
 # Their runs are kept in DIR/runs/ rather than a temporary folder, so an interrupted invocation resumes.
 KEEPS_RUNS = ("time_to_quality",)
-PLOTS = {
-    "scaling": (scaling.plot, report.PLOT_NAME),
-    "time_to_quality": (time_to_quality.plot, time_to_quality.PLOT_NAME),
-}
+
+
+def module(name: str):
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def plots() -> dict:
+    """Each plotted measurement's plot function and file name."""
+    from . import report, scaling, time_to_quality
+
+    return {
+        "scaling": (scaling.plot, report.PLOT_NAME),
+        "time_to_quality": (time_to_quality.plot, time_to_quality.PLOT_NAME),
+    }
+
+
 # Written by --gpu only, on a GPU machine; the CPU runs show it from its file.
 GPU_RESULTS = "gpu"
 
@@ -86,7 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "benchmarks/runs/PROFILE for --quick and --smoke)",
     )
     parser.add_argument(
-        "--gpu", action="store_true", help="measure one GPU (wav2vec2-base; at most 6 minutes on an H100) instead"
+        "--gpu",
+        action="store_true",
+        help="measure the training loop on one GPU (wav2vec2-base; about 7 minutes on an H100) instead",
     )
     parser.add_argument(
         "--tiny",
@@ -100,7 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def default_output_dir(profile_name: str) -> Path:
     """The committed record is written only by the full profile and by --gpu on a GPU."""
     here = Path(__file__).resolve().parent
-    return here if profile_name in (FULL.name, gpu.GPU.name) else here / "runs" / profile_name
+    return here if profile_name in (FULL.name, GPU.name) else here / "runs" / profile_name
 
 
 def load_previous(results_dir: Path, skip: list[str]) -> tuple[dict, dict, dict]:
@@ -127,13 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, ttq_jobs=args.jobs)
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
+    from . import machine, report
+
     about = machine.describe()
     results, machines, profiles = load_previous(results_dir, skip=args.only)
     with tempfile.TemporaryDirectory(prefix="hf_seqlen_bench_") as workdir:
         for name in args.only:
             print(f"[benchmarks] {name} ({profile.name}) ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            results[name] = MEASUREMENTS[name](profile, output_dir / "runs" if name in KEEPS_RUNS else Path(workdir))
+            results[name] = module(name).run(profile, output_dir / "runs" if name in KEEPS_RUNS else Path(workdir))
             machines[name], profiles[name] = about, profile.name
             seconds = time.perf_counter() - started
             write_json(
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
             print(f"[benchmarks] {name} done in {seconds:.0f} s", file=sys.stderr, flush=True)
-    for name, (plot, file_name) in PLOTS.items():
+    for name, (plot, file_name) in plots().items():
         if name in results:
             plot(results[name], results_dir / file_name)
     command = "python -m benchmarks" + ("" if profile.name == FULL.name else f" --{profile.name}")
@@ -170,7 +181,9 @@ def gpu_main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    profile = gpu.TINY if args.tiny else gpu.GPU
+    profile = GPU_TINY if args.tiny else GPU
+    from . import gpu
+
     path = gpu.run(profile, args.output_dir or default_output_dir(profile.name))
     print(
         f"[benchmarks --gpu] wrote {path} and the GPU section of {path.parent.parent / 'RESULTS.md'}", file=sys.stderr

@@ -1,5 +1,6 @@
 """How much each measurement runs: `full` (the committed results), `quick` (a few minutes on two
-cores) and `smoke` (seconds; checks that the harness works, its numbers mean nothing)."""
+cores) and `smoke` (seconds; checks that the harness works, its numbers mean nothing); and for
+`--gpu`, `gpu` (one GPU, the committed record) and `gpu-tiny` (the same code on a CPU)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,56 @@ SMOKE = Profile(
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}
+
+
+@dataclass(frozen=True)
+class GpuProfile:
+    """`python -m benchmarks --gpu`: the training loop as a user runs it, on one GPU."""
+
+    name: str
+    device: str
+    config_name: str
+    budgets: tuple[tuple[str, float], ...]  # (part, seconds), in the order they run
+    # crops in the order measured: the goals' lengths first, so a part that runs out of time keeps them
+    crop_seconds: tuple[float, ...] = (2.0, 1.0, 16.0, 4.0, 8.0)
+    default_batch_seconds: float = 64.0  # what a GPU user gets without --max_batch_seconds
+    # audio per batch tried after the default, doubling; the curve stops where memory runs out or MFU
+    # rises by less than curve_min_gain
+    larger_batch_seconds: tuple[float, ...] = (128.0, 256.0, 512.0, 1024.0)
+    curve_min_gain: float = 0.03
+    warmup_updates: int = 3  # the first counts FLOPs, the next compile (when compiling) and tune cudnn
+    timed_updates: int = 15  # more than the loader's workers hold prefetched (4 x 2), so their wait shows
+    corpus_sources: int = 8  # distinct generated files; hard links make the rest of the corpus
+    corpus_files: int = 256
+    corpus_file_seconds: float = 128.0  # a multiple of every crop, so chunks are whole
+    mixed_precision: str = "bf16"
+    matmul_size: int = 8192
+    compile_backend: str = "inductor"
+
+
+# At most 370 s of parts on one H100; with installing wheels, starting Python and writing, about 7 minutes (an
+# estimate until a run records its seconds in results/gpu.json). benchmarks/gpu_run.sh holds the call to 8.
+GPU = GpuProfile("gpu", "cuda", "wav2vec2-base", budgets=(("curve", 190.0), ("levers", 80.0), ("compile", 100.0)))
+# A few minutes on two cores, the numbers meaningless: fp32 (a CPU without bf16 instructions runs bf16
+# convolutions some 30x slower) and Dynamo without a backend in place of inductor, whose C++ kernels take
+# minutes to compile on a CPU.
+GPU_TINY = GpuProfile(
+    "gpu-tiny",
+    "cpu",
+    "wav2vec2-tiny",
+    budgets=(("curve", 150.0), ("levers", 150.0), ("compile", 150.0)),
+    crop_seconds=(1.0, 0.5),
+    default_batch_seconds=2.0,
+    larger_batch_seconds=(4.0,),
+    curve_min_gain=-1.0,  # always the next point, so the test sees the curve grow
+    warmup_updates=2,
+    timed_updates=2,
+    corpus_sources=2,
+    corpus_files=8,
+    corpus_file_seconds=4.0,
+    mixed_precision="no",
+    matmul_size=256,
+    compile_backend="eager",
+)
+
+GPU_PROFILES = {p.name: p for p in (GPU, GPU_TINY)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .gpu import headline as gpu_headline
-from .gpu import section as gpu_section
+from .gpu_report import headline as gpu_headline
+from .gpu_report import section as gpu_section
 from .time_to_quality import headline as time_to_quality_headline
 from .time_to_quality import section as time_to_quality_section
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .audio import BadAudioError
 from .checkpoints import CheckpointDiskFull
+from .cpu_threads import use_available_cores
 from .data import DataSourceError
 from .options import OptionParser, UsageError, error_line
 from .push import PushError, push_command
@@ -47,6 +48,7 @@ def pretrain_main(argv: list[str] | None = None) -> int:
 
     def job():
         model_args, data_args, train_args = parse_args(argv)
+        use_available_cores()
         pretrain(model_args, data_args, train_args)
 
     configure_logging()
@@ -58,6 +60,7 @@ def downstream_main(argv: list[str] | None = None) -> int:
 
     def job():
         args, training_args = parse_args(argv)
+        use_available_cores()
         downstream(args, training_args)
 
     configure_logging()

@@ -327,10 +327,10 @@ EntryPoint = Callable[[list[str]], int]
 def run_here(job: Job, log, entry_point: EntryPoint) -> int:
     """A job in the sweep's own process: the entry point `accelerate launch` would start, without two interpreter
     starts and their imports per job (about 6 s of a 26 s kws probe on 2 cores)."""
-    # `accelerate launch` runs a CPU process with OMP_NUM_THREADS (1 unless set): the same here, so a probe scores
-    # the same in either (another thread count sums in another order, and 3000 steps carry that to the scores).
+    # The entry point sets torch's threads as a launched probe's does (`cpu_threads.choose_threads`: the sweep's
+    # OMP_NUM_THREADS if set, else every core), so a probe scores the same in either: another thread count sums in
+    # another order, and 3000 steps carry that to the scores. The sweep gets its own count back afterwards.
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))
     with output_to(log):
         try:
             return entry_point(job.arguments())

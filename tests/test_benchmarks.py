@@ -50,10 +50,10 @@ def test_smoke_run_writes_results_report_and_plot(tmp_path):
 
 @pytest.mark.slow
 def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
-    """`python -m benchmarks --gpu --tiny`: the GPU script's code on the CPU (wav2vec2-tiny, Dynamo
-    without a backend for compile), so it cannot rot before a GPU runs it. Every part measures and the
-    report names the device; the numbers mean nothing."""
-    (tmp_path / "RESULTS.md").write_text("# Benchmarks\n\n## GPU\n\nold\n\n## Reading the numbers\n\nkept\n")
+    """`python -m benchmarks --gpu --tiny`: the GPU benchmark's code on the CPU (wav2vec2-tiny, Dynamo without a
+    backend for compile), so it cannot rot before a GPU runs it. Every part times the real loop and the report
+    names the device and the levers; the numbers mean nothing."""
+    (tmp_path / "RESULTS.md").write_text("# Benchmarks\n\n## GPU\n\nstale section\n\n## Reading the numbers\n\nkept\n")
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--gpu", "--tiny", "--output_dir", str(tmp_path)],
         cwd=REPO,
@@ -64,33 +64,57 @@ def test_the_gpu_command_runs_every_part_in_its_tiny_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     saved = json.loads((tmp_path / "results" / "gpu.json").read_text())["results"]
-    assert list(saved["parts"]) == ["scaling", "data_wait", "reference", "precision"]
+    assert list(saved["parts"]) == ["curve", "levers", "compile"]
     # On a loaded machine a part may reach its time limit: it then says so and keeps what it measured.
     for name, part in saved["parts"].items():
         assert part["status"] == "measured" or part["status"].startswith("stopped at its"), (name, part["status"])
-    scaling, precision = saved["parts"]["scaling"], saved["parts"]["precision"]
-    if scaling["status"] == "measured":
-        assert [p["crop_seconds"] for p in scaling["found"] if "crop_seconds" in p] == [0.5, 1, 2]
-    if precision["status"] == "measured":
-        assert [p["variant"] for p in precision["found"] if "variant" in p] == [
-            "eager fp32",
-            "eager bf16 autocast",
-            "bf16 autocast + torch.compile",
+    curve, levers = saved["parts"]["curve"], saved["parts"]["levers"]
+    if curve["status"] == "measured":  # every crop from the default batch up, the larger batch too (min gain < 0)
+        assert [(p["crop_seconds"], p["batch_seconds"]) for p in curve["found"]] == [(1, 2), (1, 4), (0.5, 2), (0.5, 4)]
+        assert all(p["flops_per_update"] > 0 and 0 <= p["data_wait_share"] < 1 for p in curve["found"])
+    if levers["status"] == "measured":
+        assert [p["lever"] for p in levers["found"]] == [
+            "as the loop runs",
+            "old host round trips (3 torch.cuda.synchronize() per update)",
+            "cudnn.benchmark on",
+            "AdamW fused",
         ]
     report = (tmp_path / "RESULTS.md").read_text()
     assert saved["device"].startswith("CPU: ") and saved["device"] in report
-    assert "old" not in report and report.count("## GPU") == 1 and report.endswith("## Reading the numbers\n\nkept\n")
-    assert "| scaling |" in report and "| precision |" in report
+    assert "stale section" not in report and report.count("## GPU") == 1
+    assert report.endswith("## Reading the numbers\n\nkept\n")
+    for row in (
+        "| curve |",
+        "| no host round trips in an update (before: 3 waits per update) |",
+        "| --torch_compile (eager) |",
+        "Batch to pass",
+    ):
+        assert row in report
+
+
+def test_the_gpu_benchmark_imports_only_what_a_gpu_machine_is_given():
+    """The GPU machine has torch, transformers, accelerate and pyarrow, and benchmarks/gpu_run.sh installs
+    scripts/gpu_wheels.sh's packages; the CPU measurements' scipy, matplotlib, evaluate and jiwer are not there."""
+    code = (
+        "import sys\n"
+        "for name in ('scipy', 'matplotlib', 'evaluate', 'jiwer', 'espeakng_loader'): sys.modules[name] = None\n"
+        "import benchmarks.__main__, benchmarks.gpu, benchmarks.gpu_loop\n"
+        "sys.exit(benchmarks.__main__.main(['--gpu']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "no CUDA device here" in result.stderr, result.stderr[-3000:]
 
 
 @pytest.mark.slow
 def test_a_part_that_fails_or_runs_out_of_time_is_recorded_and_the_rest_still_run(tmp_path):
     from benchmarks import gpu
+    from benchmarks.profiles import GPU_TINY
 
     saves = []
-    failed = gpu.run_part("no_such_part", gpu.TINY, 60, tmp_path, lambda: saves.append(1))
+    context = {"corpus": str(tmp_path / "none"), "peak_flops": 1.0, "best_batch_seconds": {}}
+    failed = gpu.run_part("no_such_part", GPU_TINY, 60, tmp_path, lambda: saves.append(1), context)
     assert failed["status"].startswith("failed (exit 1)") and "KeyError: 'no_such_part'" in failed["status"]
-    stopped = gpu.run_part("scaling", gpu.TINY, 1, tmp_path, lambda: saves.append(1))
+    stopped = gpu.run_part("curve", GPU_TINY, 1, tmp_path, lambda: saves.append(1), context)
     assert stopped["status"] == "stopped at its 1 s limit" and saves
 
 
