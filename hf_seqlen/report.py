@@ -111,10 +111,22 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
     return rows, reference
 
 
+def comparisons(rows: list[dict]) -> list[tuple[dict, str]]:
+    """The report's comparisons, as (row, p-value column): each arm but the reference against the reference, per
+    task and metric. The reference's row holds its difference with itself (zero), which compares nothing."""
+    return [
+        (row, key)
+        for row in rows
+        if row["arm"] != row["reference_arm"]
+        for key in list(row)
+        if key.endswith("_diff_p_value")
+    ]
+
+
 def adjust_for_many_comparisons(rows: list[dict]) -> None:
     """Holm-adjusted p-values over every comparison of the report (arms x tasks x metrics), beside the raw ones:
     at 95% each, one comparison in twenty looks different by chance."""
-    keys = [(row, key) for row in rows for key in list(row) if key.endswith("_diff_p_value")]
+    keys = comparisons(rows)
     for (row, key), adjusted in zip(keys, holm([row[key] for row, key in keys])):
         row[key.replace("_diff_p_value", "_diff_p_holm")] = adjusted
 
@@ -279,16 +291,16 @@ def write_markdown(rows, reference, tasks, budget, plots, path: Path) -> None:
     lines = ["# Sequence-length study", ""]
     summary = [p for p in plots if p.stem == "summary"]
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
-    comparisons = sum(1 for row in rows for key in row if key.endswith("_diff_p_value"))
+    count = len(comparisons(rows))
     lines += [f"## Headline (each arm against {reference['arm']}, paired on test examples and seeds)", ""]
     lines += (
         [
-            f"{comparisons} comparisons at 95% each: about one in twenty of them would show a difference by "
+            f"{count} comparisons at 95% each: about one in twenty of them would show a difference by "
             "chance alone. Each says whether it holds after Holm's adjustment for all of them "
             "(report.csv: `*_diff_p_value`, `*_diff_p_holm`).",
             "",
         ]
-        if comparisons > 1
+        if count > 1
         else []
     )
     lines += [f"- {line}" for line in headline(rows, reference, tasks)] + [""]
