@@ -24,6 +24,7 @@ from .costs import cost_table_text
 from .pretrain_run import PretrainingRun, build_run
 from .pretrain_state import OUTPUT_SUMS, IntervalSums, packed_sums
 from .process_group import leave_process_group
+from .run_health import run_health
 
 logger = logging.getLogger("hf_seqlen.pretrain")
 
@@ -81,8 +82,11 @@ def finish(run: PretrainingRun) -> Path:
     logger.info("validation: %s", eval_metrics)
     checkpoint = run.checkpoint()
     initial = {f"initial_{name}": value for name, value in (run.state.initial_eval or {}).items()}
-    costs = run.write_release({**eval_metrics, **initial}, final=True)
+    health = run_health(run.state.initial_eval, eval_metrics, run.codevector_perplexity, run.unwrapped.config)
+    costs = run.write_release({**eval_metrics, **initial}, final=True, health=health)
     if run.accelerator.is_main_process:
+        for problem in health["problems"]:
+            logger.warning("this run did not learn as expected: %s (marked in costs.json and the card)", problem)
         logger.info("cost of this run (costs.json):\n%s", cost_table_text(costs))
         logger.info("done: model, feature extractor, costs.json and model card in %s", run.output_dir.resolve())
         if run.bad_audio:
@@ -249,7 +253,7 @@ class UpdateLog:
             lr=f"{metrics['learning_rate']:.2e}",
         )
         logger.info("step %d: %s", step, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
-        perplexity = metrics["codevector_perplexity"]
+        perplexity = run.codevector_perplexity = metrics["codevector_perplexity"]
         if (
             not self.collapse_warned
             and step > run.warmup_steps

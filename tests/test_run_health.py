@@ -1,0 +1,58 @@
+"""A pre-training run that ends worse than it started, or whose codebook stalls, is flagged: the judgement alone,
+then a real run's release (in this process) carrying it in its log, costs.json and card."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from in_process import built_run
+
+from hf_seqlen.pretrain import finish, train
+from hf_seqlen.run_health import STALLED_CODEBOOK_SHARE, training_problems
+
+BEFORE = {"eval_loss": 2.30, "eval_accuracy": 0.234}
+
+
+def test_a_run_that_learned_has_no_problems():
+    assert training_problems(BEFORE, {"eval_loss": 2.0, "eval_accuracy": 0.4}, 43.0, 64) == []
+
+
+def test_a_run_that_trained_backwards_is_told_what_went_wrong():
+    # Seed 8 of the default study at 4 s: validation accuracy 0.234 -> 0.096, loss 2.30 -> 2.93, perplexity near 28.
+    problems = training_problems(BEFORE, {"eval_loss": 2.93, "eval_accuracy": 0.096}, 28.0, 64)
+    assert problems == [
+        "validation loss rose from 2.300 before training to 2.930",
+        "validation contrastive accuracy fell from 0.234 before training to 0.096",
+        "the codebook stalled: perplexity 28.0 of 64 codevectors at the end (below 50%)",
+    ]
+
+
+def test_each_sign_is_enough_and_what_was_not_measured_is_not_judged():
+    assert len(training_problems(BEFORE, {"eval_loss": 2.31, "eval_accuracy": 0.3}, 43.0, 64)) == 1
+    assert len(training_problems(BEFORE, {"eval_loss": 2.0, "eval_accuracy": 0.2}, 43.0, 64)) == 1
+    assert len(training_problems(BEFORE, {"eval_loss": 2.0, "eval_accuracy": 0.3}, 31.9, 64)) == 1
+    assert STALLED_CODEBOOK_SHARE * 64 == 32
+    # Resumed past its start (no validation before training), and no log interval trained: nothing to compare.
+    assert training_problems(None, {"eval_loss": 9.0, "eval_accuracy": 0.0}, None, 64) == []
+
+
+def test_a_finished_run_that_ends_worse_than_it_started_is_marked_in_its_log_costs_and_card(tmp_path, caplog):
+    """Two real updates of the demo run; its validation before training is then replaced by one no run could beat
+    (the judgement's inputs, not the loop, are what this test controls)."""
+    output_dir = tmp_path / "run"
+    argv = ["--max_train_steps", "2", "--per_device_train_batch_size", "2", "--max_eval_samples", "4"]
+    with built_run([*argv, "--logging_steps", "1", "--output_dir", str(output_dir)]) as run:
+        train(run)
+        assert run.codevector_perplexity is not None  # the last log interval's
+        run.state.initial_eval = {"eval_loss": 0.0, "eval_contrastive_loss": 0.0, "eval_accuracy": 1.0}
+        with caplog.at_level("WARNING", logger="hf_seqlen.pretrain"):
+            finish(run)
+    health = json.loads((output_dir / "costs.json").read_text())["training_health"]
+    assert not health["learned"] and health["codebook_size"] == 64
+    assert health["final_codevector_perplexity"] == run.codevector_perplexity
+    assert health["problems"][0].startswith("validation loss rose from 0.000 before training to ")
+    assert "this run did not learn as expected: validation loss rose" in caplog.text
+    card = (output_dir / "README.md").read_text()
+    assert "## Warning: this run did not learn as expected" in card and health["problems"][1] in card
+    assert io.StringIO(card).read().index("## Warning") < card.index("## Cost: measured")
