@@ -3,13 +3,11 @@ then a real run's release (in this process) carrying it in its log, costs.json a
 
 from __future__ import annotations
 
-import io
 import json
-
-from in_process import built_run
 
 from hf_seqlen.pretrain import finish, train
 from hf_seqlen.run_health import STALLED_CODEBOOK_SHARE, training_problems
+from in_process import built_run
 
 BEFORE = {"eval_loss": 2.30, "eval_accuracy": 0.234}
 
@@ -55,4 +53,4 @@ def test_a_finished_run_that_ends_worse_than_it_started_is_marked_in_its_log_cos
     assert "this run did not learn as expected: validation loss rose" in caplog.text
     card = (output_dir / "README.md").read_text()
     assert "## Warning: this run did not learn as expected" in card and health["problems"][1] in card
-    assert io.StringIO(card).read().index("## Warning") < card.index("## Cost: measured")
+    assert card.index("## Warning") < card.index("## Cost: measured")
