@@ -16,9 +16,16 @@ A percentile bootstrap over 2-3 seeds is far too narrow (it reads the seeds' spr
 and shrinks it by sqrt((k - 1) / k)); docs/measurements/interval-coverage.md gives the coverage each
 method measured. With one seed the interval covers the test examples only, and says so (`seeds == 1`).
 
-A paired difference matches the two arms example by example (by id) and seed by seed. An outcome table
-holds one arm's test examples for one seed: {"id"} and {"correct"} for accuracy, {"reference_class",
-"predicted_class"} for F1/UAR, {"word_edits", "words"} and {"char_edits", "chars"} for WER and CER.
+Test clips often come from few speakers (the large demo corpus: 576 keyword clips from 24 voices), and clips of
+one voice succeed or fail together. Where every table names each example's speaker (`cluster`), the examples' share
+is counted over speakers instead: the examples x seeds table is summed into a speakers x seeds one with the same
+means (`speaker_rows`), a cluster-robust variance with speakers - 1 degrees of freedom. A table without the column
+is read as before, each example its own unit.
+
+One arm's seeds and a paired difference's arms are matched example by example (by id), and seed by seed for a
+difference; tables that do not hold the same examples are refused. An outcome table holds one arm's test examples
+for one seed: {"id"} and {"correct"} for accuracy, {"reference_class", "predicted_class"} for F1/UAR,
+{"word_edits", "words"} and {"char_edits", "chars"} for WER and CER, and optionally {"cluster"}.
 """
 
 from __future__ import annotations
@@ -152,7 +159,7 @@ def _mean_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> In
         raise ValueError("an interval needs at least 2 test examples")
     ms_examples = k * values.mean(axis=1).var(ddof=1)
     if k == 1:  # the seeds' share cannot be estimated: the interval covers the test examples only
-        variance, df = ms_examples / n, math.inf
+        variance, df = ms_examples / n, n - 1 if clusters is not None else math.inf
     else:
         ms_seeds = n * values.mean(axis=0).var(ddof=1)
         residual = values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + estimate

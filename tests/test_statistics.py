@@ -226,11 +226,19 @@ def clustered_coverage(seed_sd: float, seeds: int, shift: float, studies: int, c
     return covered / studies, np.median(half_widths, axis=1)
 
 
-@pytest.mark.parametrize("seed_sd", [0.02, 0.05])
-@pytest.mark.parametrize("seeds", [3, 5])
+# About 3 s a cell on 2 busy cores: the cell where counting clips as independent fails worst stays in the fast tier.
+SPEAKER_GRID = [
+    pytest.param(seed_sd, seeds, marks=[] if (seed_sd, seeds) == (0.02, 5) else [pytest.mark.slow])
+    for seed_sd in (0.02, 0.05)
+    for seeds in (3, 5)
+]
+
+
+@pytest.mark.parametrize("seed_sd, seeds", SPEAKER_GRID)
 def test_intervals_over_speakers_cover_the_truth_with_speaker_and_arm_by_speaker_effects(seed_sd, seeds):
     # 500 studies a cell: a 95% interval's coverage has SE 1 point, so >= 92% fails a correct method in about 1 of
-    # 1000 cells. Counting clips as independent covered 70% (one arm) and 82% (difference) at 5 seeds of sd 0.02.
+    # 1000 cells. Counting clips as independent covered 60% (one arm) and 77% (difference) at 5 seeds of sd 0.02
+    # (docs/measurements/interval-coverage.md).
     (difference, arm), _ = clustered_coverage(seed_sd, seeds, 0.05, 500)
     assert difference >= 0.92, difference
     assert arm >= 0.92, arm
