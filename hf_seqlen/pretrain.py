@@ -82,7 +82,7 @@ def finish(run: PretrainingRun) -> Path:
     logger.info("validation: %s", eval_metrics)
     checkpoint = run.checkpoint()
     initial = {f"initial_{name}": value for name, value in (run.state.initial_eval or {}).items()}
-    health = run_health(run.state.initial_eval, eval_metrics, run.codevector_perplexity, run.unwrapped.config)
+    health = run_health(run.state.initial_eval, eval_metrics, run.codevector_perplexities, run.unwrapped.config)
     costs = run.write_release({**eval_metrics, **initial}, final=True, health=health)
     if run.accelerator.is_main_process:
         for problem in health["problems"]:
@@ -253,7 +253,8 @@ class UpdateLog:
             lr=f"{metrics['learning_rate']:.2e}",
         )
         logger.info("step %d: %s", step, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
-        perplexity = run.codevector_perplexity = metrics["codevector_perplexity"]
+        perplexity = metrics["codevector_perplexity"]
+        run.codevector_perplexities.append(perplexity)
         if (
             not self.collapse_warned
             and step > run.warmup_steps

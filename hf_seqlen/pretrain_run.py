@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -75,7 +75,7 @@ class PretrainingRun:
     state: RunState
     bad_audio: BadAudioLog
     resumed_from: Path | None = None
-    codevector_perplexity: float | None = None  # the last log interval's, which the release's health check reads
+    codevector_perplexities: list[float] = field(default_factory=list)  # each log line's, for the health check
 
     @property
     def output_dir(self) -> Path:

@@ -4,22 +4,22 @@ codebook ends in little use, is flagged: warned in the log, marked in costs.json
 model card, and listed per seed by the study's report, which says what its headline would be without such runs.
 Nothing is dropped: a flagged run is still a result.
 
-The codebook's use is the perplexity of the last log interval (`codevector_perplexity`, over every update of
-that interval): the figure the log prints, with no extra pass; validation measures none.
+The codebook's use is the perplexity of the log intervals (`codevector_perplexity`, over every update of an
+interval): the figure the log prints, with no extra pass; validation measures none. It stalled when it ends below
+half the codebook and no higher than at the first log interval: the level alone cannot tell a failed run from a
+healthy one (on wav2vec2-tiny's 64 codevectors a healthy 1 s run ends near 30, a 4 s run that trained backwards
+near 28; docs/measurements/failed-seed.md), but a healthy codebook grows from its start.
 """
 
 from __future__ import annotations
 
-# A codebook whose perplexity ends below this share of its codevectors has stalled. Measured on wav2vec2-tiny
-# (64 codevectors), 200 updates of the default study (docs/measurements/failed-seed.md): healthy runs end at
-# 41 to 45 (0.64 to 0.70), runs that trained backwards near 28 (0.44).
-STALLED_CODEBOOK_SHARE = 0.5
+STALLED_CODEBOOK_SHARE = 0.5  # a codebook that ends below this share of its codevectors, without growing, stalled
 
 
-def training_problems(initial: dict | None, final: dict, perplexity: float | None, codebook_size: int) -> list[str]:
+def training_problems(initial: dict | None, final: dict, perplexities: list[float], codebook_size: int) -> list[str]:
     """What went wrong, one sentence each; empty for a run that learned. `initial` and `final` are validations
-    (`eval_loss`, `eval_accuracy`), `initial` None for a run resumed past its start; `perplexity` None when no log
-    interval was trained (nothing to judge)."""
+    (`eval_loss`, `eval_accuracy`), `initial` None for a run resumed past its start; `perplexities` those of this
+    session's log intervals, in order (fewer than two: nothing to judge)."""
     problems = []
     if initial:
         if final["eval_loss"] > initial["eval_loss"]:
@@ -31,22 +31,24 @@ def training_problems(initial: dict | None, final: dict, perplexity: float | Non
                 f"validation contrastive accuracy fell from {initial['eval_accuracy']:.3f} before training to "
                 f"{final['eval_accuracy']:.3f}"
             )
-    if perplexity is not None and perplexity < STALLED_CODEBOOK_SHARE * codebook_size:
-        problems.append(
-            f"the codebook stalled: perplexity {perplexity:.1f} of {codebook_size} codevectors at the end "
-            f"(below {STALLED_CODEBOOK_SHARE:.0%})"
-        )
+    if len(perplexities) >= 2:
+        first, last = perplexities[0], perplexities[-1]
+        if last <= first and last < STALLED_CODEBOOK_SHARE * codebook_size:
+            problems.append(
+                f"the codebook stalled: codevector perplexity {last:.1f} of {codebook_size} at the end, no higher "
+                f"than {first:.1f} at the first log interval"
+            )
     return problems
 
 
-def run_health(initial: dict | None, final: dict, perplexity: float | None, config) -> dict:
+def run_health(initial: dict | None, final: dict, perplexities: list[float], config) -> dict:
     """What costs.json keeps as `training_health`, for a model of this config (a Wav2Vec2Config)."""
     size = config.num_codevector_groups * config.num_codevectors_per_group
-    problems = training_problems(initial, final, perplexity, size)
+    problems = training_problems(initial, final, perplexities, size)
     return {
         "learned": not problems,
         "problems": problems,
-        "final_codevector_perplexity": perplexity,
+        "final_codevector_perplexity": perplexities[-1] if perplexities else None,
         "codebook_size": size,
     }
 
