@@ -155,6 +155,8 @@ def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None
         own = interval(metric, [tables[s] for s in seeds])
         row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = own.estimate, own.low, own.high
         row[f"{name}_seeds"] = own.seeds
+        if own.speakers:
+            row[f"{task}_test_speakers"] = own.speakers
         if common:
             diff = paired_difference(metric, [tables[s] for s in common], [reference_tables[s] for s in common])
             row[f"{name}_diff_vs_reference"] = diff.estimate
@@ -237,9 +239,10 @@ def describe(row: dict, reference: dict, metric: str) -> str:
         )
         return f"{label} {values}: {found}, difference {difference}, {seeds}{family}"
     task = metric.split("_")[0]
+    speakers = f" from {int(row[f'{task}_test_speakers'])} speakers" if f"{task}_test_speakers" in row else ""
     return (
         f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
-        f"examples, {seeds}; difference {difference})"
+        f"examples{speakers}, {seeds}; difference {difference})"
     )
 
 

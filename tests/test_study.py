@@ -34,9 +34,10 @@ def test_bad_schedules_are_refused_with_the_expected_form(text):
 KEYWORDS = ["yes", "no", "up", "down"]
 
 
-def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
+def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True, voices=None):
     """One (arm, seed) as a sweep leaves it: costs.json, a card, and per-example test outcomes.
-    kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each)."""
+    kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each); `voices`: that
+    many speakers take turns, named in each outcome's `cluster`."""
     runs = root / name / f"seed-{seed}"
     (runs / "pretrain").mkdir(parents=True)
     (runs / "pretrain" / "costs.json").write_text(
@@ -57,6 +58,7 @@ def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
             "reference": KEYWORDS[i % 4],
             "prediction": KEYWORDS[i % 4] if right else KEYWORDS[(i + 1) % 4],
             "correct": int(right),
+            **({"cluster": f"voice{i % voices}"} if voices else {}),
         }
         for i, right in enumerate(kws_right)
     ]
@@ -181,6 +183,18 @@ def test_no_detectable_difference_states_the_size_and_precision(tmp_path):
     write_report(tmp_path, ARMS[:2], ["kws"], [0, 1])
     markdown = (tmp_path / "report.md").read_text()
     assert "no detectable difference at this size (40 examples, 2 seeds; difference " in markdown
+
+
+def test_a_comparison_over_speakers_names_how_many(tmp_path):
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        write_arm(tmp_path, "1s", seed, 1e12, rng.random(40) < 0.5, rng.integers(0, 3, 10), voices=4)
+        write_arm(tmp_path, "2s", seed, 2e12, rng.random(40) < 0.5, rng.integers(0, 3, 10), voices=4)
+    write_report(tmp_path, ARMS[:2], ["kws"], [0, 1])
+    assert (
+        "no detectable difference at this size (40 examples from 4 speakers, 2 seeds; difference "
+        in (tmp_path / "report.md").read_text()
+    )
 
 
 def test_figures_are_few_and_named_for_readers(finished_sweep):
