@@ -7,8 +7,8 @@ Nothing is dropped: a flagged run is still a result.
 The codebook's use is the perplexity of the log intervals (`codevector_perplexity`, over every update of an
 interval): the figure the log prints, with no extra pass; validation measures none. It stalled when it ends below
 half the codebook and no higher than at the first log interval: the level alone cannot tell a failed run from a
-healthy one (on wav2vec2-tiny's 64 codevectors a healthy 1 s run ends near 30, a 4 s run that trained backwards
-near 28; docs/measurements/failed-seed.md), but a healthy codebook grows from its start.
+healthy one (on wav2vec2-tiny's 64 codevectors a healthy 1 s run ends at 32.9, 30.5 ten updates earlier; a 4 s run
+that trained backwards at 28.9; docs/measurements/failed-seed.md), but a healthy codebook grows from its start.
 """
 
 from __future__ import annotations
