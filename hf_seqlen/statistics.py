@@ -115,9 +115,8 @@ def pseudo_values(metric: str, table: dict) -> np.ndarray:
     classes = _classes(metric, table)
     rows = max(1, JACKKNIFE_BLOCK_CELLS // (1 if classes is None else len(classes)))
     blocks = [slice(start, start + rows) for start in range(0, n, rows)]
-    total = [0.0, 0.0, 0.0]
-    for block in blocks:
-        total = [sum_ + share.sum(axis=0) for sum_, share in zip(total, _shares(metric, table, block, classes))]
+    block_sums = [[share.sum(axis=0) for share in _shares(metric, table, block, classes)] for block in blocks]
+    total = [sum(parts) for parts in zip(*block_sums)]
     whole = float(_from_sums(metric, [np.reshape(sum_, (1, -1)) for sum_ in total]).ravel()[0])
     if n == 1:
         return np.array([whole])
