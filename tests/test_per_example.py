@@ -14,8 +14,9 @@ from transformers import EvalPrediction, Wav2Vec2FeatureExtractor
 from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import ctc
-from hf_seqlen.downstream.data import example_clusters
-from hf_seqlen.downstream.results import with_clusters
+from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.data import example_clusters, load_task_splits
+from hf_seqlen.downstream.results import example_ids, with_clusters
 from tiny_upstreams import save_upstream
 
 DEMO_CORPUS = Path(__file__).resolve().parents[1] / "hf_seqlen" / "demo_corpus"
@@ -84,6 +85,18 @@ def test_each_example_names_its_speaker_where_the_split_knows_it():
     labelled = Dataset.from_dict({"label": ["id10001", "id10002"]})
     assert example_clusters(labelled, "sid", "label") == ["id10001", "id10002"]
     assert example_clusters(labelled, "er", "label") is None
+
+
+@pytest.mark.parametrize("task", ["kws", "sid"])
+def test_the_demo_corpus_names_the_voice_of_every_test_clip(task):
+    args = DownstreamArguments(task=task, model_name_or_path="unused")
+    test = load_task_splits(args)["test"]
+    with open(DEMO_CORPUS / ("test" if task == "kws" else "train") / "metadata.csv") as f:
+        voices = {row["file_name"]: row["speaker"] for row in csv.DictReader(f)}
+    ids = example_ids(test, args.audio_column_name)
+    clusters = example_clusters(test, task, args.label_column_name)
+    assert clusters == [voices[i.split("/demo_corpus/", 1)[1].split("/", 1)[1]] for i in ids]
+    assert len(set(clusters)) > 1
 
 
 def test_outcome_rows_carry_their_speaker_as_cluster_only_where_known():
@@ -164,7 +177,7 @@ def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained
     # Each clip's speaker, as the demo corpus' metadata names its voice.
     with open(DEMO_CORPUS / "test" / "metadata.csv") as f:
         voices = {row["file_name"]: row["speaker"] for row in csv.DictReader(f)}
-    assert all(e["cluster"] == voices[e["id"].split("/test/", 1)[1]] for e in examples)
+    assert all(e["cluster"] == voices[e["id"].split("/demo_corpus/test/", 1)[1]] for e in examples)
     assert len({e["cluster"] for e in examples}) > 1
     assert {e["reference"] for e in examples} <= set(json.loads((output_dir / "config.json").read_text())["label2id"])
     accuracy = results["metrics"]["test"]["accuracy"]
