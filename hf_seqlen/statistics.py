@@ -18,9 +18,10 @@ method measured. With one seed the interval covers the test examples only, and s
 
 Test clips often come from few speakers (the large demo corpus: 576 keyword clips from 24 voices), and clips of
 one voice succeed or fail together. Where every table names each example's speaker (`cluster`), the examples' share
-is counted over speakers instead: the examples x seeds table is summed into a speakers x seeds one with the same
-means (`speaker_rows`), a cluster-robust variance with speakers - 1 degrees of freedom. A table without the column
-is read as before, each example its own unit.
+is counted over speakers too: the examples x seeds table is summed into a speakers x seeds one with the same
+means (`speaker_rows`), a cluster-robust variance with speakers - 1 degrees of freedom, and the wider of the two
+intervals (speakers or clips as units) is kept. A table without the column is read as before, each example its
+own unit.
 
 One arm's seeds and a paired difference's arms are matched example by example (by id), and seed by seed for a
 difference; tables that do not hold the same examples are refused. An outcome table holds one arm's test examples
@@ -31,7 +32,7 @@ for one seed: {"id"} and {"correct"} for accuracy, {"reference_class", "predicte
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -149,16 +150,26 @@ def speaker_rows(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
 
 def _mean_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> Interval:
     """The grand mean of an examples x seeds table with its 95% CI from the two-way variance components; with
-    each example's speaker (`clusters`), speakers are the units of the examples' share."""
-    if clusters is not None:
-        values = speaker_rows(values, clusters)
+    each example's speaker (`clusters`), the wider of the intervals that take speakers and clips as the units of
+    the examples' share. Speakers whose clips score alike (every voice says every keyword once, and an
+    untrained probe answers one keyword) would otherwise make an interval narrower than its clips allow."""
+    by_clip = _two_way_interval(values, math.inf)
+    if clusters is None:
+        return by_clip
+    by_speaker = _two_way_interval(speaker_rows(values, clusters), len(np.unique(clusters)) - 1)
+    wider = by_speaker if by_speaker.high - by_speaker.low > by_clip.high - by_clip.low else by_clip
+    return replace(wider, estimate=by_clip.estimate, speakers=len(np.unique(clusters)))
+
+
+def _two_way_interval(values: np.ndarray, one_seed_df: float) -> Interval:
+    """The interval of an (examples or speakers) x seeds table; with one seed, a t quantile of `one_seed_df`."""
     n, k = values.shape
     estimate = float(values.mean())
     if n < 2:
         raise ValueError("an interval needs at least 2 test examples")
     ms_examples = k * values.mean(axis=1).var(ddof=1)
     if k == 1:  # the seeds' share cannot be estimated: the interval covers the test examples only
-        variance, df = ms_examples / n, n - 1 if clusters is not None else math.inf
+        variance, df = ms_examples / n, one_seed_df
     else:
         ms_seeds = n * values.mean(axis=0).var(ddof=1)
         residual = values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + estimate
@@ -178,7 +189,7 @@ def _mean_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> In
         p_value = float(2 * stats.t.sf(abs(estimate) / math.sqrt(variance), df))
     else:
         p_value = 1.0 if estimate == 0 else 0.0
-    return Interval(estimate, estimate - half, estimate + half, k, p_value, n if clusters is not None else 0)
+    return Interval(estimate, estimate - half, estimate + half, k, p_value)
 
 
 def _by_id(table: dict, order: np.ndarray) -> dict:

@@ -255,6 +255,16 @@ def test_without_clusters_each_example_is_its_own_unit():
     assert own.speakers == 120 and plain.speakers == 0
 
 
+def test_speakers_never_make_an_interval_narrower_than_its_clips_allow():
+    # Every voice says each of 10 keywords once and an untrained probe answers "yes" to all: each voice scores
+    # exactly 10%, so over voices the spread is nil; a new set of clips could still score otherwise.
+    keywords = np.tile(np.arange(10), 8)
+    table = {"correct": (keywords == 0).astype(float), "cluster": np.repeat(np.arange(8), 10)}
+    found, clips = interval("accuracy", [table]), interval("accuracy", [{"correct": table["correct"]}])
+    assert found.low < 0.1 < found.high and (found.low, found.high) == (clips.low, clips.high)
+    assert found.speakers == 8
+
+
 def test_one_speaker_or_speakers_that_disagree_between_tables_are_refused():
     table = {"id": np.array(["a", "b", "c"]), "correct": np.array([1.0, 0.0, 1.0]), "cluster": np.array(["v"] * 3)}
     with pytest.raises(ValueError, match="one speaker.*at least 2"):
