@@ -239,7 +239,8 @@ def describe(row: dict, reference: dict, metric: str) -> str:
         )
         return f"{label} {values}: {found}, difference {difference}, {seeds}{family}"
     task = metric.split("_")[0]
-    speakers = f" from {int(row[f'{task}_test_speakers'])} speakers" if f"{task}_test_speakers" in row else ""
+    count = int(row.get(f"{task}_test_speakers", 0))
+    speakers = f" from {count} speaker{'s' if count > 1 else ''}" if count else ""
     return (
         f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
         f"examples{speakers}, {seeds}; difference {difference})"

@@ -136,12 +136,6 @@ def speaker_rows(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     that mean. Its rows' spread is the cluster-robust (linearised ratio) variance of the mean over speakers, so
     the two-way analysis below takes speakers as the units of the examples' share."""
     names, speaker = np.unique(clusters, return_inverse=True)
-    if len(names) < 2:
-        raise ValueError(
-            f"all {len(values)} test examples come from one speaker (cluster '{names[0]}'): an interval over "
-            "speakers needs at least 2; test on more voices, or leave the `cluster` field out of the outcome "
-            "files to treat clips as independent"
-        )
     centre = values.mean()
     totals = np.zeros((len(names), values.shape[1]))
     np.add.at(totals, speaker, values - centre)
@@ -154,11 +148,12 @@ def _mean_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> In
     the examples' share. Speakers whose clips score alike (every voice says every keyword once, and an
     untrained probe answers one keyword) would otherwise make an interval narrower than its clips allow."""
     by_clip = _two_way_interval(values, math.inf)
-    if clusters is None:
-        return by_clip
-    by_speaker = _two_way_interval(speaker_rows(values, clusters), len(np.unique(clusters)) - 1)
+    speakers = 0 if clusters is None else len(np.unique(clusters))
+    if speakers < 2:  # one speaker has no spread to read: its clips are all there is
+        return replace(by_clip, speakers=speakers)
+    by_speaker = _two_way_interval(speaker_rows(values, clusters), speakers - 1)
     wider = by_speaker if by_speaker.high - by_speaker.low > by_clip.high - by_clip.low else by_clip
-    return replace(wider, estimate=by_clip.estimate, speakers=len(np.unique(clusters)))
+    return replace(wider, estimate=by_clip.estimate, speakers=speakers)
 
 
 def _two_way_interval(values: np.ndarray, one_seed_df: float) -> Interval:
