@@ -20,8 +20,8 @@ Test clips often come from few speakers (the large demo corpus: 576 keyword clip
 one voice succeed or fail together. Where every table names each example's speaker (`cluster`), the examples' share
 is counted over speakers too: the examples x seeds table is summed into a speakers x seeds one with the same
 means (`speaker_rows`), a cluster-robust variance with speakers - 1 degrees of freedom, and the wider of the two
-intervals (speakers or clips as units) is kept. A table without the column is read as before, each example its
-own unit.
+intervals (speakers or clips as units) is kept. A table without the column, or of one speaker, is read as
+before, each example its own unit.
 
 One arm's seeds and a paired difference's arms are matched example by example (by id), and seed by seed for a
 difference; tables that do not hold the same examples are refused. An outcome table holds one arm's test examples
