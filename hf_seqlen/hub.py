@@ -11,6 +11,7 @@ from huggingface_hub import ModelCard, ModelCardData, metadata_load
 from .args import PretrainingArguments
 from .costs import cost_table, round_figure, write_costs
 from .data import describe_source
+from .run_health import card_warning
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
 # A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).
@@ -216,7 +217,7 @@ def pretraining_card(run_config: dict, costs: dict, repo_id: str | None, eval_me
 Self-supervised wav2vec 2.0 pre-training (`Wav2Vec2ForPreTraining`) on audio cropped to at most
 **{max_duration:g} s** (crop mode: **{crop_mode}**) of {describe_data(dataset_name, run_config.get("data_dir"))},
 with hf_seqlen.
-
+{card_warning(costs)}
 {cost_sections(costs, "Cost")}{validation}
 ## Use
 

@@ -23,6 +23,7 @@ from .costs import cost_table_text
 from .pretrain_run import PretrainingRun, build_run
 from .pretrain_state import DEVICE_SUMS, OUTPUT_SUMS, IntervalSums, UpdateSums, packed_sums
 from .process_group import leave_process_group
+from .run_health import run_health
 
 logger = logging.getLogger("hf_seqlen.pretrain")
 
@@ -77,8 +78,11 @@ def finish(run: PretrainingRun) -> Path:
     logger.info("validation: %s", eval_metrics)
     checkpoint = run.checkpoint()
     initial = {f"initial_{name}": value for name, value in (run.state.initial_eval or {}).items()}
-    costs = run.write_release({**eval_metrics, **initial}, final=True)
+    health = run_health(run.state.initial_eval, eval_metrics, run.codevector_perplexities, run.unwrapped.config)
+    costs = run.write_release({**eval_metrics, **initial}, final=True, health=health)
     if run.accelerator.is_main_process:
+        for problem in health["problems"]:
+            logger.warning("this run did not learn as expected: %s (marked in costs.json and the card)", problem)
         logger.info("cost of this run (costs.json):\n%s", cost_table_text(costs))
         logger.info("done: model, feature extractor, costs.json and model card in %s", run.output_dir.resolve())
         if run.bad_audio:
@@ -256,6 +260,7 @@ class UpdateLog:
         )
         logger.info("step %d: %s", step, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
         perplexity = metrics["codevector_perplexity"]
+        run.codevector_perplexities.append(perplexity)
         if (
             not self.collapse_warned
             and step > run.warmup_steps

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +85,7 @@ class PretrainingRun:
     state: RunState
     bad_audio: BadAudioLog
     resumed_from: Path | None = None
+    codevector_perplexities: list[float] = field(default_factory=list)  # each log line's, for the health check
 
     @property
     def output_dir(self) -> Path:
@@ -134,14 +135,17 @@ class PretrainingRun:
             progress["stream_positions"] = gather_object([self.train_batches.state_dict()])
         return save_checkpoint(self.accelerator, self.output_dir, state.step, progress, self.args.save_total_limit)
 
-    def write_release(self, eval_metrics: dict | None = None, final: bool = False) -> dict:
-        """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them."""
+    def write_release(self, eval_metrics: dict | None = None, final: bool = False, health: dict | None = None) -> dict:
+        """Model, costs.json and card into output_dir. Every process calls it: costs sum over all of them.
+        `health`: whether the finished run learned (run_health.py), kept in costs.json as `training_health`."""
         self.bad_audio.merge_processes()
         costs = {
             **(self.meter.finish() if final else self.meter.report()),
             "bad_audio_files": len(self.bad_audio),
             "nonfinite_updates_skipped": self.state.nonfinite_skipped,
         }
+        if health is not None:
+            costs["training_health"] = health
         if self.accelerator.is_main_process:
             repo_id = self.publisher.repo_id if self.publisher else None
             save_release(

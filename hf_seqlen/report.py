@@ -75,15 +75,27 @@ def reference_arm(rows: list[dict], chosen: str | None) -> dict:
     return max(fixed, key=lambda r: r["max_duration"]) if fixed else rows[-1]
 
 
+def run_costs(sweep_dir: Path, arm: str, seed: int) -> dict | None:
+    path = seed_dir(sweep_dir, arm, seed) / "pretrain" / "costs.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def flagged_runs(sweep_dir: Path, arms: list[dict], seeds: list[int]) -> dict[tuple[str, int], list[str]]:
+    """{(arm, seed): what went wrong} for the pre-training runs that did not learn (costs.json `training_health`)."""
+    flagged = {}
+    for arm in arms:
+        for seed in seeds:
+            health = (run_costs(sweep_dir, arm["name"], seed) or {}).get("training_health") or {}
+            if health.get("problems"):
+                flagged[arm["name"], seed] = health["problems"]
+    return flagged
+
+
 def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], chosen_reference: str | None = None):
     """Rows (one per arm that finished pre-training in some seed) and the comparisons behind them."""
     rows, tables = [], {}
     for arm in arms:
-        costs = [
-            json.loads(p.read_text())
-            for s in seeds
-            if (p := seed_dir(sweep_dir, arm["name"], s) / "pretrain" / "costs.json").is_file()
-        ]
+        costs = [c for s in seeds if (c := run_costs(sweep_dir, arm["name"], s)) is not None]
         if not costs:
             continue
         row = {
@@ -91,6 +103,7 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
             "max_duration": arm["max_duration"],
             "schedule": arm.get("schedule", ""),
             "seeds": len(costs),
+            "runs_that_did_not_learn": sum(bool((c.get("training_health") or {}).get("problems")) for c in costs),
         }
         numbers = [_numbers(c) for c in costs]
         row.update({k: float(np.mean([n[k] for n in numbers])) for k in numbers[0] if all(k in n for n in numbers)})
@@ -111,10 +124,22 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
     return rows, reference
 
 
+def comparisons(rows: list[dict]) -> list[tuple[dict, str]]:
+    """The report's comparisons, as (row, p-value column): each arm but the reference against the reference, per
+    task and metric. The reference's row holds its difference with itself (zero), which compares nothing."""
+    return [
+        (row, key)
+        for row in rows
+        if row["arm"] != row["reference_arm"]
+        for key in list(row)
+        if key.endswith("_diff_p_value")
+    ]
+
+
 def adjust_for_many_comparisons(rows: list[dict]) -> None:
     """Holm-adjusted p-values over every comparison of the report (arms x tasks x metrics), beside the raw ones:
     at 95% each, one comparison in twenty looks different by chance."""
-    keys = [(row, key) for row in rows for key in list(row) if key.endswith("_diff_p_value")]
+    keys = comparisons(rows)
     for (row, key), adjusted in zip(keys, holm([row[key] for row, key in keys])):
         row[key.replace("_diff_p_value", "_diff_p_holm")] = adjusted
 
@@ -130,6 +155,8 @@ def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None
         own = interval(metric, [tables[s] for s in seeds])
         row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = own.estimate, own.low, own.high
         row[f"{name}_seeds"] = own.seeds
+        if own.speakers:
+            row[f"{task}_test_speakers"] = own.speakers
         if common:
             diff = paired_difference(metric, [tables[s] for s in common], [reference_tables[s] for s in common])
             row[f"{name}_diff_vs_reference"] = diff.estimate
@@ -175,20 +202,31 @@ def seeds_text(seeds: int) -> str:
     return "on one pre-training seed (the interval covers test examples only)" if seeds == 1 else f"{seeds} seeds"
 
 
+def verdict(row: dict, metric: str) -> str:
+    """What a comparison with the reference says: better, worse, no detectable difference, identical, not compared."""
+    low, high = row.get(f"{metric}_diff_ci_low"), row.get(f"{metric}_diff_ci_high")
+    if low is None:
+        return "not compared"
+    if low == high == 0:
+        return "identical"
+    if low > 0 or high < 0:
+        return "better" if (high < 0) == lower_is_better(metric) else "worse"
+    return "no detectable difference"
+
+
 def describe(row: dict, reference: dict, metric: str) -> str:
     """One comparison in words: a difference only when its 95% CI excludes zero, with the seeds it rests on, and
     whether it survives Holm's adjustment for the report's many comparisons."""
-    low, high = row.get(f"{metric}_diff_ci_low"), row.get(f"{metric}_diff_ci_high")
+    found = verdict(row, metric)
     label = metric.replace("_", " ")
     values = f"{state(metric, row[metric])} vs {state(metric, reference[metric])}"
-    if low is None:
+    if found == "not compared":
         return f"{label} {values} (seeds not shared with {reference['arm']}; not compared)"
     seeds = seeds_text(int(row.get(f"{metric}_diff_seeds", row["seeds"])))
-    if low == high == 0:
+    if found == "identical":
         return f"{label} {values}: identical on every example in every seed ({seeds})"
     difference = difference_text(metric, row)
-    if low > 0 or high < 0:
-        better = (high < 0) == lower_is_better(metric)
+    if found in ("better", "worse"):
         holm_p = row.get(f"{metric}_diff_p_holm")
         family = (
             ""
@@ -199,11 +237,13 @@ def describe(row: dict, reference: dict, metric: str) -> str:
                 else f"; not after Holm's adjustment for the report's comparisons (adjusted p {holm_p:.2f})"
             )
         )
-        return f"{label} {values}: {'better' if better else 'worse'}, difference {difference}, {seeds}{family}"
+        return f"{label} {values}: {found}, difference {difference}, {seeds}{family}"
     task = metric.split("_")[0]
+    count = int(row.get(f"{task}_test_speakers", 0))
+    speakers = f" from {count} speaker{'s' if count > 1 else ''}" if count else ""
     return (
         f"{label} {values}: no detectable difference at this size ({int(row[f'{task}_test_examples'])} "
-        f"examples, {seeds}; difference {difference})"
+        f"examples{speakers}, {seeds}; difference {difference})"
     )
 
 
@@ -221,6 +261,54 @@ def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
         )
         lines.append(f"{row['arm']} {cost}; " + "; ".join(parts) + ".")
     return lines
+
+
+def verdict_changes(rows: list[dict], without: list[dict], tasks: list[str]) -> list[str]:
+    """Comparisons whose verdict differs between two reports of one study (e.g. with and without some runs)."""
+    others = {row["arm"]: row for row in without}
+    changes = []
+    for row in rows:
+        if row["arm"] == row["reference_arm"]:
+            continue
+        other = others.get(row["arm"], {})
+        for metric in metric_columns([row], tasks):
+            before, after = verdict(row, metric), verdict(other, metric) if metric in other else "not compared"
+            if before != after:
+                changes.append(f"{row['arm']} {metric.replace('_', ' ')}: {before} -> {after}")
+    return changes
+
+
+def health_lines(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], rows, reference) -> list[str]:
+    """The pre-training runs that did not learn, per arm and seed, and whether the headline changes without their
+    seeds (left out of every arm, so that the comparisons stay paired). They stay in every figure of the report."""
+    flagged = flagged_runs(sweep_dir, arms, seeds)
+    if not flagged:
+        return []
+    dropped = sorted({seed for _, seed in flagged})
+    named = f"seed{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))}"
+    lines = [
+        "## Pre-training runs that did not learn",
+        "",
+        "These runs are in every figure above (costs.json `training_health` says why each is flagged):",
+        "",
+        *(f"- {arm} seed {seed}: {'; '.join(problems)}" for (arm, seed), problems in sorted(flagged.items())),
+        "",
+    ]
+    kept = [seed for seed in seeds if seed not in dropped]
+    without, reference_without = collect(sweep_dir, arms, tasks, kept, reference["arm"]) if kept else ([], None)
+    if not any(row["arm"] == reference["arm"] for row in without):
+        return lines + [f"Without {named} no run of the reference, {reference['arm']}, is left: no headline."]
+    changes = verdict_changes(rows, without, tasks)
+    lines.append(
+        f"Without {named} (in every arm) the headline's verdicts change: " + "; ".join(changes) + "."
+        if changes
+        else f"Without {named} (in every arm) every verdict of the headline stays the same."
+    )
+    return (
+        lines
+        + ["", f"The headline without {named}:", ""]
+        + [f"- {line}" for line in headline(without, reference_without, tasks)]
+    )
 
 
 def budget_lines(rows: list[dict], budget: str) -> list[str]:
@@ -275,23 +363,24 @@ def results_table(rows: list[dict], tasks: list[str]) -> list[str]:
     return lines
 
 
-def write_markdown(rows, reference, tasks, budget, plots, path: Path) -> None:
+def write_markdown(rows, reference, tasks, budget, plots, path: Path, health: list[str]) -> None:
     lines = ["# Sequence-length study", ""]
     summary = [p for p in plots if p.stem == "summary"]
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
-    comparisons = sum(1 for row in rows for key in row if key.endswith("_diff_p_value"))
+    count = len(comparisons(rows))
     lines += [f"## Headline (each arm against {reference['arm']}, paired on test examples and seeds)", ""]
     lines += (
         [
-            f"{comparisons} comparisons at 95% each: about one in twenty of them would show a difference by "
+            f"{count} comparisons at 95% each: about one in twenty of them would show a difference by "
             "chance alone. Each says whether it holds after Holm's adjustment for all of them "
             "(report.csv: `*_diff_p_value`, `*_diff_p_holm`).",
             "",
         ]
-        if comparisons > 1
+        if count > 1
         else []
     )
     lines += [f"- {line}" for line in headline(rows, reference, tasks)] + [""]
+    lines += [*health, ""] if health else []
     lines += ["## Budget", "", *budget_lines(rows, budget), ""]
     lines += [
         "## Results (means over seeds; 95% CIs over test examples and pre-training seeds, with a t quantile "
@@ -326,7 +415,8 @@ def write_report(
         sweep_dir,
         chance_levels(sweep_dir, rows, tasks, seeds),
     )
-    write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md")
+    health = health_lines(sweep_dir, arms, tasks, seeds, rows, reference_row)
+    write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md", health)
     return rows
 
 

@@ -16,15 +16,23 @@ A percentile bootstrap over 2-3 seeds is far too narrow (it reads the seeds' spr
 and shrinks it by sqrt((k - 1) / k)); docs/measurements/interval-coverage.md gives the coverage each
 method measured. With one seed the interval covers the test examples only, and says so (`seeds == 1`).
 
-A paired difference matches the two arms example by example (by id) and seed by seed. An outcome table
-holds one arm's test examples for one seed: {"id"} and {"correct"} for accuracy, {"reference_class",
-"predicted_class"} for F1/UAR, {"word_edits", "words"} and {"char_edits", "chars"} for WER and CER.
+Test clips often come from few speakers (the large demo corpus: 576 keyword clips from 24 voices), and clips of
+one voice succeed or fail together. Where every table names each example's speaker (`cluster`), the examples' share
+is counted over speakers too: the examples x seeds table is summed into a speakers x seeds one with the same
+means (`speaker_rows`), a cluster-robust variance with speakers - 1 degrees of freedom, and the wider of the two
+intervals (speakers or clips as units) is kept. A table without the column, or of one speaker, is read as
+before, each example its own unit.
+
+One arm's seeds and a paired difference's arms are matched example by example (by id), and seed by seed for a
+difference; tables that do not hold the same examples are refused. An outcome table holds one arm's test examples
+for one seed: {"id"} and {"correct"} for accuracy, {"reference_class", "predicted_class"} for F1/UAR,
+{"word_edits", "words"} and {"char_edits", "chars"} for WER and CER, and optionally {"cluster"}.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -33,7 +41,7 @@ CONFIDENCE = 0.95
 RATIOS = {"accuracy": ("correct", None), "wer": ("word_edits", "words"), "cer": ("char_edits", "chars")}
 CLASS_METRICS = ("f1", "uar")
 METRICS = (*RATIOS, *CLASS_METRICS)
-JACKKNIFE_BLOCK = 1024  # rows of leave-one-out weights built at once: bounds memory on large test sets
+JACKKNIFE_BLOCK_CELLS = 1 << 20  # examples x classes of leave-one-out sums made at once: bounds memory (8 MiB)
 
 
 @dataclass(frozen=True)
@@ -46,25 +54,38 @@ class Interval:
     high: float
     seeds: int = 1
     p_value: float = float("nan")
+    speakers: int = 0  # the speakers (clusters) the examples' share was counted over; 0: examples as units
 
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
 
-def metric_values(metric: str, table: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """The metric of one table under example weights (n,) or (rows, n): one value per weight row."""
-    weights = np.atleast_2d(weights).astype(float)
+def _classes(metric: str, table: dict) -> np.ndarray | None:
     if metric in RATIOS:
-        numerator, denominator = RATIOS[metric]
-        total = weights @ table[denominator] if denominator else weights.sum(axis=1)
-        return (weights @ table[numerator]) / np.maximum(total, 1e-12)
+        return None
     if metric not in CLASS_METRICS:
         raise ValueError(f"no per-example form for metric '{metric}' (known: {', '.join(METRICS)})")
-    classes = np.union1d(table["reference_class"], table["predicted_class"])
-    is_reference = (table["reference_class"][:, None] == classes).astype(float)
-    is_predicted = (table["predicted_class"][:, None] == classes).astype(float)
-    true_positives = weights @ (is_reference * is_predicted)
-    references, predictions = weights @ is_reference, weights @ is_predicted
+    return np.union1d(table["reference_class"], table["predicted_class"])
+
+
+def _shares(metric: str, table: dict, rows: slice, classes: np.ndarray | None) -> list[np.ndarray]:
+    """What each example of `rows` adds to the sums the metric is made of: (errors or right answers, their
+    denominator) for a ratio; (true positives, references, predictions) per class for F1 and UAR."""
+    if classes is None:
+        numerator, denominator = RATIOS[metric]
+        top = table[numerator][rows].astype(float)
+        return [top, table[denominator][rows].astype(float) if denominator else np.ones_like(top)]
+    is_reference = (table["reference_class"][rows, None] == classes).astype(float)
+    is_predicted = (table["predicted_class"][rows, None] == classes).astype(float)
+    return [is_reference * is_predicted, is_reference, is_predicted]
+
+
+def _from_sums(metric: str, sums: list[np.ndarray]) -> np.ndarray:
+    """The metric of each row of summed shares."""
+    if metric in RATIOS:
+        top, total = sums
+        return top / np.maximum(total, 1e-12)
+    true_positives, references, predictions = sums
     if metric == "f1":  # over classes present in the weighted references or predictions
         present = (references + predictions) > 0
         scores = np.divide(2 * true_positives, references + predictions, out=np.zeros_like(references), where=present)
@@ -74,35 +95,76 @@ def metric_values(metric: str, table: dict[str, np.ndarray], weights: np.ndarray
     return scores.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
+def metric_values(metric: str, table: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """The metric of one table under example weights (n,) or (rows, n): one value per weight row."""
+    weights = np.atleast_2d(weights).astype(float)
+    shares = _shares(metric, table, slice(None), _classes(metric, table))
+    return _from_sums(metric, [weights @ share for share in shares])
+
+
 def table_size(table: dict) -> int:
     return len(next(iter(table.values())))
 
 
 def pseudo_values(metric: str, table: dict) -> np.ndarray:
     """Per-example jackknife pseudo-values, centred so that their mean is the table's metric: for accuracy
-    they are the examples' own outcomes; for the other metrics, each example's share of the metric."""
+    they are the examples' own outcomes; for the other metrics, each example's share of the metric.
+
+    Leaving one example out subtracts its shares from the whole table's sums, so a block of left-out metrics
+    needs memory for its rows' shares only: O(n) in all, whatever the number of examples."""
     n = table_size(table)
-    whole = metric_values(metric, table, np.ones(n))[0]
+    classes = _classes(metric, table)
+    rows = max(1, JACKKNIFE_BLOCK_CELLS // (1 if classes is None else len(classes)))
+    blocks = [slice(start, start + rows) for start in range(0, n, rows)]
+    block_sums = [[share.sum(axis=0) for share in _shares(metric, table, block, classes)] for block in blocks]
+    total = [sum(parts) for parts in zip(*block_sums)]
+    whole = float(_from_sums(metric, [np.reshape(sum_, (1, -1)) for sum_ in total]).ravel()[0])
     if n == 1:
         return np.array([whole])
     left_out = np.concatenate(
         [
-            metric_values(metric, table, 1 - np.eye(n)[start : start + JACKKNIFE_BLOCK])
-            for start in range(0, n, JACKKNIFE_BLOCK)
+            _from_sums(metric, [sum_ - share for sum_, share in zip(total, _shares(metric, table, block, classes))])
+            for block in blocks
         ]
     )
     return whole + (n - 1) * (left_out.mean() - left_out)
 
 
-def _mean_interval(values: np.ndarray) -> Interval:
-    """The grand mean of an examples x seeds table with its 95% CI from the two-way variance components."""
+def speaker_rows(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """An examples x seeds table made a speakers x seeds one whose grand and per-seed means are the same: each
+    speaker's row is the sum of its examples' deviations from the grand mean, scaled by speakers / examples, plus
+    that mean. Its rows' spread is the cluster-robust (linearised ratio) variance of the mean over speakers, so
+    the two-way analysis below takes speakers as the units of the examples' share."""
+    names, speaker = np.unique(clusters, return_inverse=True)
+    centre = values.mean()
+    totals = np.zeros((len(names), values.shape[1]))
+    np.add.at(totals, speaker, values - centre)
+    return centre + totals * len(names) / len(values)
+
+
+def _mean_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> Interval:
+    """The grand mean of an examples x seeds table with its 95% CI from the two-way variance components; with
+    each example's speaker (`clusters`), the wider of the intervals that take speakers and clips as the units of
+    the examples' share. Speakers whose clips score alike (every voice says every keyword once, and an
+    untrained probe answers one keyword) would otherwise make an interval narrower than its clips allow."""
+    by_clip = _two_way_interval(values, math.inf)
+    speakers = 0 if clusters is None else len(np.unique(clusters))
+    if speakers < 2:  # one speaker has no spread to read: its clips are all there is
+        return replace(by_clip, speakers=speakers)
+    by_speaker = _two_way_interval(speaker_rows(values, clusters), speakers - 1)
+    wider = by_speaker if by_speaker.high - by_speaker.low > by_clip.high - by_clip.low else by_clip
+    return replace(wider, estimate=by_clip.estimate, speakers=speakers)
+
+
+def _two_way_interval(values: np.ndarray, one_seed_df: float) -> Interval:
+    """The interval of an (examples or speakers) x seeds table; with one seed, a t quantile of `one_seed_df`."""
     n, k = values.shape
     estimate = float(values.mean())
     if n < 2:
         raise ValueError("an interval needs at least 2 test examples")
     ms_examples = k * values.mean(axis=1).var(ddof=1)
     if k == 1:  # the seeds' share cannot be estimated: the interval covers the test examples only
-        variance, df = ms_examples / n, math.inf
+        variance, df = ms_examples / n, one_seed_df
     else:
         ms_seeds = n * values.mean(axis=0).var(ddof=1)
         residual = values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + estimate
@@ -125,57 +187,70 @@ def _mean_interval(values: np.ndarray) -> Interval:
     return Interval(estimate, estimate - half, estimate + half, k, p_value)
 
 
-def _check(tables: list[dict]) -> int:
-    if not tables:
-        raise ValueError("no outcome tables: at least one seed is needed")
-    sizes = {table_size(t) for t in tables}
-    if len(sizes) != 1:
-        raise ValueError(f"the seeds scored different numbers of test examples ({sorted(sizes)})")
-    return sizes.pop()
-
-
-def interval(metric: str, tables: list[dict]) -> Interval:
-    """One arm's metric: mean over seeds (one table each), 95% CI over test examples and seeds."""
-    _check(tables)
-    return _mean_interval(np.stack([pseudo_values(metric, t) for t in tables], axis=1))
-
-
 def _by_id(table: dict, order: np.ndarray) -> dict:
     return {name: column[order] for name, column in table.items()}
 
 
-def _paired(tables: list[dict], reference: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Both arms' tables with rows in one example order, matched by id; a mismatch is refused."""
-    if len(tables) != len(reference):
-        raise ValueError(
-            f"a paired difference needs the same seeds in both arms ({len(tables)} and {len(reference)} tables)"
-        )
-    _check(tables)
-    _check(reference)
-    if "id" not in tables[0]:  # tables built without ids (simulations): rows are already in one order
-        if table_size(tables[0]) != table_size(reference[0]):
-            raise ValueError("a paired difference needs the same test examples in both arms")
-        return tables, reference
-    paired = ([], [])
-    for own, other in zip(tables, reference):
-        if sorted(own["id"]) != sorted(other["id"]) or len(set(own["id"])) != len(own["id"]):
-            only = sorted(set(own["id"]) ^ set(other["id"]))[:3]
+def _aligned(tables: list[dict], what: str) -> list[dict]:
+    """The tables with rows in one example order, matched by id; tables must hold the same examples, each once.
+    Tables built without ids (simulations) must already be in one order."""
+    if not tables:
+        raise ValueError("no outcome tables: at least one seed is needed")
+    with_ids = sum("id" in table for table in tables)
+    if with_ids == 0:
+        sizes = {table_size(table) for table in tables}
+        if len(sizes) != 1:
+            raise ValueError(f"{what} scored different numbers of test examples ({sorted(sizes)})")
+        return tables
+    if with_ids < len(tables):
+        raise ValueError(f"{what}: {len(tables) - with_ids} of {len(tables)} outcome tables have no example ids")
+    first = np.sort(tables[0]["id"])
+    for table in tables:
+        ids = table["id"]
+        if len(ids) != len(first) or len(np.unique(ids)) != len(ids) or not np.array_equal(np.sort(ids), first):
+            only = sorted(set(ids) ^ set(first))[:3]
             raise ValueError(
-                "a paired difference needs the same test examples (ids) in both arms and seeds, each once"
-                + (f"; e.g. {', '.join(map(str, only))} is in one only" if only else "")
+                f"{what} need the same test examples (ids) in every outcome table, each once"
+                + (f"; e.g. {', '.join(map(str, only))} is in one only" if only else "; an id is repeated")
             )
-        paired[0].append(_by_id(own, np.argsort(own["id"], kind="stable")))
-        paired[1].append(_by_id(other, np.argsort(other["id"], kind="stable")))
-    return paired
+    return [_by_id(table, np.argsort(table["id"], kind="stable")) for table in tables]
+
+
+def _clusters(tables: list[dict]) -> np.ndarray | None:
+    """Each example's speaker where every table names it (rows already aligned), else None: clips as units."""
+    if not all("cluster" in table for table in tables):
+        return None
+    clusters = tables[0]["cluster"]
+    for table in tables[1:]:
+        if not np.array_equal(table["cluster"], clusters):
+            row = int(np.flatnonzero(table["cluster"] != clusters)[0])
+            name = table["id"][row] if "id" in table else f"row {row}"
+            raise ValueError(
+                f"test example {name} has speaker '{clusters[row]}' in one outcome table and "
+                f"'{table['cluster'][row]}' in another: compare outcomes of one test split only"
+            )
+    return clusters
+
+
+def interval(metric: str, tables: list[dict]) -> Interval:
+    """One arm's metric: mean over seeds (one table each, matched by example id), 95% CI over test examples (or
+    their speakers) and seeds."""
+    tables = _aligned(tables, "one arm's seeds")
+    return _mean_interval(np.stack([pseudo_values(metric, t) for t in tables], axis=1), _clusters(tables))
 
 
 def paired_difference(metric: str, tables: list[dict], reference: list[dict]) -> Interval:
     """Arm minus reference, paired on examples (by id) and seeds (table i of both lists is the same seed)."""
-    tables, reference = _paired(tables, reference)
+    if len(tables) != len(reference):
+        raise ValueError(
+            f"a paired difference needs the same seeds in both arms ({len(tables)} and {len(reference)} tables)"
+        )
+    both = _aligned(tables + reference, "both arms of a paired difference")
+    tables, reference = both[: len(tables)], both[len(tables) :]
     difference = np.stack(
         [pseudo_values(metric, own) - pseudo_values(metric, other) for own, other in zip(tables, reference)], axis=1
     )
-    return _mean_interval(difference)
+    return _mean_interval(difference, _clusters(both))
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -196,8 +271,9 @@ def outcome_table(examples: list[dict]) -> dict[str, np.ndarray]:
         for name in ("correct", "word_edits", "words", "char_edits", "chars")
         if examples and name in examples[0]
     }
-    if examples and "id" in examples[0]:
-        table["id"] = np.array([str(e["id"]) for e in examples])
+    for name in ("id", "cluster"):
+        if examples and name in examples[0]:
+            table[name] = np.array([str(e[name]) for e in examples])
     if examples and "correct" in examples[0]:
         names = sorted({str(e["reference"]) for e in examples} | {str(e["prediction"]) for e in examples})
         index = {name: i for i, name in enumerate(names)}

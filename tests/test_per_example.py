@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import Dataset
+from datasets import ClassLabel, Dataset
 from transformers import EvalPrediction, Wav2Vec2FeatureExtractor
 
 from hf_seqlen import metrics
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import ctc
+from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.data import example_clusters, load_task_splits
+from hf_seqlen.downstream.results import example_ids, with_clusters
 from tiny_upstreams import save_upstream
+
+DEMO_CORPUS = Path(__file__).resolve().parents[1] / "hf_seqlen" / "demo_corpus"
 
 
 @pytest.fixture
@@ -66,6 +73,36 @@ def test_frames_past_an_utterances_end_decode_as_nothing(processor):
     padded = np.concatenate([short, ctc_path(processor, "road")], axis=1)
     examples = ctc.outcomes(processor, padded, ["a"], ["u0"], frames=np.array([short.shape[1]]))
     assert examples[0]["prediction"] == "a" and examples[0]["char_edits"] == 0
+
+
+def test_each_example_names_its_speaker_where_the_split_knows_it():
+    # A speaker column (the demo corpus, an audio folder's metadata.csv), as names or as ClassLabel ids.
+    voices = Dataset.from_dict({"speaker": ["en+m1", "en+f2"], "keyword": ["yes", "no"]})
+    assert example_clusters(voices, "kws", "keyword") == ["en+m1", "en+f2"]
+    numbered = Dataset.from_dict({"speaker_id": [0, 1]}).cast_column("speaker_id", ClassLabel(names=["ann", "bo"]))
+    assert example_clusters(numbered, "asr", None) == ["ann", "bo"]
+    # Speaker identification without a speaker column: the label is the speaker. Other tasks: unknown.
+    labelled = Dataset.from_dict({"label": ["id10001", "id10002"]})
+    assert example_clusters(labelled, "sid", "label") == ["id10001", "id10002"]
+    assert example_clusters(labelled, "er", "label") is None
+
+
+@pytest.mark.parametrize("task", ["kws", "sid"])
+def test_the_demo_corpus_names_the_voice_of_every_test_clip(task):
+    args = DownstreamArguments(task=task, model_name_or_path="unused")
+    test = load_task_splits(args)["test"]
+    with open(DEMO_CORPUS / ("test" if task == "kws" else "train") / "metadata.csv") as f:
+        voices = {row["file_name"]: row["speaker"] for row in csv.DictReader(f)}
+    ids = example_ids(test, args.audio_column_name)
+    clusters = example_clusters(test, task, args.label_column_name)
+    assert clusters == [voices[i.split("/demo_corpus/", 1)[1].split("/", 1)[1]] for i in ids]
+    assert len(set(clusters)) > 1
+
+
+def test_outcome_rows_carry_their_speaker_as_cluster_only_where_known():
+    rows = [{"id": "a.wav", "correct": 1}, {"id": "b.wav", "correct": 0}]
+    assert with_clusters(rows, ["v1", "v2"]) == [{**rows[0], "cluster": "v1"}, {**rows[1], "cluster": "v2"}]
+    assert with_clusters(rows, None) == rows
 
 
 @pytest.mark.slow
@@ -137,6 +174,11 @@ def test_a_classification_run_stores_its_test_outcomes_beside_results(pretrained
     examples = [json.loads(line) for line in (output_dir / "test_examples.jsonl").read_text().splitlines()]
     assert len({e["id"] for e in examples}) == len(examples) > 10
     assert all(e["correct"] == (e["reference"] == e["prediction"]) for e in examples)
+    # Each clip's speaker, as the demo corpus' metadata names its voice.
+    with open(DEMO_CORPUS / "test" / "metadata.csv") as f:
+        voices = {row["file_name"]: row["speaker"] for row in csv.DictReader(f)}
+    assert all(e["cluster"] == voices[e["id"].split("/demo_corpus/test/", 1)[1]] for e in examples)
+    assert len({e["cluster"] for e in examples}) > 1
     assert {e["reference"] for e in examples} <= set(json.loads((output_dir / "config.json").read_text())["label2id"])
     accuracy = results["metrics"]["test"]["accuracy"]
     assert accuracy == pytest.approx(np.mean([e["correct"] for e in examples]))

@@ -13,6 +13,7 @@ from hf_seqlen.options import UsageError
 from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
 from hf_seqlen.report import write_report
 from hf_seqlen.schedule import DurationSchedule
+from hf_seqlen.statistics import holm
 from hf_seqlen.study_card import write_card_sections
 
 
@@ -33,9 +34,10 @@ def test_bad_schedules_are_refused_with_the_expected_form(text):
 KEYWORDS = ["yes", "no", "up", "down"]
 
 
-def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
+def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True, voices=None):
     """One (arm, seed) as a sweep leaves it: costs.json, a card, and per-example test outcomes.
-    kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each)."""
+    kws_right[i]: clip i classified right; asr_edits[i]: word edits of utterance i (5 words each); `voices`: that
+    many speakers take turns, named in each outcome's `cluster`."""
     runs = root / name / f"seed-{seed}"
     (runs / "pretrain").mkdir(parents=True)
     (runs / "pretrain" / "costs.json").write_text(
@@ -56,6 +58,7 @@ def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True):
             "reference": KEYWORDS[i % 4],
             "prediction": KEYWORDS[i % 4] if right else KEYWORDS[(i + 1) % 4],
             "correct": int(right),
+            **({"cluster": f"voice{i % voices}"} if voices else {}),
         }
         for i, right in enumerate(kws_right)
     ]
@@ -124,6 +127,54 @@ def test_headline_claims_only_what_the_intervals_support(finished_sweep):
     assert "comparisons at 95% each" in headline and "Holm's adjustment" in headline
 
 
+def test_holm_counts_each_arm_against_the_reference_not_the_reference_against_itself(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    rows = report_rows(finished_sweep)
+    metrics = ("kws_accuracy", "kws_f1", "asr_wer", "asr_cer")
+    # 2 arms x 4 metrics against 4s: 8 comparisons, not 12.
+    assert "8 comparisons at 95% each" in (finished_sweep / "report.md").read_text()
+    raw = [float(rows[arm][f"{m}_diff_p_value"]) for arm in ("1s", "2s") for m in metrics]
+    adjusted = [float(rows[arm][f"{m}_diff_p_holm"]) for arm in ("1s", "2s") for m in metrics]
+    assert adjusted == pytest.approx(holm(raw))
+    assert all(rows["4s"][f"{m}_diff_p_holm"] == "" for m in metrics)
+
+
+def flag_run(root, arm, seed, problem):
+    """Mark a finished pre-training run as one that did not learn, as run_health leaves it in costs.json."""
+    path = root / arm / f"seed-{seed}" / "pretrain" / "costs.json"
+    costs = json.loads(path.read_text())
+    path.write_text(json.dumps({**costs, "training_health": {"learned": False, "problems": [problem]}}))
+
+
+def test_runs_that_did_not_learn_are_listed_per_seed_and_the_headline_is_given_without_them(finished_sweep):
+    flag_run(finished_sweep, "2s", 2, "validation loss rose from 2.300 before training to 2.930")
+    write_report(finished_sweep, ARMS, ["kws", "asr"], [0, 1, 2])
+    markdown = (finished_sweep / "report.md").read_text()
+    section = markdown.split("## Pre-training runs that did not learn")[1].split("## Budget")[0]
+    assert "- 2s seed 2: validation loss rose from 2.300 before training to 2.930" in section
+    # With seed 2 left out of every arm, 2 seeds cannot tell 2s from 4s: the verdict rests on the flagged seed.
+    assert (
+        "Without seed 2 (in every arm) the headline's verdicts change: 2s kws accuracy: worse -> no detectable "
+        "difference; 2s kws f1: worse -> no detectable difference." in section
+    )
+    assert "The headline without seed 2:" in section and "- 2s costs 50% of 4s" in section
+    rows = report_rows(finished_sweep)
+    assert rows["2s"]["runs_that_did_not_learn"] == "1" and rows["2s"]["seeds"] == "3"  # kept in the report
+
+
+def test_a_headline_that_does_not_rest_on_the_flagged_runs_says_so(finished_sweep):
+    flag_run(finished_sweep, "4s", 1, "the codebook stalled")
+    write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2])
+    section = (finished_sweep / "report.md").read_text().split("## Pre-training runs that did not learn")[1]
+    assert "- 4s seed 1: the codebook stalled" in section
+    assert "Without seed 1 (in every arm) every verdict of the headline stays the same." in section
+
+
+def test_a_report_without_flagged_runs_has_no_such_section(finished_sweep):
+    write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2])
+    assert "did not learn" not in (finished_sweep / "report.md").read_text()
+
+
 def test_no_detectable_difference_states_the_size_and_precision(tmp_path):
     rng = np.random.default_rng(1)
     for seed in range(2):
@@ -132,6 +183,18 @@ def test_no_detectable_difference_states_the_size_and_precision(tmp_path):
     write_report(tmp_path, ARMS[:2], ["kws"], [0, 1])
     markdown = (tmp_path / "report.md").read_text()
     assert "no detectable difference at this size (40 examples, 2 seeds; difference " in markdown
+
+
+def test_a_comparison_over_speakers_names_how_many(tmp_path):
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        write_arm(tmp_path, "1s", seed, 1e12, rng.random(40) < 0.5, rng.integers(0, 3, 10), voices=4)
+        write_arm(tmp_path, "2s", seed, 2e12, rng.random(40) < 0.5, rng.integers(0, 3, 10), voices=4)
+    write_report(tmp_path, ARMS[:2], ["kws"], [0, 1])
+    assert (
+        "no detectable difference at this size (40 examples from 4 speakers, 2 seeds; difference "
+        in (tmp_path / "report.md").read_text()
+    )
 
 
 def test_figures_are_few_and_named_for_readers(finished_sweep):

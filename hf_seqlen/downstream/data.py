@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 DEMO_KIND = {"asr": "sentence", "kws": "keyword", "sid": "sentence"}
 SID_DEMO_FOLDS = 5
 SID_DEMO_POSITION = {"eval": 3, "test": 4}
+# Columns that name an example's speaker, in the order they are looked for (results.py writes it as `cluster`).
+SPEAKER_COLUMNS = ("speaker", "speaker_id")
 # Clips shorter than this make fewer frames than the feature encoder needs; they are dropped.
 MIN_SECONDS = 0.1
 
@@ -121,6 +123,14 @@ def label_names(dataset: Dataset, column: str) -> list[str]:
     if isinstance(feature, ClassLabel):
         return [feature.int2str(int(value)) for value in dataset[column]]
     return [str(value) for value in dataset[column]]
+
+
+def example_clusters(dataset, task: str, label_column: str | None) -> list[str] | None:
+    """Each example's speaker: a speaker column, else for speaker identification the label; None when unknown."""
+    column = next((c for c in SPEAKER_COLUMNS if c in dataset.column_names), None)
+    if column is None and task == "sid" and label_column in dataset.column_names:
+        column = label_column
+    return None if column is None else label_names(dataset, column)
 
 
 def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: list[str]) -> dict[str, Dataset]:

@@ -13,7 +13,9 @@ results.json:
 comparison between runs is paired on the same examples and can be recomputed from the files:
     classification: {"id", "reference", "prediction", "correct": 0 | 1}
     asr: {"id", "reference", "prediction", "word_edits", "words", "char_edits", "chars"}
-(the reference is the original transcript, normalised; edits count substitutions, deletions, insertions).
+(the reference is the original transcript, normalised; edits count substitutions, deletions, insertions), and
+"cluster", the example's speaker, where the split names one: its `speaker` or `speaker_id` column, else for sid
+the label. Clips of one voice are not independent evidence, so the study's intervals count speakers, not clips.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def examples_file(split: str) -> str:
 def example_ids(dataset, audio_column: str) -> list[str]:
     """Each example's audio path (its row number when the audio came as bytes)."""
     return [str((audio or {}).get("path") or row) for row, audio in enumerate(dataset[audio_column])]
+
+
+def with_clusters(examples: list[dict], clusters: list[str] | None) -> list[dict]:
+    """Outcome rows with each example's speaker as `cluster` (unchanged when the speakers are unknown)."""
+    if clusters is None:
+        return examples
+    return [{**example, "cluster": cluster} for example, cluster in zip(examples, clusters, strict=True)]
 
 
 def write_examples(output_dir: Path, split: str, examples: list[dict]) -> Path:

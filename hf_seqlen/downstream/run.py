@@ -19,11 +19,11 @@ from ..process_group import leave_process_group
 from ..statistics import intervals_of, metrics_of
 from .args import DownstreamArguments
 from .card import downstream_card, upstream_info
-from .data import AudioCollator, load_task_splits
+from .data import AudioCollator, example_clusters, load_task_splits
 from .feature_cache import task_inputs
 from .probing import apply_protocol, config_overrides, trainable_parameter_names
 from .publish import start_publishing, take_over_publishing
-from .results import example_ids, examples_file, strip_prefix, write_examples, write_results
+from .results import example_ids, examples_file, strip_prefix, with_clusters, write_examples, write_results
 from .tasks import Task, task_family
 from .trainer_settings import allow_skipped_layers, evaluate_without_padding_if_needed
 
@@ -87,6 +87,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     feature_extractor = _feature_extractor(args)
     splits = load_task_splits(args)
     ids = {part: example_ids(split, args.audio_column_name) for part, split in splits.items()}
+    clusters = {part: example_clusters(split, args.task, args.label_column_name) for part, split in splits.items()}
     task = task_family(args.task)(args, splits, feature_extractor, output_dir, config_overrides(args))
     apply_protocol(task.model, args)
     logger.info(
@@ -112,7 +113,7 @@ def downstream(args: DownstreamArguments, training_args: TrainingArguments) -> d
     )
     train = _train(trainer, args, training_args)
     train["feature_cache"] = feature_cache  # probing: what computing (or reusing) the features cost, else null
-    examples, metrics, intervals = _score(trainer, task, datasets, ids)
+    examples, metrics, intervals = _score(trainer, task, datasets, ids, clusters)
     results = {
         "task": args.task,
         "protocol": "probe" if args.freeze_upstream else "fine-tune",
@@ -152,15 +153,18 @@ def _train(trainer: Trainer, args: DownstreamArguments, training_args: TrainingA
     }
 
 
-def _score(trainer: Trainer, task: Task, datasets: dict, ids: dict[str, list[str]]) -> tuple[dict, dict, dict]:
-    """Per-example outcomes, metrics and their intervals of each evaluated part. Final scores come from the
-    outcomes against the original targets, not from what Trainer computed while training."""
+def _score(
+    trainer: Trainer, task: Task, datasets: dict, ids: dict[str, list[str]], clusters: dict[str, list[str] | None]
+) -> tuple[dict, dict, dict]:
+    """Per-example outcomes (with each example's speaker where known), metrics and their intervals of each evaluated
+    part. Final scores come from the outcomes against the original targets, not from what Trainer computed while
+    training."""
     trainer.compute_metrics = None
     examples, metrics, intervals = {}, {}, {}
     for part in ("eval", "test"):
         if part in datasets:
             output = trainer.predict(datasets[part], metric_key_prefix=part)
-            examples[part] = task.outcomes(part, output, ids[part])
+            examples[part] = with_clusters(task.outcomes(part, output, ids[part]), clusters[part])
             metrics[part] = {**strip_prefix(output.metrics, part), **metrics_of(examples[part], task.metric_names)}
             intervals[part] = intervals_of(examples[part], task.metric_names)
     return examples, metrics, intervals
