@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from benchmarks.common import median_interval
+from hf_seqlen.args import HUB_CONFIGS
 from helpers import REPO
 
 MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
@@ -186,3 +187,26 @@ def test_the_median_interval_is_the_order_statistics_of_its_rank():
     interval = median_interval([float(v) for v in range(20)])  # ranks 6 and 15 of 20 cover the median 95.9%
     assert (interval["low"], interval["high"], interval["rounds"]) == (5.0, 14.0, 20)
     assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0])["low"] is None  # five rounds cannot hold 95%
+
+
+def test_the_example_refuses_a_group_norm_config_before_decoding_any_audio(tmp_path):
+    """As the transformers example does: the published BASE config is group-norm, so it is refused, with the fix."""
+    from benchmarks import transformers_example
+
+    args = ["--data_dir", str(tmp_path / "no-audio-here"), "--output_dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as refused:
+        transformers_example.main(["--model_name_or_path", str(HUB_CONFIGS / "wav2vec2-base"), *args])
+    message = str(refused.value.code)
+    assert "feat_extract_norm='group'" in message and "do_stable_layer_norm=True" in message
+    assert "wav2vec2-base-layernorm" in message and not (tmp_path / "out").exists()
+
+
+def test_every_time_to_quality_profile_gives_the_example_a_config_it_accepts():
+    from transformers import Wav2Vec2Config
+
+    from benchmarks.profiles import PROFILES
+    from benchmarks.transformers_example import refusal
+
+    for profile in PROFILES.values():
+        config = Wav2Vec2Config.from_pretrained(HUB_CONFIGS / profile.ttq_config)
+        assert refusal(config, profile.ttq_config) is None, profile.name
