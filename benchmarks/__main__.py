@@ -26,7 +26,7 @@ import torch
 
 from . import data_pipeline, gpu, machine, overhead, reference, report, scaling, time_to_quality, whole_process
 from .common import write_json
-from .profiles import FULL, PROFILES, QUICK, SMOKE
+from .profiles import BRIEF, FULL, PROFILES, QUICK, SMOKE
 
 MEASUREMENTS = {
     "data_pipeline": data_pipeline.run,
@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="profile",
         const=SMOKE.name,
         help="checks that the harness runs and writes its files; its numbers mean nothing",
+    )
+    size.add_argument(
+        "--brief",
+        action="store_const",
+        dest="profile",
+        const=BRIEF.name,
+        help="with --only time_to_quality: its frontier on one GPU in one run of at most 9 minutes (wav2vec2-small)",
     )
     parser.add_argument(
         "--only",
@@ -125,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m benchmarks: --jobs must be >= 1 (got {args.jobs}).", file=sys.stderr)
             return 2
         profile = dataclasses.replace(profile, ttq_jobs=args.jobs)
+    if profile.name == BRIEF.name and args.only != ["time_to_quality"]:
+        print("python -m benchmarks: --brief is for time_to_quality: add --only time_to_quality.", file=sys.stderr)
+        return 2
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
     about = machine.describe()

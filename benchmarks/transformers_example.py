@@ -17,8 +17,9 @@ Kept from the example, because they are what a user of it pays for:
 - validation and `save_pretrained` at the end of every epoch.
 Changed, each because it cannot run here: files are listed from a folder (as `audiofolder` would)
 and decoded with soundfile (+ soxr where the rate differs), since datasets' own decoding needs
-torchcodec; the optimizer is torch's AdamW (transformers' was removed); no wandb, no Hub push. Kept as well: it refuses a config
-without the stable-layer-norm architecture, checked before any audio is decoded rather than after.
+torchcodec; the optimizer is torch's AdamW (transformers' was removed); no wandb, no Hub push.
+Kept as well: it refuses a config without the stable-layer-norm architecture, checked before any
+audio is decoded rather than after.
 A line `step N: ...` is printed after every `logging_steps`-th update (the example prints the same
 figures without the step), so a harness can read when the first update finished.
 Added for measuring it: `--stats_file` writes what the run cost, counted as run_pretrain.py counts its own
