@@ -57,10 +57,10 @@ class Arm:
     @property
     def name(self) -> str:
         if self.recipe == EXAMPLE:
-            return f"example, {self.updates} updates"
+            return f"example, {updates_text(self.updates)}"
         if self.recipe == EXAMPLE_README:
             return (
-                f"example, its README demo's settings: {readme_updates(self.updates)} updates of "
+                f"example, its README demo's settings: {updates_text(readme_updates(self.updates))} of "
                 f"{README_DEMO_ACCUMULATION} batches"
             )
         if self.recipe == UNTRAINED:
@@ -70,6 +70,10 @@ class Arm:
     @property
     def max_duration(self) -> float:
         return float(self.recipe.removesuffix("s"))
+
+
+def updates_text(count: int) -> str:
+    return f"{count} update{'s' if count != 1 else ''}"
 
 
 def readme_updates(example_updates: int) -> int:

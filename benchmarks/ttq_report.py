@@ -54,9 +54,26 @@ def _untrained(results: dict) -> dict:
     return next(row["accuracy"] for row in budget["arms"] if row["recipe"] == UNTRAINED)
 
 
+def as_frontier(results: dict) -> dict:
+    """`results` with what a record made before the frontier lacks (one budget, one seed list, no 75% line, no
+    README settings) filled in as absent, so that an older record still renders as it was measured."""
+    budgets = [
+        {
+            "seeds": results["seeds"],
+            **budget,
+            "arms": [{"keeps_gain": None, "gain_share": None, **row} for row in budget["arms"]],
+            "goal": {"same_updates_keeps_gain": None, **budget["goal"]},
+        }
+        for budget in results["budgets"]
+    ]
+    earlier = {"headline_updates": results["budgets"][-1]["example_updates"], "frontier": None}
+    return {**earlier, **results, "budgets": budgets}
+
+
 def draw(results: dict) -> Figure:
     """kws accuracy against counted pre-training FLOPs and against wall-clock: one line per recipe across budgets,
     each point labelled by the example's updates it is matched to, 95% intervals; untrained as a band."""
+    results = as_frontier(results)
     k = scale("accuracy")
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for axis, key, x_scale, x_label in (
@@ -150,13 +167,15 @@ def verdict(budget: dict) -> tuple[str, str]:
         f"at equal updates, {GOAL_RECIPE} costs {found['same_updates_flops_share']:.2f}x the example's "
         f"FLOPs ({'within' if share_ok else 'above'} {GOAL_FLOPS_SHARE}x) and differs by "
         f"{_points(updates_row['difference'])} points (interval's low end {low:+.1f}, goal above "
-        f"{GOAL_MARGIN * 100:+.0f}): "
-        + ("**met**" if share_ok and margin_ok else "**missed**")
-        + f"; it keeps {_share(updates_row)} of the example's gain over untrained (arm - {KEPT_GAIN:g} example - "
-        f"{1 - KEPT_GAIN:g} untrained: {_points(updates_row['keeps_gain'])} points): "
-        + ("**keeps**" if found["same_updates_keeps_gain"] else "**does not keep**")
-        + f" at least {KEPT_GAIN:.0%} of it"
+        f"{GOAL_MARGIN * 100:+.0f}): " + ("**met**" if share_ok and margin_ok else "**missed**")
     )
+    if found["same_updates_keeps_gain"] is not None:
+        same_updates += (
+            f"; it keeps {_share(updates_row)} of the example's gain over untrained (arm - {KEPT_GAIN:g} example - "
+            f"{1 - KEPT_GAIN:g} untrained: {_points(updates_row['keeps_gain'])} points): "
+            + ("**keeps**" if found["same_updates_keeps_gain"] else "**does not keep**")
+            + f" at least {KEPT_GAIN:.0%} of it"
+        )
     return same_flops, same_updates
 
 
@@ -192,6 +211,7 @@ def frontier_summary(results: dict) -> str:
 
 
 def headline(results: dict) -> str:
+    results = as_frontier(results)
     budgets = "/".join(str(b["example_updates"]) for b in results["budgets"])
     lines_ = [
         f"- Time to quality against the transformers example ({results['config_name']}, {budgets} example "
@@ -206,12 +226,28 @@ def headline(results: dict) -> str:
     return "\n".join(lines_)
 
 
+def any_readme_arm(results: dict) -> bool:
+    return any(row["recipe"] == EXAMPLE_README for budget in results["budgets"] for row in budget["arms"])
+
+
+def readme_settings(results: dict) -> str:
+    readme = README_DEMO_OPTIMIZER
+    return (
+        f" At {results['headline_updates']} updates the example also runs with its README demo's settings scaled to "
+        f"the budget: learning rate {readme['learning_rate']:g}, AdamW betas ({readme['adam_beta1']:g}, "
+        f"{readme['adam_beta2']:g}), epsilon {readme['adam_epsilon']:g}, weight decay {readme['weight_decay']:g}, "
+        f"{README_DEMO_ACCUMULATION} batches accumulated per update over the example's batches, warm-up "
+        f"{README_DEMO_WARMUP_SHARE:g} times the run's updates (the demo's 32000 over 20000); one process of "
+        f"{results['batch_size']} where the demo ran two GPUs of 8, and without gradient checkpointing (which changes "
+        "memory, not the result)."
+    )
+
+
 def intro(results: dict) -> str:
     corpus = results["corpus"]
     voices, lengths = corpus["voices"], corpus["pretraining_seconds"]
     cut = corpus.get("cut_to_seconds")
     seeds = {b["example_updates"]: len(b["seeds"]) for b in results["budgets"]}
-    readme = README_DEMO_OPTIMIZER
     return (
         f"Command: `{command(results)}` (profile `{results['profile']}`). The transformers example "
         f"(`benchmarks/transformers_example.py`, its data pipeline as its README runs it: whole utterances of "
@@ -222,15 +258,10 @@ def intro(results: dict) -> str:
         + ", ".join(f"{u} ({_seeds(n)})" for u, n in seeds.items())
         + "; at each, the example and `--max_duration 2` with the same AdamW settings (run_pretrain's: "
         + ", ".join(f"{k} {v:g}" for k, v in results["optimizer"].items())
-        + "; ours also clips the gradient norm at 10, the example does not), the 2 s arm at the example's number of "
-        "updates, and the 2 s and 4 s arms at the example's counted FLOPs (`--max_train_flops`, per seed). At "
-        f"{results['headline_updates']} updates the example also runs with its README demo's settings scaled to the "
-        f"budget: learning rate {readme['learning_rate']:g}, AdamW betas ({readme['adam_beta1']:g}, "
-        f"{readme['adam_beta2']:g}), epsilon {readme['adam_epsilon']:g}, weight decay {readme['weight_decay']:g}, "
-        f"{README_DEMO_ACCUMULATION} batches accumulated per update over the example's batches, warm-up "
-        f"{README_DEMO_WARMUP_SHARE:g} times the run's updates (the demo's 32000 over 20000); one process of "
-        f"{results['batch_size']} where the demo ran two GPUs of 8, and without gradient checkpointing (which changes "
-        f"memory, not the result). Pre-trained on {corpus['pretraining_files']} long utterances "
+        + "; ours also clips the gradient norm at 10, the example does not), `--max_duration 2` at the example's "
+        "number of updates, and the 2 s and 4 s arms at the example's counted FLOPs (`--max_train_flops`, per seed)."
+        + (readme_settings(results) if any_readme_arm(results) else "")
+        + f" Pre-trained on {corpus['pretraining_files']} long utterances "
         f"({corpus['pretraining_hours']:.2f} h, {lengths['min']:.1f}-{lengths['max']:.1f} s, median "
         f"{lengths['median']:.1f} s"
         + (f"; synthesised at 10.5-16 s, each cut to {cut[0]:g}-{cut[1]:g} s" if cut else "")
@@ -288,6 +319,7 @@ def table(budget: dict) -> str:
 
 
 def section(results: dict) -> str:
+    results = as_frontier(results)
     parts = [
         intro(results),
         f"![quality against compute](results/{PLOT_NAME})",
