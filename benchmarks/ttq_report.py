@@ -19,6 +19,7 @@ from .ttq_arms import (
     README_DEMO_OPTIMIZER,
     README_DEMO_WARMUP_SHARE,
     UNTRAINED,
+    updates_text,
 )
 from .ttq_frontier import KEPT_GAIN, standing, trend
 
@@ -134,7 +135,11 @@ def _seeds(count: int) -> str:
 
 
 def _listed(numbers: list[int]) -> str:
-    return ", ".join(map(str, numbers)) if numbers else "none"
+    return ", ".join(map(str, numbers))
+
+
+def _at(budgets: list[int]) -> str:
+    return f"at {_listed(budgets)} example updates" if budgets else "at no budget"
 
 
 def command(results: dict) -> str:
@@ -189,10 +194,9 @@ def frontier_summary(results: dict) -> str:
         standings[standing(difference)].append(budget["example_updates"])
         gaps.append(f"{difference['estimate'] * 100:+.1f} at {budget['example_updates']}")
     text = (
-        f"At equal counted FLOPs, `--max_duration {GOAL_RECIPE[:-1]}` beats the example (interval above 0) at "
-        f"{_listed(standings['ahead'])} example updates; they are level (interval across 0) at "
-        f"{_listed(standings['level'])}; the example is ahead at {_listed(standings['behind'])}. "
-        f"Gap, points: {'; '.join(gaps)}."
+        f"At equal counted FLOPs, `--max_duration {GOAL_RECIPE[:-1]}` beats the example (interval above 0) "
+        f"{_at(standings['ahead'])}; they are level (interval across 0) {_at(standings['level'])}; the example is "
+        f"ahead {_at(standings['behind'])}. Gap, points: {'; '.join(gaps)}."
     )
     found = results.get("frontier")
     if found:
@@ -328,7 +332,7 @@ def section(results: dict) -> str:
     for budget in results["budgets"]:
         same_flops, same_updates = verdict(budget)
         parts += [
-            f"The example with {budget['example_updates']} updates ({_seeds(len(budget['seeds']))}):",
+            f"The example with {updates_text(budget['example_updates'])} ({_seeds(len(budget['seeds']))}):",
             table(budget),
             f"Goal: {same_flops}; {same_updates}.",
         ]

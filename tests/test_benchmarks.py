@@ -299,11 +299,12 @@ def test_the_frontier_says_where_2s_beats_the_example_where_they_are_level_and_h
     )
     text = frontier_summary(results)
     assert "beats the example (interval above 0) at 16 example updates" in text
-    assert "level (interval across 0) at 48" in text and "the example is ahead at 144" in text
+    assert "level (interval across 0) at 48 example updates" in text and "the example is ahead at 144 example" in text
     assert "From 16 to 144 example updates the gap narrows" in text and "-17.0 (-25.0 to -9.0)" in text
     steady = made_up_results({16: (0.12, 0.05, 0.19), 144: (0.10, 0.03, 0.17)}, change=(-0.02, -0.1, 0.06))
     text = frontier_summary(steady)
-    assert "at 16, 144 example updates" in text and "at none;" in text and "moves by no more than" in text
+    assert "at 16, 144 example updates" in text and "level (interval across 0) at no budget;" in text
+    assert "moves by no more than" in text
 
 
 def test_the_figure_draws_one_line_per_recipe_across_budgets_labelled_by_budget():
