@@ -260,6 +260,7 @@ def summarise(arms: list[Arm], runs: dict, tables: dict, seeds: tuple[int, ...])
     def tables_of(arm: Arm) -> list[dict]:
         return [tables[arm, s] for s in seeds]
 
+    accuracy = {arm: _interval(interval("accuracy", tables_of(arm))) for arm in arms}
     rows = []
     for arm in arms:
         per_seed = [{"seed": s, **runs[arm, s], "accuracy": float(tables[arm, s]["correct"].mean())} for s in seeds]
@@ -269,7 +270,7 @@ def summarise(arms: list[Arm], runs: dict, tables: dict, seeds: tuple[int, ...])
             "budget": arm.budget,
             "example_updates": example.updates,
             "runs": per_seed,
-            "accuracy": _interval(interval("accuracy", tables_of(arm))),
+            "accuracy": accuracy[arm],
             **_costs(per_seed),
             "flops_share_of_example": spread([runs[arm, s]["flops"] / runs[example, s]["flops"] for s in seeds]),
             "difference": None,
@@ -280,12 +281,8 @@ def summarise(arms: list[Arm], runs: dict, tables: dict, seeds: tuple[int, ...])
             row["difference"] = _interval(paired_difference("accuracy", tables_of(arm), tables_of(example)))
         if arm not in (example, untrained):
             row["keeps_gain"] = _interval(keeps_gain(tables_of(arm), tables_of(example), tables_of(untrained)))
+            row["gain_share"] = gain_share(*(accuracy[a]["estimate"] for a in (arm, example, untrained)))
         rows.append(row)
-    for row in rows:
-        if row["keeps_gain"] is not None:
-            row["gain_share"] = gain_share(
-                row["accuracy"]["estimate"], rows[0]["accuracy"]["estimate"], rows[-1]["accuracy"]["estimate"]
-            )
     return rows
 
 
@@ -333,9 +330,10 @@ def train_and_probe(profile: Profile, corpus: Path, runs_dir: Path) -> tuple[dic
         return runs_dir / f"seed-{seed}" / arm.slug
 
     def task(arm: Arm, seed: int) -> Callable[[], dict]:
-        # the same-FLOPs arms run after the rest: they are given the example's counted FLOPs with their seed
-        flops = (lambda: runs[Arm(EXAMPLE, "updates", arm.updates), seed]["flops"]) if arm.budget == "flops" else None
-        return lambda: pretrain(arm, seed, corpus, folder(arm, seed), profile, flops and flops())
+        def example_flops() -> float | None:  # read when the task runs: the same-FLOPs arms run after the example
+            return runs[Arm(EXAMPLE, "updates", arm.updates), seed]["flops"] if arm.budget == "flops" else None
+
+        return lambda: pretrain(arm, seed, corpus, folder(arm, seed), profile, example_flops())
 
     runs: dict = {}
     for phase in (False, True):
@@ -348,8 +346,9 @@ def train_and_probe(profile: Profile, corpus: Path, runs_dir: Path) -> tuple[dic
         )
     )
     for arm, seed in work:
-        probed = folder(arm, seed) / "kws" / "probe.json"
-        runs[arm, seed] = {**runs[arm, seed], "probe_seconds": json.loads(probed.read_text())["wall_seconds"]}
+        probed = folder(arm, seed) / "kws" / "probe.json"  # absent from a probe kept from before it was written
+        seconds = json.loads(probed.read_text())["wall_seconds"] if probed.is_file() else None
+        runs[arm, seed] = {**runs[arm, seed], "probe_seconds": seconds}
     return runs, tables
 
 

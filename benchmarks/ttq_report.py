@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from hf_seqlen.figures import label, scale
 
@@ -96,6 +97,7 @@ def draw(results: dict) -> Figure:
         axis.axhspan(untrained["low"] * k, untrained["high"] * k, color="grey", alpha=0.15)
         axis.axhline(untrained["estimate"] * k, color="grey", ls="--", lw=1, label="untrained (95% CI shaded)")
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # budgets a few times apart: minor labels would overlap
         axis.set_xlabel(x_label + ", median over seeds")
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel("kws " + label("accuracy") + ", probe")
