@@ -13,8 +13,9 @@
 # results/time_to_quality.png and RESULTS.md under benchmarks/runs/PROFILE/ (--full: the record, benchmarks/), and
 # keeps its runs there, so a second invocation on the same machine resumes where the first stopped.
 # Beyond torch (CUDA), transformers and accelerate it imports datasets, soundfile, soxr, codecarbon, psutil,
-# scipy (intervals), matplotlib (figure) and espeakng-loader (the corpus is synthesised on first use); with
-# wheels/ present (scripts/gpu_wheels.sh download, PACKAGES as below) they are installed from there offline.
+# evaluate and jiwer (the probe's metrics), scipy (intervals), matplotlib (figure) and espeakng-loader (the corpus is
+# synthesised on first use); with wheels/ present (PACKAGES as below given to scripts/gpu_wheels.sh download) they
+# are installed from there offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
@@ -24,7 +25,7 @@ case "${1:-}" in
   *) profile=(--brief) ;;
 esac
 if [ -d wheels ]; then
-  PACKAGES="datasets soundfile soxr codecarbon psutil scipy matplotlib espeakng-loader" PYTHON=$PYTHON \
+  PACKAGES="datasets soundfile soxr codecarbon psutil scipy matplotlib espeakng-loader evaluate jiwer" PYTHON=$PYTHON \
     bash scripts/gpu_wheels.sh install
 fi
 if [ "${profile[*]}" != "--smoke" ]; then
