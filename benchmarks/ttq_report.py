@@ -232,6 +232,17 @@ def headline(results: dict) -> str:
     return "\n".join(lines_)
 
 
+def _crops(results: dict, budget: str) -> str:
+    """The run_pretrain.py arms given this kind of budget, as their option reads: `--max_duration 2` and `4`."""
+    recipes = dict.fromkeys(
+        row["recipe"]
+        for b in results["budgets"]
+        for row in b["arms"]
+        if row["budget"] == budget and row["recipe"][0].isdigit()
+    )
+    return "`--max_duration " + "` and `".join(recipe[:-1] for recipe in recipes) + "`"
+
+
 def any_readme_arm(results: dict) -> bool:
     return any(row["recipe"] == EXAMPLE_README for budget in results["budgets"] for row in budget["arms"])
 
@@ -258,14 +269,15 @@ def intro(results: dict) -> str:
         f"Command: `{command(results)}` (profile `{results['profile']}`). The transformers example "
         f"(`benchmarks/transformers_example.py`, its data pipeline as its README runs it: whole utterances of "
         f"{EXAMPLE_MIN_SECONDS:g}-{EXAMPLE_MAX_SECONDS:g} s truncated once, random batches padded to the longest) "
-        f"against `run_pretrain.py --max_duration 2` and `4`, both pre-training {results['config_name']} (a "
+        f"against `run_pretrain.py`, both pre-training {results['config_name']} (a "
         f"layer-norm, stable-layer-norm encoder: the only kind the example accepts), {results['batch_size']} "
         "utterances or crops per batch. Budgets: the example's number of updates, "
         + ", ".join(f"{u} ({_seeds(n)})" for u, n in seeds.items())
-        + "; at each, the example and `--max_duration 2` with the same AdamW settings (run_pretrain's: "
+        + "; at each: the example, with the same AdamW settings as ours (run_pretrain's: "
         + ", ".join(f"{k} {v:g}" for k, v in results["optimizer"].items())
-        + "; ours also clips the gradient norm at 10, the example does not), `--max_duration 2` at the example's "
-        "number of updates, and the 2 s and 4 s arms at the example's counted FLOPs (`--max_train_flops`, per seed)."
+        + f"; ours also clips the gradient norm at 10, the example does not); {_crops(results, 'updates')} with the "
+        f"example's number of updates; {_crops(results, 'flops')} with the example's counted FLOPs "
+        "(`--max_train_flops`, per seed); and the config untrained, initialised with the seed."
         + (readme_settings(results) if any_readme_arm(results) else "")
         + f" Pre-trained on {corpus['pretraining_files']} long utterances "
         f"({corpus['pretraining_hours']:.2f} h, {lengths['min']:.1f}-{lengths['max']:.1f} s, median "
