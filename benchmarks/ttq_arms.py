@@ -8,8 +8,9 @@ A budget is the example's number of updates. At each one:
 - untrained: the config as initialised with the seed: what pre-training bought at all;
 and at the headline budget (the one the README quotes) also
 - example-readme: the example with the settings of its README's demo command, scaled to the budget: its learning
-  rate and AdamW settings, 8 batches accumulated per update (so N / 8 updates over the example's N batches) and a
-  warm-up 1.6 times as long as the run, as the demo's 32000 warm-up updates are to its 20000.
+  rate and AdamW settings, 8 batches accumulated per update (N / 8 updates: the example's N batches, fewer where an
+  epoch's end closes an update early, as the example does) and a warm-up 1.6 times as long as the run, as the demo's
+  32000 warm-up updates are to its 20000.
 """
 
 from __future__ import annotations
