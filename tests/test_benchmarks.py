@@ -355,6 +355,16 @@ def test_the_quick_frontier_plans_three_budgets_9x_apart_with_five_seeds_and_the
     assert settings["optimizer"]["learning_rate"] == 5e-3
 
 
+def test_every_frontier_profile_has_three_budgets_9x_apart_and_more_seeds_at_its_headline():
+    from benchmarks.profiles import BRIEF, FULL, QUICK
+
+    for profile in (FULL, BRIEF, QUICK):
+        budgets = profile.ttq_updates
+        assert len(budgets) >= 3 and max(budgets) >= 9 * min(budgets), profile.name
+        assert profile.ttq_headline_updates in budgets, profile.name
+        assert set(profile.ttq_seeds) <= set(profile.ttq_headline_seeds), profile.name
+
+
 def test_pretraining_utterances_are_cut_to_a_drawn_length_and_keep_their_start(tmp_path):
     import soundfile as sf
 
