@@ -386,3 +386,34 @@ def test_the_committed_time_to_quality_record_still_renders(tmp_path):
     results = json.loads((REPO / "benchmarks" / "results" / "time_to_quality.json").read_text())["results"]
     assert "Goal: at equal FLOPs" in section(results) and "Time to quality against" in headline(results)
     assert plot(results, tmp_path / "figure.png").stat().st_size > 0
+
+
+def test_the_time_estimate_extrapolates_a_fixed_part_and_a_part_per_update_over_the_plan():
+    """A made-up measurement of the smallest budget whose processes cost 10 CPU seconds plus 1 per update."""
+    import dataclasses
+
+    from benchmarks.profiles import QUICK
+    from benchmarks.ttq_arms import UNTRAINED, arms_of, plan
+    from benchmarks.ttq_estimate import extrapolate
+
+    profile = dataclasses.replace(QUICK, ttq_jobs=2)
+    updates = {"example": 16, "example-readme": 2, "2s": 16, "2s-flops": 80, "4s-flops": 40}
+
+    def arm_cost(arm):
+        key = arm.recipe if arm.budget != "flops" else f"{arm.recipe}-flops"
+        steps = 0 if arm.recipe == UNTRAINED else updates[key]
+        cpu = 0.0 if arm.recipe == UNTRAINED else 10.0 + steps
+        return {"run": {"updates": steps}, "pretrain": {"cpu_seconds": cpu}, "probe": {"cpu_seconds": 30.0}}
+
+    smallest = dataclasses.replace(profile, ttq_headline_updates=16)
+    arms = {arm.slug: arm_cost(arm) for arm in arms_of(smallest, 16)}
+    measured = {"budget": 16, "corpus": {"cpu_seconds": 100.0}, "arms": arms}
+    found = extrapolate(measured, profile)
+    assert found["fixed_cpu_seconds"] == pytest.approx(10.0)
+    # each arm at budget b: the fixed 10 s plus its updates at the smallest budget scaled by b / 16
+    expected = sum(
+        10.0 + arm_cost(arm)["run"]["updates"] * arm.updates / 16 for arm, _ in plan(profile) if arm.recipe != UNTRAINED
+    )
+    assert found["pretraining_cpu_seconds"] == pytest.approx(expected)
+    assert found["total_cpu_seconds"] == pytest.approx(100.0 + expected + 30.0 * len(plan(profile)))
+    assert found["estimated_wall_seconds"] == pytest.approx(found["total_cpu_seconds"] / 2)
