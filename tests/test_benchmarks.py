@@ -115,6 +115,14 @@ def test_time_to_quality_runs_only_when_named():
     assert parse_args(["--only", "time_to_quality", "--jobs", "2"]).only == ["time_to_quality"]
 
 
+def test_the_brief_gpu_profile_is_refused_for_anything_but_time_to_quality(capsys):
+    from benchmarks.__main__ import main, parse_args
+
+    assert parse_args(["--brief", "--only", "time_to_quality"]).profile == "brief"
+    assert main(["--brief"]) == 2
+    assert "add --only time_to_quality" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_gpu_time_to_quality_script_runs_the_smoke_frontier_end_to_end_on_a_cpu(tmp_path):
     """The script a GPU machine runs, with the smoke profile: every arm of both budgets pre-trained and probed, the
