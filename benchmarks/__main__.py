@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_const",
         dest="profile",
         const=BRIEF.name,
-        help="with --only time_to_quality: its frontier on one GPU in one run of at most 9 minutes (wav2vec2-small)",
+        help="with --only time_to_quality: its frontier on one GPU in one run of at most 9 minutes (wav2vec2-tiny)",
     )
     parser.add_argument(
         "--only",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Time to quality on one GPU: `python -m benchmarks --only time_to_quality --brief`, the frontier sized for one run
-# of at most 9 minutes (an estimate until it has run; benchmarks/README.md says how it was made): wav2vec2-small, a
-# layer-norm encoder the example accepts; the example at 10, 30 and 90 updates against run_pretrain.py at 2 s (same
-# updates, same counted FLOPs) and 4 s (same FLOPs); the example also with its README's settings at 30; 2 seeds;
+# of at most 9 minutes (an estimate until it has run; benchmarks/README.md says how it was made): wav2vec2-tiny, a
+# layer-norm encoder the example accepts; the example at 24, 72 and 216 updates against run_pretrain.py at 2 s (same
+# updates, same counted FLOPs) and 4 s (same FLOPs); the example also with its README's settings at 72; 2 seeds;
 # every upstream probed on kws.
 #
 #   bash benchmarks/gpu_time_to_quality.sh            # the brief profile, on a GPU

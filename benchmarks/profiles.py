@@ -164,12 +164,14 @@ SMOKE = Profile(
 # `bash benchmarks/gpu_time_to_quality.sh`. Only its ttq fields are read.
 BRIEF = Profile(
     name="brief",
-    ttq_config="wav2vec2-small",
+    # wav2vec2-small stops on non-finite gradients within 8 updates at run_pretrain's learning rate on this corpus
+    # (benchmarks/README.md): the brief profile carries the tiny frontier to 1.5 times the quick profile's budgets.
+    ttq_config="wav2vec2-tiny",
     ttq_long_per_voice=3,
     ttq_long_seconds=(6.0, 9.0),
-    ttq_updates=(10, 30, 90),
+    ttq_updates=(24, 72, 216),
     ttq_seeds=(0, 1),
-    ttq_headline_updates=30,
+    ttq_headline_updates=72,
     ttq_headline_seeds=(0, 1),
     ttq_probe_args=("--max_steps", "500"),
     ttq_torch_threads=2,
