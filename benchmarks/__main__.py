@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .common import write_json
-from .profiles import FULL, GPU, GPU_TINY, PROFILES, QUICK, SMOKE
+from .profiles import BRIEF, FULL, GPU, GPU_TINY, PROFILES, QUICK, SMOKE
 
 # Each is the module of this package whose run() measures it, imported when a CPU run starts: --gpu needs none of
 # them, nor the libraries they import (scipy, matplotlib, evaluate), which a GPU machine may lack.
@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="profile",
         const=SMOKE.name,
         help="checks that the harness runs and writes its files; its numbers mean nothing",
+    )
+    size.add_argument(
+        "--brief",
+        action="store_const",
+        dest="profile",
+        const=BRIEF.name,
+        help="with --only time_to_quality: its frontier on one GPU in one run of at most 9 minutes (wav2vec2-tiny)",
     )
     parser.add_argument(
         "--only",
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m benchmarks: --jobs must be >= 1 (got {args.jobs}).", file=sys.stderr)
             return 2
         profile = dataclasses.replace(profile, ttq_jobs=args.jobs)
+    if profile.name == BRIEF.name and args.only != ["time_to_quality"]:
+        print("python -m benchmarks: --brief is for time_to_quality: add --only time_to_quality.", file=sys.stderr)
+        return 2
     output_dir = args.output_dir or default_output_dir(profile.name)
     results_dir = output_dir / "results"
     from . import machine, report

@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# Time to quality on one GPU: the full profile of `python -m benchmarks --only time_to_quality`
-# (wav2vec2-base; the example at 500 and 2000 updates against run_pretrain.py at 2 and 4 s, same updates
-# and same counted FLOPs; 3 seeds; every upstream probed on kws). It writes results/time_to_quality.json,
-# results/time_to_quality.png and the section of RESULTS.md; runs are kept under benchmarks/runs/, so a
-# second invocation on the same machine resumes where the first stopped.
+# Time to quality on one GPU: `python -m benchmarks --only time_to_quality --brief`, the frontier sized for one run
+# of at most 9 minutes (an estimate until it has run; benchmarks/README.md says how it was made): wav2vec2-tiny, a
+# layer-norm encoder the example accepts; the example at 24, 72 and 216 updates against run_pretrain.py at 2 s (same
+# updates, same counted FLOPs) and 4 s (same FLOPs); the example also with its README's settings at 72; 2 seeds;
+# every upstream probed on kws.
 #
-#   bash benchmarks/gpu_time_to_quality.sh            # JOBS=2 to run two processes at a time
+#   bash benchmarks/gpu_time_to_quality.sh            # the brief profile, on a GPU
+#   bash benchmarks/gpu_time_to_quality.sh --full     # the full profile: wav2vec2-base-layernorm, hours on a GPU
+#   bash benchmarks/gpu_time_to_quality.sh --smoke    # this script on a CPU with the smoke profile: that it runs
 #
-# Never run yet: how long it takes is not known. Its cost is about 3.3 times the example's pre-training
-# per seed and budget (the example, both same-FLOPs arms, the cheap same-updates arms), plus 18 probes per
-# budget: far more than a 15-minute device loan, so it needs a GPU machine held for hours.
+# Further arguments go to python -m benchmarks (--jobs N, --output_dir DIR). It writes results/time_to_quality.json,
+# results/time_to_quality.png and RESULTS.md under benchmarks/runs/PROFILE/ (--full: the record, benchmarks/), and
+# keeps its runs there, so a second invocation on the same machine resumes where the first stopped.
 # Beyond torch (CUDA), transformers and accelerate it imports datasets, soundfile, soxr, codecarbon, psutil,
-# scipy (intervals), matplotlib (figure) and espeakng-loader (the corpus is synthesised on first use); with
-# wheels/ present (scripts/gpu_wheels.sh download, PACKAGES as below) they are installed from there offline.
+# evaluate and jiwer (the probe's metrics), scipy (intervals), matplotlib (figure) and espeakng-loader (the corpus is
+# synthesised on first use); with wheels/ present (PACKAGES as below given to scripts/gpu_wheels.sh download) they
+# are installed from there offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
+case "${1:-}" in
+  --smoke) profile=(--smoke); shift ;;
+  --full) profile=(); shift ;;
+  *) profile=(--brief) ;;
+esac
 if [ -d wheels ]; then
-  PACKAGES="datasets soundfile soxr codecarbon psutil scipy matplotlib espeakng-loader" PYTHON=$PYTHON \
+  PACKAGES="datasets soundfile soxr codecarbon psutil scipy matplotlib espeakng-loader evaluate jiwer" PYTHON=$PYTHON \
     bash scripts/gpu_wheels.sh install
 fi
-"$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this script is for a GPU')"
-PYTHONPATH=$PWD "$PYTHON" -m benchmarks --only time_to_quality --jobs "${JOBS:-1}" "$@"
+if [ "${profile[*]}" != "--smoke" ]; then
+  "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this script is for a GPU (--smoke runs it on a CPU)')"
+fi
+PYTHONPATH=$PWD "$PYTHON" -m benchmarks --only time_to_quality "${profile[@]}" "$@"

@@ -17,8 +17,9 @@ Kept from the example, because they are what a user of it pays for:
 - validation and `save_pretrained` at the end of every epoch.
 Changed, each because it cannot run here: files are listed from a folder (as `audiofolder` would)
 and decoded with soundfile (+ soxr where the rate differs), since datasets' own decoding needs
-torchcodec; the optimizer is torch's AdamW (transformers' was removed); no wandb, no Hub push. The
-example refuses configs without stable layer norm; the project's tiny config has it.
+torchcodec; the optimizer is torch's AdamW (transformers' was removed); no wandb, no Hub push.
+Kept as well: it refuses a config without the stable-layer-norm architecture, checked before any
+audio is decoded rather than after.
 A line `step N: ...` is printed after every `logging_steps`-th update (the example prints the same
 figures without the step), so a harness can read when the first update finished.
 Added for measuring it: `--stats_file` writes what the run cost, counted as run_pretrain.py counts its own
@@ -86,6 +87,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="write the run's counted FLOPs, wall-clock, peak memory and audio fed here (JSON)",
     )
     return parser.parse_args(argv)
+
+
+def refusal(config: Wav2Vec2Config, source: str) -> str | None:
+    """Why the example will not pre-train `config` (None: it will). It pre-trains the stable-layer-norm architecture
+    only: a group-norm encoder takes no attention mask, so padded frames would be masked, drawn as distractors and
+    scored."""
+    if config.do_stable_layer_norm and config.feat_extract_norm == "layer":
+        return None
+    return (
+        f"{source} has do_stable_layer_norm={config.do_stable_layer_norm} and "
+        f"feat_extract_norm={config.feat_extract_norm!r}; the example pre-trains only configs with "
+        "do_stable_layer_norm=True and feat_extract_norm='layer'. Give it a layer-norm config, e.g. "
+        "hub_configs/wav2vec2-base-layernorm at BASE size."
+    )
 
 
 def list_audio(folder: Path, cache_dir: Path) -> datasets.Dataset:
@@ -159,6 +174,10 @@ def start_meter(accelerator: Accelerator):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    config = Wav2Vec2Config.from_pretrained(args.model_name_or_path)
+    refused = refusal(config, args.model_name_or_path)
+    if refused:
+        sys.exit(f"error: {refused}")
     accelerator = Accelerator()
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
@@ -196,7 +215,6 @@ def main(argv=None) -> int:
             )
         vectorized = vectorized.remove_columns("input_length")
 
-    config = Wav2Vec2Config.from_pretrained(args.model_name_or_path)
     model = Wav2Vec2ForPreTraining(config)
     collator = Collator(model, feature_extractor)
     train_loader = DataLoader(

@@ -35,6 +35,32 @@ FEATURE_ENCODER = dict(
     conv_stride=[5, 2, 2, 2, 2, 2, 2],
 )
 
+# wav2vec 2.0 BASE (95M), LibriSpeech 960 h recipe.
+BASE = dict(
+    conv_dim=[512] * 7,
+    conv_bias=False,
+    feat_extract_norm="group",
+    do_stable_layer_norm=False,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    num_conv_pos_embeddings=128,
+    num_conv_pos_embedding_groups=16,
+    codevector_dim=256,
+    proj_codevector_dim=256,
+    hidden_dropout=0.1,
+    attention_dropout=0.1,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.1,
+    layerdrop=0.05,
+)
+
+# The encoder the published LARGE-LV60 model uses: a layer-norm feature encoder with conv biases and a pre-LN
+# Transformer. The transformers pre-training example accepts only this kind (a group-norm encoder has no attention
+# mask, so it would mask, draw distractors from and score padded frames).
+STABLE_LAYER_NORM = dict(conv_bias=True, feat_extract_norm="layer", do_stable_layer_norm=True)
+
 CONFIGS = {
     # Minutes on two CPU cores; what the tests and the demo use.
     "wav2vec2-tiny": dict(
@@ -70,26 +96,9 @@ CONFIGS = {
         proj_codevector_dim=128,
         layerdrop=0.05,
     ),
-    # wav2vec 2.0 BASE (95M), LibriSpeech 960 h recipe.
-    "wav2vec2-base": dict(
-        conv_dim=[512] * 7,
-        conv_bias=False,
-        feat_extract_norm="group",
-        do_stable_layer_norm=False,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        num_conv_pos_embeddings=128,
-        num_conv_pos_embedding_groups=16,
-        codevector_dim=256,
-        proj_codevector_dim=256,
-        hidden_dropout=0.1,
-        attention_dropout=0.1,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.1,
-        layerdrop=0.05,
-    ),
+    "wav2vec2-base": BASE,
+    # BASE with the layer-norm encoder: what the transformers example can pre-train at BASE size.
+    "wav2vec2-base-layernorm": {**BASE, **STABLE_LAYER_NORM},
     # wav2vec 2.0 LARGE (317M), LibriVox LV-60k recipe: pre-LN Transformer, layer-norm encoder.
     "wav2vec2-large": dict(
         conv_dim=[512] * 7,

@@ -57,7 +57,13 @@ def test_a_non_editable_install_ships_the_model_configs(tmp_path):
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     installed = target / "hf_seqlen"
     assert found["package"] == str(installed / "__init__.py")
-    assert found["names"] == ["wav2vec2-base", "wav2vec2-large", "wav2vec2-small", "wav2vec2-tiny"]
+    assert found["names"] == [
+        "wav2vec2-base",
+        "wav2vec2-base-layernorm",
+        "wav2vec2-large",
+        "wav2vec2-small",
+        "wav2vec2-tiny",
+    ]
     for name in ("tiny", "base"):
         folder = installed / "hub_configs" / f"wav2vec2-{name}"
         assert found[name] == str(folder)
