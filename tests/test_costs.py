@@ -51,6 +51,7 @@ FIELDS = {
     "notes",
     "bad_audio_files",
     "nonfinite_updates_skipped",
+    "training_health",
 }
 
 
