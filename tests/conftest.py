@@ -1,4 +1,5 @@
-"""Shared fixtures: real audio files on disk, and a real tiny checkpoint pre-trained once per session.
+"""Shared fixtures: real audio files on disk, a real tiny checkpoint pre-trained once per session, and the
+stand-in Hub.
 Every test that uses the checkpoint is marked slow here, since the first one launches the run.
 Plain helpers live in helpers.py."""
 
@@ -6,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 
 from helpers import run_accelerate, write_tone
+from hub_server import FakeHub
 
 
 @pytest.fixture
@@ -40,6 +43,15 @@ def pretrained_checkpoint(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr[-4000:]
     (output_dir.parent / "train.log").write_text(result.stderr)
     return output_dir
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The stand-in Hub, with this process's huggingface_hub pointed at it (subprocesses get it by hub_env)."""
+    with FakeHub() as running:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", running.url)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        yield running
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 import yaml
 
@@ -15,7 +14,6 @@ from hf_seqlen.cli import downstream_main, push_main
 from hf_seqlen.downstream.publish import PUSH_MESSAGE
 from hf_seqlen.hub import ids_relative_to_their_folder
 from hub_cards import check_model_card, machine_paths
-from hub_server import FakeHub
 from tiny_upstreams import save_upstream
 
 TOKEN = "hf_downstream_test_token_never_written"
@@ -30,14 +28,6 @@ PUBLISHED = {
     "test_examples.jsonl",
     "README.md",
 }
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    with FakeHub() as running:
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", running.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        yield running
 
 
 def probe(upstream: Path, output_dir: Path, *options: str) -> int:

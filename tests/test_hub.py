@@ -37,12 +37,6 @@ LOAD_FROM_HUB = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
-def hub():
-    with FakeHub() as running:
-        yield running
-
-
 def hub_env(hub: FakeHub, tmp_path: Path, **extra: str) -> dict:
     """Online, pointed at the stand-in Hub, with a token and an HF_HOME of its own (no stored login)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE")}

@@ -10,22 +10,12 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-import huggingface_hub
 import pytest
 
 from hf_seqlen import push
 from hf_seqlen.push import HubPublisher
-from hub_server import FakeHub
 
 TOKEN = "hf_not_a_real_token"
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    with FakeHub() as running:
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", running.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        yield running
 
 
 def a_run_folder(output_dir: Path) -> Path:
