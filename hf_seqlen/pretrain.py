@@ -320,13 +320,16 @@ def evaluate(run: PretrainingRun) -> dict:
     temperature = run.unwrapped.config.contrastive_logits_temperature
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=accelerator.device)  # loss, contrastive, correct, masked
+    masked = 0  # counted by the host, as the batches come
     for batch in run.eval_loader:
         run.bad_audio.note(batch)
         if batch["num_samples"] == 0:
             continue
         outputs = objective.forward(model, batch, accelerator.device)
         correct = contrastive_accuracy(outputs, batch, temperature)
-        sums += torch.stack([outputs.loss, outputs.contrastive_loss, correct, torch.tensor(batch["masked_frames"])])
+        sums[:3] += torch.stack([outputs.loss.double(), outputs.contrastive_loss.double(), correct.double()])
+        masked += batch["masked_frames"]
+    sums[3] = masked
     model.train()
     loss, contrastive, correct, masked = accelerator.reduce(sums, reduction="sum").tolist()
     masked = max(masked, 1)
