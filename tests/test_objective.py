@@ -12,18 +12,19 @@ from hf_seqlen import objective
 from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.audio import Crop
 from hf_seqlen.collate import PretrainingCollator, model_inputs
+from tiny_upstreams import tiny_config
 
 RATE = 16000
 CPU = torch.device("cpu")
 
 
-def collated(config, seconds):
+def collated(config, seconds, attention_mask=True):
     rng = np.random.default_rng(0)
     samples = [
         {"crop": Crop(i, 0.0, s), "epoch": 0, "input_values": rng.standard_normal(int(s * RATE)).astype(np.float32)}
         for i, s in enumerate(seconds)
     ]
-    return PretrainingCollator(config, RATE)(samples)
+    return PretrainingCollator(config, RATE, return_attention_mask=attention_mask)(samples)
 
 
 def figures(outputs):
@@ -41,10 +42,12 @@ def our_figures(model, batch):
 
 
 @pytest.mark.parametrize("seconds", [(2.0, 2.0), (2.0, 1.3)], ids=["unpadded", "padded"])
-def test_the_loss_is_transformers_loss(seconds):
-    model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_pretrained(HUB_CONFIGS / "wav2vec2-tiny")).train()
-    batch = collated(model.config, seconds)
-    assert batch["padded"] == (seconds[1] < seconds[0])
+@pytest.mark.parametrize("group_norm", [False, True], ids=["layer-norm", "group-norm-base-shaped"])
+def test_the_loss_is_transformers_loss(seconds, group_norm):
+    """wav2vec2-tiny, and BASE narrowed (group norm, layerdrop, trained without an attention mask as published)."""
+    model = Wav2Vec2ForPreTraining(tiny_config(group_norm=group_norm)).train()
+    batch = collated(model.config, seconds, attention_mask=not group_norm)
+    assert batch["padded"] == (seconds[1] < seconds[0]) and ("attention_mask" in batch) == (not group_norm)
     assert our_figures(model, batch) == pytest.approx(transformers_figures(model, batch), rel=1e-6)
 
 
