@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
-from hf_seqlen.args import HUB_CONFIGS
-from hf_seqlen.audio import AudioDecoder, Crop
-from hf_seqlen.collate import PretrainingCollator, model_inputs
+from hf_seqlen.corpus.audio import AudioDecoder, Crop
+from hf_seqlen.pretrain.args import HUB_CONFIGS
+from hf_seqlen.pretrain.collate import PretrainingCollator, model_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLING_RATE = 16000
@@ -172,20 +172,20 @@ def write_json(results_dir: Path, name: str, data: dict) -> Path:
 
 def demo_split(data_args):
     """The demo corpus's training split, durations read and bad files dropped, as the loop sees it."""
-    from hf_seqlen.args import validation_split
-    from hf_seqlen.pretrain_data import load_splits
+    from hf_seqlen.pretrain.args import validation_split
+    from hf_seqlen.pretrain.loaders import load_splits
 
     train, _ = load_splits(data_args, validation_split(data_args), seed=0)
     return train
 
 
 def real_loader(split, data_args, config_name: str, batch_size: int, seed: int = 0, device: str = "cpu"):
-    """The loader `pretrain` builds (hf_seqlen.pretrain_data.make_loader, batches as `args.resolve` plans them),
+    """The loader `pretrain` builds (hf_seqlen.pretrain.loaders.make_loader, batches as `args.resolve` plans them),
     with its collator."""
     from accelerate import Accelerator
 
-    from hf_seqlen.args import PretrainingArguments, resolve
-    from hf_seqlen.pretrain_data import loader_options, make_loader
+    from hf_seqlen.pretrain.args import PretrainingArguments, resolve
+    from hf_seqlen.pretrain.loaders import loader_options, make_loader
 
     accelerator = Accelerator(cpu=device == "cpu")
     collator = PretrainingCollator(load_config(config_name), SAMPLING_RATE, returns_attention_mask(config_name), seed)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from hf_seqlen.args import DataArguments
-from hf_seqlen.audio import decode_range
+from hf_seqlen.corpus.audio import decode_range
+from hf_seqlen.pretrain.args import DataArguments
 
 from .common import SAMPLING_RATE, alternate, demo_split, paired_ratio, real_loader, spread
 from .profiles import Profile

@@ -20,9 +20,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
-from hf_seqlen.pretrain import update
-from hf_seqlen.pretrain_run import PretrainingRun, build_run
+from hf_seqlen.pretrain.args import DataArguments, ModelArguments, PretrainingArguments
+from hf_seqlen.pretrain.loop import update
+from hf_seqlen.pretrain.run import PretrainingRun, build_run
 
 from .common import SAMPLING_RATE
 from .gpu_report import AS_THE_LOOP_RUNS

@@ -1,4 +1,4 @@
-"""Overhead: a training step of the real loop (`hf_seqlen.pretrain.pretrain`: loader, collator, loss
+"""Overhead: a training step of the real loop (`hf_seqlen.pretrain.loop.pretrain`: loader, collator, loss
 normalised over masked frames, gumbel decay, clipping, scheduler, logging) against the model's bare
 forward, backward and AdamW update on the same batches, pre-built as tensors.
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
-from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
-from hf_seqlen.pretrain import pretrain
-from hf_seqlen.pretrain_data import loader_workers
-from hf_seqlen.pretrain_run import load_model
+from hf_seqlen.pretrain.args import DataArguments, ModelArguments, PretrainingArguments
+from hf_seqlen.pretrain.loaders import loader_workers
+from hf_seqlen.pretrain.loop import pretrain
+from hf_seqlen.pretrain.run import load_model
 
 from .common import demo_split, median_interval, paired_ratio, real_loader, spread, train_step
 from .profiles import Profile
@@ -109,7 +109,7 @@ def run(profile: Profile, workdir: Path) -> dict:
     loop_seconds, bare_seconds = [], []
     for _ in range(profile.overhead_repeats):
         clock = AlternatingClock(bare_seconds_per_step)
-        loop_logger = logging.getLogger("hf_seqlen.pretrain")
+        loop_logger = logging.getLogger("hf_seqlen.pretrain.loop")
         loop_logger.addHandler(clock)
         loop_logger.setLevel(logging.INFO)  # its metrics lines, whatever the process's logging
         loop_logger.propagate = False  # keep the benchmark's console readable

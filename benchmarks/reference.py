@@ -16,8 +16,8 @@ import soundfile as sf
 import soxr
 import torch
 
-from hf_seqlen.args import DataArguments
-from hf_seqlen.audio import Crop, normalize
+from hf_seqlen.corpus.audio import Crop, normalize
+from hf_seqlen.pretrain.args import DataArguments
 
 from .common import (
     SAMPLING_RATE,

@@ -149,7 +149,8 @@ def data_section(data: dict) -> str:
     return "\n\n".join(
         [
             f"Decoding a crop of a {data['source_seconds']:g} s file, per sample ({data['files']} generated files, "
-            "random offsets): `hf_seqlen.audio.decode_range` against `soundfile.read` of the whole file then a slice.",
+            "random offsets): `hf_seqlen.corpus.audio.decode_range` against `soundfile.read` of the whole file "
+            "then a slice.",
             _table(["format", "crop (s)", "crop-aware (ms)", "whole file (ms)", "speed-up"], rows),
             f"The loader `pretrain` builds (`make_loader`: CropBatchSampler -> CroppedAudio -> PretrainingCollator) "
             f"over the demo corpus, {loader['max_duration']:g} s crops, {loader['batch_size']} per batch. "
@@ -197,7 +198,7 @@ def scaling_section(scaling: dict) -> str:
 def overhead_section(overhead: dict) -> str:
     return "\n\n".join(
         [
-            f"`hf_seqlen.pretrain.pretrain` on the demo corpus ({overhead['config_name']}, 2 s crops, "
+            f"`hf_seqlen.pretrain.loop.pretrain` on the demo corpus ({overhead['config_name']}, 2 s crops, "
             f"{overhead['batch_size']} per batch, {overhead['dataloader_num_workers']} loader workers, logging every "
             f"{overhead['logging_steps']} steps) against forward + backward + AdamW of a second copy of the model on "
             "the same batches pre-built as tensors. The arms alternate inside one run: at every log line of the loop "

@@ -25,7 +25,7 @@ from .profiles import FULL
 from .whole_process import run_once
 
 METER_START = (
-    "import time; from hf_seqlen.costs import CostMeter; t = time.perf_counter(); "
+    "import time; from hf_seqlen.costs.meter import CostMeter; t = time.perf_counter(); "
     "CostMeter().start(); print(time.perf_counter() - t)"
 )
 

@@ -35,8 +35,8 @@ from pathlib import Path
 import torch
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
 
-from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.downstream.results import read_examples
+from hf_seqlen.pretrain.args import HUB_CONFIGS
 from hf_seqlen.statistics import Interval, interval, outcome_table, paired_difference
 
 from .common import REPO, load_config, spread

@@ -23,7 +23,7 @@ audio is decoded rather than after.
 A line `step N: ...` is printed after every `logging_steps`-th update (the example prints the same
 figures without the step), so a harness can read when the first update finished.
 Added for measuring it: `--stats_file` writes what the run cost, counted as run_pretrain.py counts its own
-(hf_seqlen.costs.CostMeter: FLOPs by FlopCounterMode on the first updates, extrapolated per second of audio
+(hf_seqlen.costs.meter.CostMeter: FLOPs by FlopCounterMode on the first updates, extrapolated per second of audio
 fed; the audio fed is each utterance's length, padding left out). Without it nothing is counted.
 """
 
@@ -167,7 +167,7 @@ def fed(lengths: torch.Tensor, model: Wav2Vec2ForPreTraining, rate: int) -> dict
 def start_meter(accelerator: Accelerator):
     """The meter run_pretrain.py uses, started where it starts its own: data and model ready. Imported here, not
     at the top: the whole-process benchmark times this script's start-up, which codecarbon's import would add to."""
-    from hf_seqlen.costs import CostMeter
+    from hf_seqlen.costs.meter import CostMeter
 
     return CostMeter(accelerator, track_energy=False).start()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from hf_seqlen.args import PretrainingArguments
+from hf_seqlen.pretrain.args import PretrainingArguments
 
 from .profiles import Profile
 

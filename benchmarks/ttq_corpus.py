@@ -12,7 +12,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from hf_seqlen.demo_corpus_maker import TRAIN_SENTENCES, Preset, build_split, every_accent_and_variant
+from hf_seqlen.corpus.demo_maker import TRAIN_SENTENCES, Preset, build_split, every_accent_and_variant
 
 from .common import spread
 from .profiles import Profile

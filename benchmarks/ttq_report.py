@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from hf_seqlen.figures import label, scale
+from hf_seqlen.study.figures import label, scale
 
 from .ttq_arms import (
     EXAMPLE,

@@ -9,12 +9,12 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .audio import BadAudioError
-from .checkpoints import CheckpointDiskFull
+from .corpus.audio import BadAudioError
+from .corpus.sources import DataSourceError
 from .cpu_threads import use_available_cores
-from .data import DataSourceError
-from .options import OptionParser, UsageError, error_line
-from .push import PushError, push_command
+from .option_parsing import OptionParser, UsageError, error_line
+from .pretrain.checkpoints import CheckpointDiskFull
+from .publishing.push import PushError, push_command
 
 # Errors a user can cause and fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -43,8 +43,8 @@ def run_reporting_user_errors(job: Callable[[], object]) -> int:
 
 
 def pretrain_main(argv: list[str] | None = None) -> int:
-    from .args import parse_args
-    from .pretrain import pretrain
+    from .pretrain.args import parse_args
+    from .pretrain.loop import pretrain
 
     def job():
         model_args, data_args, train_args = parse_args(argv)
@@ -73,7 +73,7 @@ def push_main(argv: list[str] | None = None) -> int:
 
 
 def sweep_main(argv: list[str] | None = None) -> int:
-    from .sweep import JobFailed, parse_args, sweep
+    from .study.sweep import JobFailed, parse_args, sweep
 
     configure_logging()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -86,14 +86,14 @@ def sweep_main(argv: list[str] | None = None) -> int:
 
 
 def recommend_main(argv: list[str] | None = None) -> int:
-    from .recommend import parse_args, print_recommendation
+    from .study.recommend import parse_args, print_recommendation
 
     configure_logging()
     return run_reporting_user_errors(lambda: print_recommendation(parse_args(argv)))
 
 
 def demo_corpus_main(argv: list[str] | None = None) -> int:
-    from .demo_corpus_maker import main as demo_corpus
+    from .corpus.demo_maker import main as demo_corpus
 
     configure_logging()
     return run_reporting_user_errors(lambda: demo_corpus(argv))

@@ -17,7 +17,7 @@ import argparse
 import torch
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 
-from hf_seqlen.audio import AudioDecoder
+from hf_seqlen.corpus.audio import AudioDecoder
 from hf_seqlen.downstream.args import DownstreamArguments
 from hf_seqlen.downstream.data import load_task_splits
 from hf_seqlen.downstream.feature_cache import read_cached_features

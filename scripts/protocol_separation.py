@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
 
-from hf_seqlen.args import HUB_CONFIGS
 from hf_seqlen.downstream.results import read_examples
-from hf_seqlen.job import Job, launch, merged, options_from_words
+from hf_seqlen.pretrain.args import HUB_CONFIGS
 from hf_seqlen.statistics import outcome_table, paired_difference
+from hf_seqlen.study.job import Job, launch, merged, options_from_words
 
 
 def job_command(entry: str, words: list[str]) -> list[str]:

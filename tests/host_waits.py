@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import torch
 import torch.distributed as dist
 
-from hf_seqlen import pretrain
-from hf_seqlen.pretrain_run import PretrainingRun
+from hf_seqlen.pretrain.loop import loop as pretrain
+from hf_seqlen.pretrain.run import PretrainingRun
 
 READS = ("item", "tolist", "__bool__", "__int__", "__float__")
 COLLECTIVES = ("all_reduce", "all_gather", "all_gather_object", "broadcast", "barrier", "reduce", "gather")

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import torch
 from accelerate.state import AcceleratorState
 
-from hf_seqlen.args import parse_args
-from hf_seqlen.preemption import STOP_SIGNALS
-from hf_seqlen.pretrain import pretrain
-from hf_seqlen.pretrain_run import PretrainingRun, build_run
+from hf_seqlen.pretrain.args import parse_args
+from hf_seqlen.pretrain.loop import pretrain
+from hf_seqlen.pretrain.preemption import STOP_SIGNALS
+from hf_seqlen.pretrain.run import PretrainingRun, build_run
 
 
 @contextlib.contextmanager

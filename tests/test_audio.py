@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from helpers import write_tone
-from hf_seqlen.audio import (
+from hf_seqlen.corpus.audio import (
     BadAudioError,
     bucket_lengths,
     chunk_crops,
@@ -15,7 +15,7 @@ from hf_seqlen.audio import (
     read_info,
     snap_length,
 )
-from hf_seqlen.data import DEMO_CORPUS
+from hf_seqlen.corpus.sources import DEMO_CORPUS
 
 
 @pytest.mark.parametrize("duration", [0.7, 2.0, 5.3, 17.9])

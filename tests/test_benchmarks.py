@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.common import median_interval
 from helpers import REPO
-from hf_seqlen.args import HUB_CONFIGS
+from hf_seqlen.pretrain.args import HUB_CONFIGS
 
 MEASUREMENTS = ("data_pipeline", "scaling", "overhead", "reference", "whole_process")
 

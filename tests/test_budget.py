@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hf_seqlen.budget import audio_per_update, epoch_zero_plan, steps_for_budget
-from hf_seqlen.data import BatchPlan, CropBatchSampler
+from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
+from hf_seqlen.pretrain.budget import audio_per_update, epoch_zero_plan, steps_for_budget
 
 
 def test_audio_per_update_is_the_planned_seconds_over_the_updates():

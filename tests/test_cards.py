@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 
 from hf_seqlen.cli import downstream_main
-from hf_seqlen.demo_corpus_maker import cached_corpus_folder
+from hf_seqlen.corpus.demo_maker import cached_corpus_folder
 from hf_seqlen.downstream.card import downstream_card, upstream_info
-from hf_seqlen.hub import SECTION_FILE, pretraining_card, record_publication, refresh_card, restore_section
+from hf_seqlen.publishing.release import (
+    SECTION_FILE,
+    pretraining_card,
+    record_publication,
+    refresh_card,
+    restore_section,
+)
 from hub_cards import check_model_card, machine_paths, section
 from tiny_upstreams import save_upstream
 

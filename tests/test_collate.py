@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
-from hf_seqlen.args import HUB_CONFIGS
-from hf_seqlen.audio import Crop
-from hf_seqlen.collate import (
+from hf_seqlen.corpus.audio import Crop
+from hf_seqlen.pretrain.args import HUB_CONFIGS
+from hf_seqlen.pretrain.collate import (
     PretrainingCollator,
     distractor_pool,
     feature_frames,

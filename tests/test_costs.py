@@ -19,11 +19,11 @@ from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderLayerStableLayerNorm
 
 from helpers import REPO, run_accelerate
-from hf_seqlen.args import HUB_CONFIGS, DataArguments, validation_split
-from hf_seqlen.costs import CostMeter, EnergyTracker, format_figure
-from hf_seqlen.data import BatchPlan, CropBatchSampler
-from hf_seqlen.flops import flop_counter
-from hf_seqlen.pretrain_data import load_splits
+from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
+from hf_seqlen.costs.flops import flop_counter
+from hf_seqlen.costs.meter import CostMeter, EnergyTracker, format_figure
+from hf_seqlen.pretrain.args import HUB_CONFIGS, DataArguments, validation_split
+from hf_seqlen.pretrain.loaders import load_splits
 from hub_cards import section
 
 FIELDS = {
@@ -126,7 +126,7 @@ def test_totals_combine_processes(tmp_path: Path):
         textwrap.dedent("""
         import json, sys
         from accelerate import Accelerator
-        from hf_seqlen.costs import CostMeter
+        from hf_seqlen.costs.meter import CostMeter
         accelerator = Accelerator(cpu=True)
         rank = accelerator.process_index
         meter = CostMeter(accelerator, track_energy=False)

@@ -88,7 +88,7 @@ def test_a_probe_in_the_sweeps_process_gets_the_threads_a_launched_probe_gets(fo
     """The sweep launches a probe with `python -m accelerate.commands.launch` (job.launch), which writes its
     OMP_NUM_THREADS (the sweep's, or 1) into the probe's environment; in the sweep's process the probe sees the
     sweep's environment. Both decide with choose_threads, to the same count."""
-    from hf_seqlen.job import Job, launch
+    from hf_seqlen.study.job import Job, launch
 
     command = launch(Job("downstream", (("task", ("kws",)),)), None)
     launched_env = {**sweep_env, "OMP_NUM_THREADS": sweep_env.get("OMP_NUM_THREADS", "1")}
@@ -157,8 +157,8 @@ def test_a_probe_scores_the_same_in_the_sweeps_process_as_launched(tmp_path, mon
     """The same kws probe of the same upstream, launched as the sweep launches it and run in this process as the
     sweep runs it where a launch would start one plain process: the same thread count, so the same scores."""
     from hf_seqlen.cli import downstream_main
-    from hf_seqlen.job import Job, option
-    from hf_seqlen.sweep import PlannedJob, run_job
+    from hf_seqlen.study.job import Job, option
+    from hf_seqlen.study.sweep import PlannedJob, run_job
     from tiny_upstreams import save_upstream
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

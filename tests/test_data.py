@@ -9,9 +9,8 @@ import soxr
 from transformers import Wav2Vec2FeatureExtractor
 
 from helpers import write_tone
-from hf_seqlen.args import DataArguments, validation_split
-from hf_seqlen.audio import AudioDecoder, Crop
-from hf_seqlen.data import (
+from hf_seqlen.corpus.audio import AudioDecoder, Crop
+from hf_seqlen.corpus.sources import (
     BatchPlan,
     CropBatchSampler,
     CroppedAudio,
@@ -23,7 +22,8 @@ from hf_seqlen.data import (
     shard_batches,
     with_durations,
 )
-from hf_seqlen.pretrain_data import load_splits
+from hf_seqlen.pretrain.args import DataArguments, validation_split
+from hf_seqlen.pretrain.loaders import load_splits
 
 
 def test_flat_folder_loads_undecoded_with_durations_from_headers(audio_dir):

@@ -83,7 +83,7 @@ def test_size():
 
 
 def test_package_loader_reads_the_same_rows_as_audiofolder(corpus):
-    from hf_seqlen.data import load_audio_folder
+    from hf_seqlen.corpus.sources import load_audio_folder
 
     for split, rows in corpus.items():
         dataset = load_audio_folder(CORPUS, split)

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hf_seqlen import espeak
 from hf_seqlen.cli import main
-from hf_seqlen.data import load_audio_folder
-from hf_seqlen.demo_corpus_maker import (
+from hf_seqlen.corpus import espeak
+from hf_seqlen.corpus.demo_maker import (
     KEYWORDS,
     PRESETS,
     SILENCE_LABEL,
@@ -22,6 +21,7 @@ from hf_seqlen.demo_corpus_maker import (
     build_split,
     cached_corpus,
 )
+from hf_seqlen.corpus.sources import load_audio_folder
 from hf_seqlen.downstream.args import parse_args
 from hf_seqlen.downstream.data import load_task_splits
 

@@ -13,8 +13,8 @@ import torch
 from accelerate.utils import DistributedType
 
 from helpers import REPO, assert_gradients_close, launch_command, launch_env, run_accelerate
-from hf_seqlen.options import UsageError
-from hf_seqlen.pretrain_run import check_distributed_type
+from hf_seqlen.option_parsing import UsageError
+from hf_seqlen.pretrain.run import check_distributed_type
 from in_process import built_run
 from scripts.one_update_gradient import first_micro_batches, update_gradient
 from tiny_upstreams import base_shaped_config

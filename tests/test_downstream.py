@@ -20,9 +20,9 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model, pipeline
 
 from helpers import REPO, write_tone
 from hf_seqlen import metrics
-from hf_seqlen.audio import decode_range
 from hf_seqlen.cli import downstream_main
-from hf_seqlen.data import load_audio_split
+from hf_seqlen.corpus.audio import decode_range
+from hf_seqlen.corpus.sources import load_audio_split
 from hf_seqlen.downstream import classification, ctc, task_table
 from hf_seqlen.downstream.args import DownstreamArguments, parse_args, task_training_defaults
 from hf_seqlen.downstream.card import downstream_card, upstream_info
@@ -30,7 +30,7 @@ from hf_seqlen.downstream.data import _sid_demo_part, label_names, load_task_spl
 from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
 from hf_seqlen.downstream.task_table import TASKS
 from hf_seqlen.downstream.tasks import task_family
-from hf_seqlen.options import UsageError
+from hf_seqlen.option_parsing import UsageError
 from tiny_upstreams import save_upstream
 
 KEYWORDS = {"down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"}

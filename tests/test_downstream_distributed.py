@@ -10,7 +10,7 @@ from transformers import TrainingArguments
 
 from helpers import launch_downstream
 from hf_seqlen.downstream.trainer_settings import allow_skipped_layers
-from hf_seqlen.options import UsageError
+from hf_seqlen.option_parsing import UsageError
 from tiny_upstreams import save_upstream, tiny_config
 
 # Half the layers dropped: with two layers, two processes and four steps a step without any skipped

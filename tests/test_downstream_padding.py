@@ -10,7 +10,7 @@ from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor
 
 from helpers import write_tone
-from hf_seqlen.audio import AudioDecoder
+from hf_seqlen.corpus.audio import AudioDecoder
 from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.data import LabelledAudio
 from hf_seqlen.downstream.run import make_trainer

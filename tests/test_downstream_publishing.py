@@ -12,7 +12,7 @@ import yaml
 
 from hf_seqlen.cli import downstream_main, push_main
 from hf_seqlen.downstream.publish import PUSH_MESSAGE
-from hf_seqlen.hub import ids_relative_to_their_folder
+from hf_seqlen.publishing.release import ids_relative_to_their_folder
 from hub_cards import check_model_card, machine_paths
 from tiny_upstreams import save_upstream
 

@@ -16,14 +16,14 @@ from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from helpers import launch_downstream, write_tone
-from hf_seqlen.audio import AudioDecoder
 from hf_seqlen.cli import downstream_main
+from hf_seqlen.corpus.audio import AudioDecoder
 from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.args import DownstreamArguments, parse_args
 from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collate_features, task_inputs
 from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
 from hf_seqlen.downstream.run import make_trainer
-from hf_seqlen.options import UsageError
+from hf_seqlen.option_parsing import UsageError
 from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from tiny_upstreams import save_upstream
 

@@ -19,11 +19,11 @@ from torch._dynamo.utils import counters
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
 from helpers import assert_gradients_close, assert_resume_continues_uninterrupted, logged_steps, run_accelerate
-from hf_seqlen.args import HUB_CONFIGS, DataArguments
-from hf_seqlen.audio import Crop, bucket_lengths
 from hf_seqlen.cli import pretrain_main
-from hf_seqlen.collate import PretrainingCollator, model_inputs
-from hf_seqlen.pretrain_data import loader_options
+from hf_seqlen.corpus.audio import Crop, bucket_lengths
+from hf_seqlen.pretrain.args import HUB_CONFIGS, DataArguments
+from hf_seqlen.pretrain.collate import PretrainingCollator, model_inputs
+from hf_seqlen.pretrain.loaders import loader_options
 
 RATE = 16000
 
@@ -172,7 +172,8 @@ def test_a_bf16_mixed_precision_run_stays_near_the_fp32_run(tmp_path, eager_fp32
     """Accelerate's bf16 autocast, as `--mixed_precision bf16` sets it on a GPU (here the CPU's autocast):
     matrix products in bf16 (8 bits of mantissa), so each update's loss within 3% of fp32's. Over seeds 42, 1, 2
     and 3 the largest step's distance was 2.3%, 1.2%, 0.7% and 0.6%, the contrastive logits taken in float32 from
-    Accelerate's float32 outputs (hf_seqlen/objective.py); 1.5%, 0.9%, 0.7% and 1.2% with transformers' bf16 logits."""
+    Accelerate's float32 outputs (hf_seqlen/pretrain/objective.py); 1.5%, 0.9%, 0.7% and 1.2% with transformers'
+    bf16 logits."""
     bf16 = run_accelerate([*RUN, "--output_dir", str(tmp_path / "bf16"), "--mixed_precision", "bf16"])
     assert losses(bf16) == pytest.approx(eager_fp32_losses, rel=3e-2)
     assert losses(bf16) != eager_fp32_losses  # autocast was on

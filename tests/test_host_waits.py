@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from helpers import REPO, launch_command, launch_env
-from hf_seqlen.pretrain import train
+from hf_seqlen.pretrain.loop import train
 from host_waits import HostWaits
 from in_process import built_run
 

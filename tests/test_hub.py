@@ -22,7 +22,7 @@ from transformers import Wav2Vec2Model
 
 from helpers import ACCELERATE, REPO
 from hf_seqlen.cli import push_main
-from hf_seqlen.hub import PUBLISHED_FILE, published_repo_id
+from hf_seqlen.publishing.release import PUBLISHED_FILE, published_repo_id
 from hub_cards import check_model_card
 from hub_server import FakeHub
 

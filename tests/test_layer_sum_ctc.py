@@ -9,7 +9,7 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
 
 from hf_seqlen.downstream.args import parse_args
 from hf_seqlen.downstream.layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
-from hf_seqlen.options import UsageError
+from hf_seqlen.option_parsing import UsageError
 from tiny_upstreams import tiny_config
 
 VOCAB = 8

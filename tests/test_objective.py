@@ -1,5 +1,6 @@
-"""The pre-training objective computed outside the model (hf_seqlen/objective.py) gives transformers' own figures:
-the loss, its contrastive and diversity parts, and the gradient, with distractors that equal their target too."""
+"""The pre-training objective computed outside the model (hf_seqlen/pretrain/objective.py) gives transformers' own
+figures: the loss, its contrastive and diversity parts, and the gradient, with distractors that equal their target
+too."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
-from hf_seqlen import objective
-from hf_seqlen.args import HUB_CONFIGS
-from hf_seqlen.audio import Crop
-from hf_seqlen.collate import PretrainingCollator, model_inputs
+from hf_seqlen.corpus.audio import Crop
+from hf_seqlen.pretrain.args import HUB_CONFIGS
+from hf_seqlen.pretrain.collate import PretrainingCollator, model_inputs
+from hf_seqlen.pretrain.loop import objective
 from tiny_upstreams import tiny_config
 
 RATE = 16000

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_seqlen.args import parse_args as parse_pretrain_args
 from hf_seqlen.cli import main
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
-from hf_seqlen.push import parse_push_args
-from hf_seqlen.recommend import parse_args as parse_recommend_args
-from hf_seqlen.sweep import parse_args as parse_sweep_args
+from hf_seqlen.pretrain.args import parse_args as parse_pretrain_args
+from hf_seqlen.publishing.push import parse_push_args
+from hf_seqlen.study.recommend import parse_args as parse_recommend_args
+from hf_seqlen.study.sweep import parse_args as parse_sweep_args
 
 
 def options_file(path: Path, options: dict) -> str:

@@ -18,7 +18,7 @@ SOURCE_FILES = ("pyproject.toml", "README.md")
 
 PROBE = """
 import json, hf_seqlen
-from hf_seqlen.args import HUB_CONFIGS, ModelArguments
+from hf_seqlen.pretrain.args import HUB_CONFIGS, ModelArguments
 print(json.dumps({"package": hf_seqlen.__file__, "names": sorted(p.name for p in HUB_CONFIGS.iterdir()),
                   "tiny": ModelArguments().resolve_config_path(),
                   "base": ModelArguments(config_name="wav2vec2-base").resolve_config_path()}))

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from hf_seqlen.audio import BadAudioError
-from hf_seqlen.pretrain_state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState, packed_sums
+from hf_seqlen.corpus.audio import BadAudioError
+from hf_seqlen.pretrain.state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState, packed_sums
 
 # One process: reduce and gather give back what this process holds.
 ONE_PROCESS = SimpleNamespace(reduce=lambda tensor, reduction: tensor)
@@ -67,7 +67,7 @@ def test_nonfinite_updates_are_counted_on_the_device_and_reported_when_the_host_
     norms = [1.0, float("nan"), float("inf"), 2.0, float("nan")]  # updates 1-5
     found = [nonfinite.note(torch.tensor(norm)) for norm in norms]
     assert [flag.item() for flag in found] == [0.0, 1.0, 1.0, 0.0, 1.0]  # what the optimizer is told
-    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain"):
+    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain.loop"):
         assert nonfinite.read(step=5) == 3
         assert nonfinite.read(step=6) == 0  # each dropped update is reported once
     assert caplog.text.count("update skipped") == 1
@@ -86,7 +86,7 @@ def test_too_many_nonfinite_updates_in_a_row_stop_the_run_naming_the_fix(tmp_pat
 def test_bad_audio_is_logged_once_and_counted_or_stops_the_run(caplog):
     batch = {"bad_audio": [("a.wav", "truncated"), ("a.wav", "truncated"), ("b.wav", "empty")]}
     found = BadAudioLog("skip", {"c.wav": "unreadable"})
-    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain"):
+    with caplog.at_level(logging.WARNING, logger="hf_seqlen.pretrain.loop"):
         found.note(batch)
     assert caplog.text.count("skipping bad audio a.wav: truncated") == 1
     assert found.files == {"c.wav": "unreadable", "a.wav": "truncated", "b.wav": "empty"} and len(found) == 3

@@ -16,12 +16,12 @@ import yaml
 
 from helpers import REPO, run_accelerate
 from hf_seqlen.cli import sweep_main
-from hf_seqlen.data import DataSourceError
-from hf_seqlen.demo_corpus_maker import cached_corpus_folder
+from hf_seqlen.corpus.demo_maker import cached_corpus_folder
+from hf_seqlen.corpus.sources import DataSourceError
 from hf_seqlen.downstream.args import DownstreamArguments
 from hf_seqlen.downstream.data import label_names, load_task_splits
-from hf_seqlen.job import Job, options_from_words
-from hf_seqlen.sweep_plan import benchmark_estimate, benchmark_problem, parse_job, this_machine
+from hf_seqlen.study.job import Job, options_from_words
+from hf_seqlen.study.plan import benchmark_estimate, benchmark_problem, parse_job, this_machine
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -267,7 +267,7 @@ def test_finished_seeds_give_the_arms_measured_cost_and_are_not_planned_again(tm
     # The committed step-time benchmark may or may not have been measured on a machine like this one; the
     # finished-seed estimate must not depend on it, so the sweep is told it runs elsewhere.
     monkeypatch.setattr(
-        "hf_seqlen.sweep_plan.this_machine", lambda: {"cpu_model": "another CPU", "cpu_cores": 1, "gpus": []}
+        "hf_seqlen.study.plan.this_machine", lambda: {"cpu_model": "another CPU", "cpu_cores": 1, "gpus": []}
     )
     seed_0 = tmp_path / "study" / "1s" / "seed-0" / "pretrain"
     result = run_accelerate(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, launch_env
-from hf_seqlen.args import parse_args, resolve, validate
 from hf_seqlen.cli import COMMANDS, downstream_main, main, pretrain_main
-from hf_seqlen.data import BatchPlan
+from hf_seqlen.corpus.sources import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
+from hf_seqlen.pretrain.args import parse_args, resolve, validate
 
 MISTAKES = {
     "unknown config path": (["--config_name", "./no/such/config"], "no config.json there"),

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from helpers import run_accelerate, write_tone
-from hf_seqlen.audio import BadAudioError, decode_range, read_info
+from hf_seqlen.corpus.audio import BadAudioError, decode_range, read_info
 
 SHORT_RUN = [
     "--max_duration",

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from helpers import launch_command, launch_env, run_accelerate, start_until_logged, wait_until_logged
-from hf_seqlen.audio import Crop
-from hf_seqlen.checkpoints import complete_checkpoints
-from hf_seqlen.data import BatchPlan, CropBatchSampler, group_into_batches, plan_crops, shard_batches
-from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
+from hf_seqlen.corpus.audio import Crop
+from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler, group_into_batches, plan_crops, shard_batches
+from hf_seqlen.pretrain.checkpoints import complete_checkpoints
+from hf_seqlen.pretrain.preemption import PREEMPTED_EXIT_STATUS
 
 TWO = [
     "--max_duration",

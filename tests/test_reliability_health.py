@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import run_accelerate
-from hf_seqlen.checkpoints import complete_checkpoints
+from hf_seqlen.pretrain.checkpoints import complete_checkpoints
 
 
 @pytest.mark.slow

@@ -17,8 +17,14 @@ import torch
 from accelerate import Accelerator
 
 from helpers import REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
-from hf_seqlen.checkpoints import CheckpointDiskFull, complete_checkpoints, damage, resolve_checkpoint, save_checkpoint
-from hf_seqlen.preemption import PREEMPTED_EXIT_STATUS
+from hf_seqlen.pretrain.checkpoints import (
+    CheckpointDiskFull,
+    complete_checkpoints,
+    damage,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from hf_seqlen.pretrain.preemption import PREEMPTED_EXIT_STATUS
 
 FAST = [
     "--max_duration",

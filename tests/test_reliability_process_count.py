@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from helpers import logged_steps, run_accelerate, write_tone
-from hf_seqlen.args import parse_args
-from hf_seqlen.data import BatchPlan, CropBatchSampler
-from hf_seqlen.pretrain_run import build_run
-from hf_seqlen.pretrain_state import RunState
+from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
+from hf_seqlen.pretrain.args import parse_args
+from hf_seqlen.pretrain.run import build_run
+from hf_seqlen.pretrain.state import RunState
 from in_process import on_one_cpu_thread
 
 FAST = ["--max_duration", "1", "--max_eval_samples", "8", "--flops_counted_steps", "1"]

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hf_seqlen import push
-from hf_seqlen.push import HubPublisher
+from hf_seqlen.publishing import push
+from hf_seqlen.publishing.push import HubPublisher
 
 TOKEN = "hf_not_a_real_token"
 

@@ -17,14 +17,14 @@ import torch
 from accelerate import Accelerator
 
 from helpers import REPO, launch_command, launch_env, logged_steps, run_accelerate
-from hf_seqlen.checkpoints import (
+from hf_seqlen.pretrain.checkpoints import (
     PROGRESS_FILE,
     complete_checkpoints,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
 )
-from hf_seqlen.pretrain_state import RunState
+from hf_seqlen.pretrain.state import RunState
 
 FAST = [
     "--max_duration",

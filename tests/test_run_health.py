@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from hf_seqlen.pretrain import finish, train
-from hf_seqlen.run_health import STALLED_CODEBOOK_SHARE, training_problems
+from hf_seqlen.pretrain.loop import finish, train
+from hf_seqlen.pretrain.run_health import STALLED_CODEBOOK_SHARE, training_problems
 from in_process import built_run
 
 BEFORE = {"eval_loss": 2.30, "eval_accuracy": 0.234}
@@ -53,7 +53,7 @@ def test_a_finished_run_that_ends_worse_than_it_started_is_marked_in_its_log_cos
         train(run)
         assert len(run.codevector_perplexities) == 2  # one per log line
         run.state.initial_eval = {"eval_loss": 0.0, "eval_contrastive_loss": 0.0, "eval_accuracy": 1.0}
-        with caplog.at_level("WARNING", logger="hf_seqlen.pretrain"):
+        with caplog.at_level("WARNING", logger="hf_seqlen.pretrain.loop"):
             finish(run)
     health = json.loads((output_dir / "costs.json").read_text())["training_health"]
     assert not health["learned"] and health["codebook_size"] == 64

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hf_seqlen.report import describe
 from hf_seqlen.statistics import (
     holm,
     interval,
@@ -17,6 +16,7 @@ from hf_seqlen.statistics import (
     paired_difference,
     pseudo_values,
 )
+from hf_seqlen.study.report import describe
 
 
 def accuracy_tables(rng, difficulty, shift, seeds):

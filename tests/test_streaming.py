@@ -6,10 +6,10 @@ import json
 import pytest
 
 from helpers import assert_resume_continues_uninterrupted, run_accelerate, write_tone
-from hf_seqlen.audio import AudioDecoder
-from hf_seqlen.data import BatchPlan
-from hf_seqlen.options import UsageError
-from hf_seqlen.streaming import StreamingBatches, StreamingCrops, load_audio_stream
+from hf_seqlen.corpus.audio import AudioDecoder
+from hf_seqlen.corpus.sources import BatchPlan
+from hf_seqlen.corpus.streaming import StreamingBatches, StreamingCrops, load_audio_stream
+from hf_seqlen.option_parsing import UsageError
 
 
 def crops_of(folder, rank=0, world_size=1, max_duration=2.0):

@@ -9,12 +9,12 @@ import pytest
 
 from helpers import write_tone
 from hf_seqlen.cli import main
-from hf_seqlen.options import UsageError
-from hf_seqlen.recommend import RecommendArguments, matched_length, recommend
-from hf_seqlen.report import write_report
-from hf_seqlen.schedule import DurationSchedule
+from hf_seqlen.option_parsing import UsageError
+from hf_seqlen.pretrain.schedule import DurationSchedule
 from hf_seqlen.statistics import holm
-from hf_seqlen.study_card import write_card_sections
+from hf_seqlen.study.card import write_card_sections
+from hf_seqlen.study.recommend import RecommendArguments, matched_length, recommend
+from hf_seqlen.study.report import write_report
 
 
 def test_schedule_switches_length_at_the_budget_shares():

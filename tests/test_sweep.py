@@ -16,13 +16,14 @@ import pytest
 import torch
 
 from helpers import REPO
-from hf_seqlen.args import DataArguments, ModelArguments, PretrainingArguments
 from hf_seqlen.cli import downstream_main
-from hf_seqlen.data import DEMO_CORPUS
-from hf_seqlen.hub import refresh_card
-from hf_seqlen.job import Job, launch, option
-from hf_seqlen.report import write_report
-from hf_seqlen.sweep import (
+from hf_seqlen.corpus.sources import DEMO_CORPUS
+from hf_seqlen.pretrain.args import DataArguments, ModelArguments, PretrainingArguments
+from hf_seqlen.publishing.release import refresh_card
+from hf_seqlen.study.budgets import BUDGETS
+from hf_seqlen.study.job import Job, launch, option
+from hf_seqlen.study.report import write_report
+from hf_seqlen.study.sweep import (
     JobFailed,
     PlannedJob,
     SweepArguments,
@@ -33,7 +34,6 @@ from hf_seqlen.sweep import (
     pretrain_job,
     run_job,
 )
-from hf_seqlen.sweep_budgets import BUDGETS
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 SWEEP = [

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import run_accelerate
 from hf_seqlen.cli import downstream_main
-from hf_seqlen.demo_corpus_maker import SPLITS, Preset, build_split, every_accent_and_variant
+from hf_seqlen.corpus.demo_maker import SPLITS, Preset, build_split, every_accent_and_variant
 from hf_seqlen.downstream.results import read_examples
 from hf_seqlen.statistics import outcome_table, paired_difference
 from tiny_upstreams import save_upstream

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
 
-from hf_seqlen.args import HUB_CONFIGS
+from hf_seqlen.pretrain.args import HUB_CONFIGS
 
 BASE_NARROWED = dict(
     conv_dim=[32] * 7,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..args import COUNTRY_ISO_CODE_HELP
-from ..costs import country_problem
-from ..options import DataclassParser, UsageError
+from ..costs.meter import country_problem
+from ..option_parsing import DataclassParser, UsageError
+from ..pretrain.args import COUNTRY_ISO_CODE_HELP
 from .layer_sum_ctc import CTC_HEADS
 from .task_table import CLASSIFICATION_TASKS, TASKS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..hub import (
+from ..publishing.release import (
     DEFAULT_LICENSE,
     base_model_name,
     card_license,

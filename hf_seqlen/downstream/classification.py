@@ -11,7 +11,7 @@ from datasets import Dataset
 from transformers import EvalPrediction, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 from transformers.trainer_utils import PredictionOutput
 
-from ..data import DataSourceError
+from ..corpus.sources import DataSourceError
 from ..statistics import metrics_of
 from .args import DownstreamArguments
 from .data import label_names

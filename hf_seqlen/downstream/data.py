@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset
 
-from ..audio import AudioDecoder, random_crop
-from ..collate import pad_audio
-from ..data import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
+from ..corpus.audio import AudioDecoder, random_crop
+from ..corpus.sources import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
+from ..pretrain.collate import pad_audio
 from .args import OTHER_LABEL, DownstreamArguments
 
 logger = logging.getLogger(__name__)

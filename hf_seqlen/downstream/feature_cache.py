@@ -40,8 +40,8 @@ from torch import nn
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
-from ..audio import AudioDecoder
-from ..options import UsageError
+from ..corpus.audio import AudioDecoder
+from ..option_parsing import UsageError
 from .args import DownstreamArguments
 from .data import AudioCollator, stack_labels, task_datasets, training_crop
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..push import HubPublisher, newest_checkpoint
+from ..publishing.push import HubPublisher, newest_checkpoint
 
 PUSH_MESSAGE = "Upload the fine-tuned model, its results and model card"
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..hub import DOWNSTREAM_RESULTS_FILE, EXAMPLES_SUFFIX
+from ..publishing.release import DOWNSTREAM_RESULTS_FILE, EXAMPLES_SUFFIX
 
 
 def strip_prefix(metrics: dict, prefix: str) -> dict:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 
-from ..costs import CostMeter
-from ..options import UsageError
+from ..costs.meter import CostMeter
+from ..option_parsing import UsageError
 from ..process_group import leave_process_group
 from ..statistics import intervals_of, metrics_of
 from .args import DownstreamArguments

@@ -16,7 +16,7 @@ from datasets import Dataset
 from transformers import EvalPrediction, PreTrainedModel, Wav2Vec2FeatureExtractor
 from transformers.trainer_utils import PredictionOutput
 
-from ..options import UsageError
+from ..option_parsing import UsageError
 from .args import DownstreamArguments
 from .classification import ClassificationTask
 from .ctc import CtcTask

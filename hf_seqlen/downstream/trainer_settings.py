@@ -18,7 +18,7 @@ import logging
 
 from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-from ..options import UsageError
+from ..option_parsing import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for host_waits
 
-from hf_seqlen.args import parse_args  # noqa: E402
-from hf_seqlen.pretrain import train  # noqa: E402
-from hf_seqlen.pretrain_run import build_run  # noqa: E402
+from hf_seqlen.pretrain.args import parse_args  # noqa: E402
+from hf_seqlen.pretrain.loop import train  # noqa: E402
+from hf_seqlen.pretrain.run import build_run  # noqa: E402
 from hf_seqlen.process_group import leave_process_group  # noqa: E402
 from host_waits import HostWaits  # noqa: E402
 

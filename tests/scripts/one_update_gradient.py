@@ -13,9 +13,9 @@ import sys
 
 import torch
 
-from hf_seqlen.args import parse_args
-from hf_seqlen.pretrain import accumulate_gradients, agree_before_update
-from hf_seqlen.pretrain_run import PretrainingRun, build_run
+from hf_seqlen.pretrain.args import parse_args
+from hf_seqlen.pretrain.loop import accumulate_gradients, agree_before_update
+from hf_seqlen.pretrain.run import PretrainingRun, build_run
 from hf_seqlen.process_group import leave_process_group
 
 

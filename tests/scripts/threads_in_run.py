@@ -5,8 +5,8 @@ import sys
 
 import torch
 
-from hf_seqlen import pretrain
 from hf_seqlen.cli import pretrain_main
+from hf_seqlen.pretrain.loop import loop as pretrain
 
 update = pretrain.update
 

@@ -21,7 +21,7 @@ from .audio import AudioDecoder, BadAudioError, Crop, bucket_lengths, chunk_crop
 
 logger = logging.getLogger(__name__)
 
-DEMO_CORPUS = Path(__file__).resolve().parent / "demo_corpus"
+DEMO_CORPUS = Path(__file__).resolve().parents[1] / "demo_corpus"
 FOLDER_SPLITS = ("train", "validation", "test")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64")
 

@@ -12,10 +12,8 @@ import torch
 from accelerate import Accelerator
 from datasets import Dataset
 
-from .args import DataArguments
-from .audio import AudioDecoder, Crop
-from .collate import PretrainingCollator
-from .data import (
+from ..corpus.audio import AudioDecoder, Crop
+from ..corpus.sources import (
     BatchPlan,
     CropBatchSampler,
     CroppedAudio,
@@ -24,8 +22,10 @@ from .data import (
     select_usable,
     with_durations,
 )
+from ..corpus.streaming import StreamingBatches, StreamingCrops, load_audio_stream
+from .args import DataArguments
+from .collate import PretrainingCollator
 from .preemption import ignore_stop_signals
-from .streaming import StreamingBatches, StreamingCrops, load_audio_stream
 
 # Enough to hide decoding behind a BASE step on an H200 (benchmarks/RESULTS.md, data wait).
 GPU_LOADER_WORKERS = 4

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .options import UsageError, is_number, word
+from ..option_parsing import UsageError, is_number, word
 
 # (option name without --, its values as command-line words): ("max_duration", ("2",)); a bare flag has no values.
 Option = tuple[str, tuple[str, ...]]

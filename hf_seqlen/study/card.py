@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .hub import CARD_FILE, SECTION_FILE, restore_section
+from ..publishing.release import CARD_FILE, SECTION_FILE, restore_section
 from .report import metric_columns, seed_dir, state, state_difference
 
 HEADING = "## In the sequence-length study"

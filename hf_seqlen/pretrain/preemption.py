@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-logger = logging.getLogger("hf_seqlen.preemption")
+logger = logging.getLogger("hf_seqlen.pretrain.preemption")
 
 # EX_TEMPFAIL (sysexits.h): the run stopped part-way and can go on with --resume_from_checkpoint latest.
 PREEMPTED_EXIT_STATUS = 75

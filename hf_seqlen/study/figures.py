@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .downstream.task_table import TASKS  # noqa: E402
+from ..downstream.task_table import TASKS  # noqa: E402
 
 # Field name -> (words with units, scale that turns the field into those units).
 LABELS = {

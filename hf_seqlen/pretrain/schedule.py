@@ -9,7 +9,7 @@ import bisect
 import itertools
 from dataclasses import dataclass
 
-from .options import UsageError
+from ..option_parsing import UsageError
 
 
 @dataclass(frozen=True)

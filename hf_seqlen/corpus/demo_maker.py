@@ -48,8 +48,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..option_parsing import UsageError
 from . import espeak
-from .options import UsageError
 
 SAMPLE_RATE = 16_000
 SEED = 1234

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token, is_offline_mode
 
-from .checkpoints import complete_checkpoints
-from .hub import (
+from ..option_parsing import OptionParser, UsageError
+from ..pretrain.checkpoints import complete_checkpoints
+from .release import (
     DOWNSTREAM_RESULTS_FILE,
     PUBLISHED_FILE,
     RUN_CONFIG_FILE,
@@ -37,7 +38,6 @@ from .hub import (
     refresh_card,
     without_machine_paths_in_downstream_files,
 )
-from .options import OptionParser, UsageError
 
 HUB_STRATEGIES = ("end", "every_save", "checkpoint")
 LAST_CHECKPOINT = "last-checkpoint"
@@ -55,7 +55,7 @@ NOT_PUBLISHED = [
 # Seconds to wait before each new try of a failed push (networks and Hub rate limits recover in minutes).
 RETRY_DELAYS_S = (10, 60)
 
-logger = logging.getLogger("hf_seqlen.push")
+logger = logging.getLogger("hf_seqlen.publishing.push")
 
 
 class PushError(RuntimeError):

@@ -13,12 +13,12 @@ import datasets
 from huggingface_hub import constants
 from transformers.utils import cached_file
 
-from .costs import country_problem
-from .data import BatchPlan, split_names
-from .options import UsageError, parse_dataclasses
+from ..corpus.sources import BatchPlan, split_names
+from ..costs.meter import country_problem
+from ..option_parsing import UsageError, parse_dataclasses
 from .schedule import DurationSchedule
 
-HUB_CONFIGS = Path(__file__).resolve().parent / "hub_configs"  # package data: installed with the code
+HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"  # package data: installed with the code
 # Crop lengths a compiled run snaps to by default: few shapes to compile, at most 1/8 of a crop left out.
 COMPILE_LENGTH_BUCKETS = 8
 

@@ -32,18 +32,18 @@ import accelerate.commands.config as accelerate_config
 import accelerate.commands.launch as accelerate_launch
 import torch
 
-from .demo_corpus_maker import cached_corpus, cached_corpus_folder
-from .downstream.task_table import TASKS
+from ..corpus.demo_maker import cached_corpus, cached_corpus_folder
+from ..downstream.task_table import TASKS
+from ..option_parsing import UsageError, parse_dataclasses
+from ..pretrain.schedule import DurationSchedule
+from .budgets import BUDGETS
+from .card import write_card_sections
 from .job import Job, Option, launch, merged, option, options_from_words
-from .options import UsageError, parse_dataclasses
+from .plan import check_jobs, print_plan
 from .recipe import with_recipe
 from .report import check_reference_arm, seed_dir, write_report
-from .schedule import DurationSchedule
-from .study_card import write_card_sections
-from .sweep_budgets import BUDGETS
-from .sweep_plan import check_jobs, print_plan
 
-logger = logging.getLogger("hf_seqlen.sweep")
+logger = logging.getLogger("hf_seqlen.study.sweep")
 
 
 @dataclass

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
-from .args import PretrainingArguments
-from .costs import cost_table, round_figure, write_costs
-from .data import describe_source
-from .run_health import card_warning
+from ..corpus.sources import describe_source
+from ..costs.meter import cost_table, round_figure, write_costs
+from ..pretrain.args import PretrainingArguments
+from ..pretrain.run_health import card_warning
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
 # A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).

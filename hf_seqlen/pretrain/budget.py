@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import torch
 
+from ..corpus.sources import CropBatchSampler, shard_batches
+from ..costs.flops import flop_counter
 from . import objective
-from .data import CropBatchSampler, shard_batches
-from .flops import flop_counter
 
 
 def epoch_zero_plan(sampler: CropBatchSampler, max_duration: float) -> tuple[list, int]:

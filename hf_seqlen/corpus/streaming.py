@@ -18,9 +18,9 @@ import torch
 from datasets import Audio, IterableDataset, load_dataset
 from datasets.distributed import split_dataset_by_node
 
+from ..option_parsing import UsageError
 from .audio import AudioDecoder, BadAudioError, bucket_lengths, random_crop, read_info
-from .data import DEMO_CORPUS, BatchPlan, DataSourceError, load_audio_folder
-from .options import UsageError
+from .sources import DEMO_CORPUS, BatchPlan, DataSourceError, load_audio_folder
 
 SHUFFLE_BUFFER = 1000
 

@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from .options import UsageError
+from ..option_parsing import UsageError
 
 SYNCHRONOUS_OUTPUT = 1  # ENOUTPUT_MODE_SYNCHRONOUS
 PARAMETER_RATE, PARAMETER_PITCH = 1, 3  # espeak_PARAMETER

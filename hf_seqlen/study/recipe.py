@@ -15,7 +15,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from .options import (
+from ..option_parsing import (
     UsageError,
     closest,
     option_words,

@@ -13,10 +13,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from .audio import BadAudioError
+from ..corpus.audio import BadAudioError
 from .checkpoints import complete_checkpoints
 
-logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
+logger = logging.getLogger("hf_seqlen.pretrain.loop")  # the loop's messages, under one name
 
 # What one update sums (`pretrain.accumulate_gradients`); a log line's figures are made of them. The model's outputs
 # of these names, and the feature penalty, are summed over micro-batches on the device, by each process; the rest is

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..downstream.results import read_examples
+from ..option_parsing import UsageError
+from ..statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
 from . import figures
-from .downstream.results import read_examples
-from .options import UsageError
-from .statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
-from .sweep_budgets import BUDGETS
+from .budgets import BUDGETS
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER = ("wer", "cer", "loss")

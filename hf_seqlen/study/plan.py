@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
-from .args import ARGUMENT_CLASSES, validate
-from .costs import device_name
-from .demo_corpus_maker import cached_corpus_folder
-from .downstream.args import parse_args as parse_downstream_args
+from ..corpus.demo_maker import cached_corpus_folder
+from ..costs.meter import device_name
+from ..downstream.args import parse_args as parse_downstream_args
+from ..option_parsing import UsageError, parse_dataclasses, raising_usage_errors
+from ..pretrain.args import ARGUMENT_CLASSES, validate
+from ..pretrain.schedule import DurationSchedule
 from .job import Job, launch
-from .options import UsageError, parse_dataclasses, raising_usage_errors
 from .report import seed_dir
-from .schedule import DurationSchedule
 
-SCALING_BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "scaling.json"
+SCALING_BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "scaling.json"
 
 
 def parse_job(job: Job) -> tuple:

@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..costs.meter import cost_table_text
+from ..process_group import leave_process_group
 from . import objective
 from .args import DataArguments, ModelArguments, PretrainingArguments
-from .costs import cost_table_text
-from .pretrain_run import PretrainingRun, build_run
-from .pretrain_state import DEVICE_SUMS, OUTPUT_SUMS, IntervalSums, UpdateSums, packed_sums
-from .process_group import leave_process_group
+from .run import PretrainingRun, build_run
 from .run_health import run_health
+from .state import DEVICE_SUMS, OUTPUT_SUMS, IntervalSums, UpdateSums, packed_sums
 
-logger = logging.getLogger("hf_seqlen.pretrain")
+logger = logging.getLogger("hf_seqlen.pretrain.loop")
 
 # Warn when fewer codevectors than this share of the codebook are in use.
 PERPLEXITY_COLLAPSE_SHARE = 0.05

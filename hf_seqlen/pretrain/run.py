@@ -26,6 +26,13 @@ from accelerate.utils import (
 )
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, get_scheduler
 
+from ..corpus.audio import AudioDecoder
+from ..corpus.sources import CropBatchSampler, CroppedAudio, describe_source
+from ..costs.meter import CostMeter
+from ..option_parsing import UsageError
+from ..process_group import HostChannel
+from ..publishing.push import HubPublisher
+from ..publishing.release import save_release, without_secrets
 from .args import (
     DataArguments,
     ModelArguments,
@@ -35,23 +42,16 @@ from .args import (
     resolve,
     validate,
 )
-from .audio import AudioDecoder
 from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, shortest_maskable_seconds
-from .costs import CostMeter
-from .data import CropBatchSampler, CroppedAudio, describe_source
 from .feature_encoder_terms import FeatureEncoderTerms
-from .hub import save_release, without_secrets
-from .options import UsageError
+from .loaders import Split, load_splits, loader_options, make_loader, stand_in_batch, streaming_batches
 from .preemption import Preemption, SaveTriggers
-from .pretrain_data import Split, load_splits, loader_options, make_loader, stand_in_batch, streaming_batches
-from .pretrain_state import BadAudioLog, NonfiniteUpdates, RunState
-from .process_group import HostChannel
-from .push import HubPublisher
 from .schedule import DurationSchedule
+from .state import BadAudioLog, NonfiniteUpdates, RunState
 
-logger = logging.getLogger("hf_seqlen.pretrain")  # the loop's messages, under one name
+logger = logging.getLogger("hf_seqlen.pretrain.loop")  # the loop's messages, under one name
 
 
 @dataclass

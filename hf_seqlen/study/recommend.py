@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_audio_split, with_durations
+from ..corpus.sources import load_audio_split, with_durations
+from ..option_parsing import UsageError, parse_dataclasses
+from ..statistics import paired_difference
 from .figures import label
-from .options import UsageError, parse_dataclasses
 from .report import arm_tables, cost_column, lower_is_better, state
-from .statistics import paired_difference
 
 # The task metric the recommendation weighs, in order of preference.
 MAIN_METRICS = ("accuracy", "wer", "f1", "uar", "cer")
