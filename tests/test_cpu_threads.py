@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import ACCELERATE, REPO
+from helpers import ACCELERATE, REPO, SCRIPTS
 from hf_seqlen import cpu_threads
 from hf_seqlen.cpu_threads import Launcher, choose_threads, is_accelerate_launch
 
@@ -133,7 +133,7 @@ def test_the_readmes_job_launched_as_written_trains_on_every_core_unless_told(tm
         [
             ACCELERATE,
             "launch",
-            str(REPO / "tests" / "scripts" / "threads_in_run.py"),
+            str(SCRIPTS / "threads_in_run.py"),
             "--max_duration",
             "1",
             "--max_train_steps",

@@ -12,7 +12,7 @@ import pytest
 import torch
 from accelerate.utils import DistributedType
 
-from helpers import REPO, assert_gradients_close, launch_command, launch_env, run_accelerate
+from helpers import REPO, SCRIPTS, assert_gradients_close, launch_command, launch_env, run_accelerate
 from hf_seqlen.option_parsing import UsageError
 from hf_seqlen.pretrain.run import check_distributed_type
 from in_process import built_run
@@ -112,7 +112,7 @@ def test_the_gradient_does_not_depend_on_how_the_batch_is_split(tmp_path):
     config = without_dropout(tmp_path / "config")
     with built_run(update_options(config, tmp_path / "one", accumulation=2)) as run:
         accumulated = update_gradient(run, first_micro_batches(run))
-    script = str(REPO / "tests" / "scripts" / "one_update_gradient.py")
+    script = str(SCRIPTS / "one_update_gradient.py")
     launch = [*launch_command([], processes=2)[:-1], script, str(tmp_path / "two.pt")]
     result = subprocess.run(
         [*launch, *update_options(config, tmp_path / "two", accumulation=1)],

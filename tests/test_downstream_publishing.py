@@ -1,6 +1,6 @@
 """run_downstream.py --push_to_hub publishes the scored run once: model, processor, results, per-example outcomes
 and the project's card, never the feature cache or the token. The real huggingface_hub client talks to
-tests/hub_server.py (the Hub cannot be reached from here), in this process."""
+tests/support/hub_server.py (the Hub cannot be reached from here), in this process."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset
+from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor, pipeline
 
 from helpers import launch_downstream, write_tone
@@ -24,7 +25,6 @@ from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collat
 from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
 from hf_seqlen.downstream.run import make_trainer
 from hf_seqlen.option_parsing import UsageError
-from test_downstream import classification_through_pipeline, evaluated_split, make_class_folder
 from tiny_upstreams import save_upstream
 
 SECONDS = (1.0, 2.7, 0.6, 1.9)  # padded to 2.7 s in one batch

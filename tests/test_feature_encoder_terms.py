@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_gpu_options import batch_of, loss_and_gradients
 from transformers import Wav2Vec2ForPreTraining
 
 from helpers import assert_gradients_close, logged_steps, run_accelerate
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.pretrain.feature_encoder_terms import FeatureEncoderTerms
-from test_gpu_options import batch_of, loss_and_gradients
 from tiny_upstreams import tiny_config
 
 # Without dropout and layerdrop, two copies of the model see exactly the same forward.

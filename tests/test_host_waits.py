@@ -1,7 +1,7 @@
 """An update that is not a log line never makes the host wait for the device: no tensor read back, no collective
-over the device's process group, with one process or two (tests/host_waits.py counts them). A GPU would otherwise
-run dry at each such call, waiting for the next kernels while the host catches up. What the processes must agree
-on before an update travels in one all-reduce of host numbers per update, and only when there are several."""
+over the device's process group, with one process or two (tests/support/host_waits.py counts them). A GPU would
+otherwise run dry at each such call, waiting for the next kernels while the host catches up. What the processes must
+agree on before an update travels in one all-reduce of host numbers per update, and only when there are several."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from helpers import REPO, launch_command, launch_env
+from helpers import REPO, SCRIPTS, launch_command, launch_env
 from hf_seqlen.pretrain.loop import train
 from host_waits import HostWaits
 from in_process import built_run
@@ -50,7 +50,7 @@ def test_one_process_updates_without_waiting_on_the_device(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_update_without_waiting_on_the_device_and_agree_once_per_update(tmp_path):
-    script = str(REPO / "tests" / "scripts" / "count_host_waits.py")
+    script = str(SCRIPTS / "count_host_waits.py")
     command = [
         *launch_command([], processes=2)[:-1],
         script,

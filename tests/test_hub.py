@@ -1,6 +1,6 @@
 """Publishing to the Hub and loading back, through the real huggingface_hub client.
 
-The Hub cannot be reached from here: tests/hub_server.py stands in for it on 127.0.0.1, and
+The Hub cannot be reached from here: tests/support/hub_server.py stands in for it on 127.0.0.1, and
 every command below finds it through HF_ENDPOINT, as it would find a Hub mirror.
 """
 

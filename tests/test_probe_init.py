@@ -13,13 +13,13 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
+from test_downstream import make_class_folder
 from transformers import Wav2Vec2FeatureExtractor
 
 from helpers import REPO
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.downstream import classification, ctc
 from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
-from test_downstream import make_class_folder
 from tiny_upstreams import save_upstream
 
 LOWEST_TRANSFORMERS = REPO / ".venv" / "lowest-transformers"

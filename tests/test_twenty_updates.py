@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from helpers import logged_steps
 from in_process import pretrain_in_process
 
-RECORDED = Path(__file__).resolve().parent / "data" / "twenty_updates.json"
+RECORDED = Path(__file__).resolve().parent / "support" / "data" / "twenty_updates.json"
 ARGS = [
     "--duration_schedule",
     "1:0.5,2:0.5",

@@ -199,7 +199,7 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-if __name__ == "__main__":  # run by hand: python tests/hub_server.py, then HF_ENDPOINT=<printed url>
+if __name__ == "__main__":  # run by hand: python tests/support/hub_server.py, then HF_ENDPOINT=<printed url>
     with FakeHub() as running:
         print(running.url, flush=True)
         running.thread.join()

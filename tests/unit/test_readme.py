@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 FIRST_SCREEN = "\n".join(README.splitlines()[:70])
 

@@ -6,10 +6,10 @@ the new length and skip its first batches, training on other crops in another or
 from __future__ import annotations
 
 import pytest
+from test_twenty_updates import ARGS
 
 from helpers import logged_steps
 from in_process import pretrain_in_process
-from test_twenty_updates import ARGS
 
 
 @pytest.mark.slow  # two runs of twenty updates

@@ -1,6 +1,6 @@
 """--push_to_hub during training: a push runs beside the updates, sends what was saved even if the
 next save rewrites or deletes it, is tried again when it fails, and never touches the local files.
-The real huggingface_hub client talks to tests/hub_server.py, in this process."""
+The real huggingface_hub client talks to tests/support/hub_server.py, in this process."""
 
 from __future__ import annotations
 

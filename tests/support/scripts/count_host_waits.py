@@ -1,4 +1,4 @@
-"""Run under `accelerate launch`: train a built run with its host waits counted (tests/host_waits.py), and write
+"""Run under `accelerate launch`: train a built run with its host waits counted (tests/support/host_waits.py), and write
 each process's counts to OUTPUT_DIR/waits-<process>.json.
 
     count_host_waits.py OUTPUT_DIR RUN_PRETRAIN_OPTIONS...
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for host_waits
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support/, for host_waits
 
 from hf_seqlen.pretrain.args import parse_args  # noqa: E402
 from hf_seqlen.pretrain.loop import train  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from datasets import Audio, Value, load_dataset
 
-CORPUS = Path(__file__).resolve().parents[1] / "hf_seqlen" / "demo_corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "hf_seqlen" / "demo_corpus"
 SPLITS = ["train", "validation", "test"]
 COLUMNS = ["audio", "kind", "text", "keyword", "speaker"]
 

@@ -6,7 +6,7 @@ Both are read from the source with `ast`, so an import inside a function counts 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "hf_seqlen"
+PACKAGE = Path(__file__).resolve().parents[2] / "hf_seqlen"
 LONGEST_FUNCTION = 80
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"  # run under `accelerate launch` by the tests
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 
 
@@ -39,7 +40,7 @@ def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, 
     placement = (
         ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
     )
-    check = [] if processes == 1 else [str(REPO / "tests" / "scripts" / "leaves_process_group.py")]
+    check = [] if processes == 1 else [str(SCRIPTS / "leaves_process_group.py")]
     return [
         ACCELERATE,
         "launch",
