@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import torch
 import torch.distributed as dist
 
-from hf_seqlen.pretrain.loop import loop as pretrain
+from hf_seqlen.pretrain import loop as pretrain
 from hf_seqlen.pretrain.run import PretrainingRun
 
 READS = ("item", "tolist", "__bool__", "__int__", "__float__")

@@ -9,8 +9,8 @@ import pytest
 from transformers import Wav2Vec2Config
 
 from hf_seqlen.cli import pretrain_main
+from hf_seqlen.pretrain import loop as pretrain
 from hf_seqlen.pretrain.args import HUB_CONFIGS, parse_args
-from hf_seqlen.pretrain.loop import loop as pretrain
 from hf_seqlen.publishing.release import pretraining_card
 from in_process import built_run, pretrain_in_process
 from tiny_upstreams import save_upstream

@@ -6,7 +6,7 @@ import sys
 import torch
 
 from hf_seqlen.cli import pretrain_main
-from hf_seqlen.pretrain.loop import loop as pretrain
+from hf_seqlen.pretrain import loop as pretrain
 
 update = pretrain.update
 
