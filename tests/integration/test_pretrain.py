@@ -29,7 +29,6 @@ def test_training_logs_every_logging_step(pretrained_checkpoint):
     assert sorted(steps) == [10, 20, 30, 40, 50, 60]
 
 
-@pytest.mark.slow
 def test_the_main_job_lowers_the_validation_loss(tmp_path):
     """The README's command with its defaults. With distractors from the masked frames the
     contrastive loss first rises while the codebook spreads, so a few dozen updates show nothing."""
@@ -41,7 +40,6 @@ def test_the_main_job_lowers_the_validation_loss(tmp_path):
     assert results["eval_accuracy"] > results["initial_eval_accuracy"] + 0.03
 
 
-@pytest.mark.slow
 def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "resumed"
     output_dir.mkdir()
@@ -69,7 +67,6 @@ def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
     assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 60
 
 
-@pytest.mark.slow
 def test_a_length_curriculum_under_a_flops_budget(tmp_path):
     output_dir = tmp_path / "curriculum"
     budget = 1e10
@@ -95,7 +92,6 @@ def test_a_length_curriculum_under_a_flops_budget(tmp_path):
     assert json.loads((output_dir / "pretraining_args.json").read_text())["max_duration"] == 2.0
 
 
-@pytest.mark.slow
 def test_resuming_from_pretrained_weights_trains_in_train_mode(pretrained_checkpoint, tmp_path):
     """from_pretrained returns a model in eval mode (no dropout, an argmax quantizer). A resumed run
     skips the first validation, so nothing but an explicit switch puts it back in train mode."""

@@ -3,13 +3,10 @@ with a clear message and an intact checkpoint to resume from."""
 
 from __future__ import annotations
 
-import pytest
-
 from helpers import run_accelerate
 from hf_seqlen.pretrain.checkpoints import complete_checkpoints
 
 
-@pytest.mark.slow
 def test_diverging_run_stops_clearly_with_a_usable_checkpoint(tmp_path):
     output_dir = tmp_path / "run"
     # A learning rate of 1e12 sends the weights to infinity in the first update.

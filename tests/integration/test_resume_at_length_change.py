@@ -5,14 +5,11 @@ the new length and skip its first batches, training on other crops in another or
 
 from __future__ import annotations
 
-import pytest
-from test_twenty_updates import ARGS
-
 from helpers import logged_steps
 from in_process import pretrain_in_process
+from twenty_updates import ARGS
 
 
-@pytest.mark.slow  # two runs of twenty updates
 def test_a_run_resumed_at_the_length_change_ends_as_the_uninterrupted_run(tmp_path):
     whole = pretrain_in_process([*ARGS, "--output_dir", str(tmp_path / "whole")])
     checkpoint = tmp_path / "whole" / "checkpoint-10"

@@ -64,7 +64,6 @@ def probe(upstream, corpus, output_dir):
     return outcome_table(read_examples(output_dir))
 
 
-@pytest.mark.slow
 def test_the_default_probe_ranks_a_trained_upstream_above_an_untrained_one(keyword_corpus, tmp_path):
     upstream = tmp_path / "upstream"
     pretraining = run_accelerate(

@@ -19,6 +19,9 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"  # run under `accelerate launch` by the tests
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
+HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
+# What keeps a run of the demo corpus short: 1 s crops, 8 validation clips, FLOPs counted at the first update only.
+FAST = ["--max_duration", "1", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
 
 
 def write_tone(path: Path, seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -144,3 +147,8 @@ def wait_until_logged(log: Path, text: str, timeout: float, running: subprocess.
         assert running is None or running.poll() is None, f"the run ended before {text!r}:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no {text!r} in {timeout:g} s:\n{log.read_text()[-3000:]}"
         time.sleep(0.1)
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its path relative to it: two folders compare equal when their files do."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

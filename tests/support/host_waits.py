@@ -84,3 +84,30 @@ class HostWaits:
         finally:
             for owner, name, original in saved:
                 setattr(owner, name, original)
+
+
+# Log lines at updates 4 and 6 (the last); updates 1-3 count FLOPs, the others do not; each accumulates 2 batches.
+ARGS = [
+    "--max_train_steps",
+    "6",
+    "--logging_steps",
+    "4",
+    "--gradient_accumulation_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_duration",
+    "1",
+    "--max_eval_samples",
+    "4",
+]
+
+
+LOG_LINES = {4, 6}
+
+
+def check_waits(waits: dict, host_talk: dict, processes: int) -> None:
+    waits = {int(update): dict(calls) for update, calls in waits.items()}
+    assert {update: calls for update, calls in waits.items() if update not in LOG_LINES} == {}
+    assert waits.get(4), "a log line reads its figures back: the count sees host waits where they are"
+    assert {int(update): n for update, n in host_talk.items()} == ({u: 1 for u in range(1, 7)} if processes > 1 else {})
