@@ -13,25 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
+from helpers import FAST, REPO, launch_env, logged_steps, start_until_logged, wait_until_logged
 from hf_seqlen.pretrain.checkpoints import (
     complete_checkpoints,
     damage,
 )
 from hf_seqlen.pretrain.preemption import PREEMPTED_EXIT_STATUS
-
-FAST = [
-    "--max_duration",
-    "1",
-    "--per_device_train_batch_size",
-    "2",
-    "--flops_counted_steps",
-    "1",
-    "--max_eval_samples",
-    "8",
-    "--logging_steps",
-    "1",
-]
 
 
 def pretrain_command(args: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ def test_a_run_resumed_on_another_number_of_processes_trains_the_rest_of_its_epo
         write_tone(corpus / "train" / f"train{i:02d}.flac", seconds=2.0, seed=i)
     for i in range(2):
         write_tone(corpus / "validation" / f"validation{i}.flac", seconds=2.0, seed=20 + i)
-    args = [*FAST, "--data_dir", str(corpus), "--per_device_train_batch_size", "2", "--logging_steps", "1"]
+    args = [*FAST, "--data_dir", str(corpus)]
     args += ["--output_dir", str(output_dir)]
     first = run_accelerate([*args, "--max_train_steps", str(stopped_at)], processes=before)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -13,21 +13,10 @@ import time
 import pytest
 
 from crashed_checkpoints import fake_incomplete_checkpoints
-from helpers import REPO, launch_command, launch_env, logged_steps, run_accelerate
+from helpers import FAST, REPO, launch_command, launch_env, logged_steps, run_accelerate
 from hf_seqlen.pretrain.checkpoints import (
     complete_checkpoints,
 )
-
-FAST = [
-    "--max_duration",
-    "1",
-    "--per_device_train_batch_size",
-    "2",
-    "--flops_counted_steps",
-    "1",
-    "--max_eval_samples",
-    "8",
-]
 
 
 def test_sigkill_then_resume_latest_finishes(tmp_path):
@@ -66,8 +55,6 @@ def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
         "8",
         "--save_steps",
         "4",
-        "--logging_steps",
-        "1",
         "--dataloader_num_workers",
         "1",
         *FAST,

@@ -20,8 +20,20 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"  # run under `accelerate launch` by the tests
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-# What keeps a run of the demo corpus short: 1 s crops, 8 validation clips, FLOPs counted at the first update only.
-FAST = ["--max_duration", "1", "--max_eval_samples", "8", "--flops_counted_steps", "1"]
+# A short run of the demo corpus, logging every update: 1 s crops two at a time, 8 validation clips, FLOPs counted at
+# the first update only.
+FAST = [
+    "--max_duration",
+    "1",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_eval_samples",
+    "8",
+    "--flops_counted_steps",
+    "1",
+    "--logging_steps",
+    "1",
+]
 
 
 def write_tone(path: Path, seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
