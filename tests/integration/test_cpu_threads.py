@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from helpers import ACCELERATE, REPO, SCRIPTS
+from helpers import REPO, SCRIPTS, launch_command
 
 
 @pytest.mark.parametrize(("user_env", "expected"), [({}, len(os.sched_getaffinity(0))), ({"OMP_NUM_THREADS": "1"}, 1)])
@@ -19,17 +19,11 @@ def test_the_readmes_job_launched_as_written_trains_on_every_core_unless_told(tm
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ACCELERATE_USE_CPU")}
     env |= {"HF_HUB_OFFLINE": "1", **user_env}
     result = subprocess.run(
-        [
-            ACCELERATE,
-            "launch",
-            str(SCRIPTS / "threads_in_run.py"),
-            "--max_duration",
-            "1",
-            "--max_train_steps",
-            "1",
-            "--output_dir",
-            str(tmp_path / "run"),
-        ],
+        launch_command(
+            ["--max_duration", "1", "--max_train_steps", "1", "--output_dir", str(tmp_path / "run")],
+            processes=None,
+            script=SCRIPTS / "threads_in_run.py",
+        ),
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -61,10 +61,13 @@ def test_the_gradient_does_not_depend_on_how_the_batch_is_split(tmp_path):
     config = without_dropout(tmp_path / "config")
     with built_run(update_options(config, tmp_path / "one", accumulation=2)) as run:
         accumulated = update_gradient(run, first_micro_batches(run))
-    script = str(SCRIPTS / "one_update_gradient.py")
-    launch = [*launch_command([], processes=2)[:-1], script, str(tmp_path / "two.pt")]
+    launch = launch_command(
+        [str(tmp_path / "two.pt"), *update_options(config, tmp_path / "two", accumulation=1)],
+        processes=2,
+        script=SCRIPTS / "one_update_gradient.py",
+    )
     result = subprocess.run(
-        [*launch, *update_options(config, tmp_path / "two", accumulation=1)],
+        launch,
         cwd=REPO,
         env=launch_env(2),
         capture_output=True,

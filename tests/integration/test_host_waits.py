@@ -13,15 +13,11 @@ from host_waits import ARGS, check_waits
 
 
 def test_two_processes_update_without_waiting_on_the_device_and_agree_once_per_update(tmp_path):
-    script = str(SCRIPTS / "count_host_waits.py")
-    command = [
-        *launch_command([], processes=2)[:-1],
-        script,
-        str(tmp_path),
-        *ARGS,
-        "--output_dir",
-        str(tmp_path / "run"),
-    ]
+    command = launch_command(
+        [str(tmp_path), *ARGS, "--output_dir", str(tmp_path / "run")],
+        processes=2,
+        script=SCRIPTS / "count_host_waits.py",
+    )
     result = subprocess.run(command, cwd=REPO, env=launch_env(2), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for process in (0, 1):

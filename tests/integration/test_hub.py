@@ -19,7 +19,7 @@ import pytest
 from huggingface_hub import ModelCard
 from transformers import Wav2Vec2Model
 
-from helpers import ACCELERATE, REPO
+from helpers import REPO, launch_command
 from hf_seqlen.publishing.release import PUBLISHED_FILE, published_repo_id
 from hub_cards import check_model_card
 from hub_server import FakeHub
@@ -103,29 +103,25 @@ def test_push_then_from_pretrained_round_trip(pretrained_checkpoint: Path, hub: 
 
 def test_push_to_hub_while_training_follows_the_checkpoint_strategy(hub: FakeHub, tmp_path: Path):
     output_dir = tmp_path / "w2v2-pushed"
-    command = [
-        ACCELERATE,
-        "launch",
-        "--num_processes",
-        "1",
-        "--cpu",
-        str(REPO / "run_pretrain.py"),
-        "--max_duration",
-        "2",
-        "--output_dir",
-        str(output_dir),
-        "--max_train_steps",
-        "6",
-        "--save_steps",
-        "3",
-        "--push_to_hub",
-        "--hub_model_id",
-        "tiny-pushed",
-        "--hub_strategy",
-        "checkpoint",
-        "--hub_token",
-        TOKEN,
-    ]
+    command = launch_command(
+        [
+            "--max_duration",
+            "2",
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            "6",
+            "--save_steps",
+            "3",
+            "--push_to_hub",
+            "--hub_model_id",
+            "tiny-pushed",
+            "--hub_strategy",
+            "checkpoint",
+            "--hub_token",
+            TOKEN,
+        ]
+    )
     result = run(command, hub_env(hub, tmp_path, HF_TOKEN=""))
     assert result.returncode == 0, result.stderr[-4000:]
 

@@ -48,10 +48,18 @@ def write_tone(path: Path, seconds: float, rate: int = 16000, channels: int = 1,
     return samples.astype(np.float32)
 
 
-def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, ...] = ()) -> list[str]:
-    """`accelerate launch ... run_pretrain.py ARGS` on CPU, as a user types it: one process, or several
-    joined over gloo (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one).
-    Several processes run the script through a check that each one left its process group."""
+def launch_command(
+    args: list[str],
+    processes: int | None = 1,
+    launch_args: tuple[str, ...] = (),
+    script: Path = REPO / "run_pretrain.py",
+) -> list[str]:
+    """`accelerate launch ... SCRIPT ARGS` on CPU, as a user types it: one process, or several joined over gloo
+    (`--multi_gpu` with ACCELERATE_USE_CPU=1; `--cpu` alone would start only one). Several processes run the script
+    through a check that each one left its process group. With `processes=None`, `accelerate launch SCRIPT ARGS`
+    as the README writes it: accelerate chooses the rest."""
+    if processes is None:
+        return [ACCELERATE, "launch", *launch_args, str(script), *args]
     placement = (
         ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
     )
@@ -68,14 +76,14 @@ def launch_command(args: list[str], processes: int = 1, launch_args: tuple[str, 
         "no",
         *launch_args,
         *check,
-        str(REPO / "run_pretrain.py"),
+        str(script),
         *args,
     ]
 
 
 def launch_downstream(args: list[str], processes: int, timeout: int = 900) -> subprocess.CompletedProcess:
-    """`accelerate launch ... run_downstream.py ARGS`: the launch command above with the downstream script."""
-    command = [*launch_command([], processes)[:-1], str(REPO / "run_downstream.py"), "--disable_tqdm", "true", *args]
+    """`accelerate launch ... run_downstream.py ARGS`."""
+    command = launch_command(["--disable_tqdm", "true", *args], processes, script=REPO / "run_downstream.py")
     env = {**launch_env(processes), "HF_EVALUATE_OFFLINE": "1"}
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
