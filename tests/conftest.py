@@ -67,9 +67,6 @@ def hub(monkeypatch):
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION in item.path.parents:
+        if INTEGRATION in item.path.parents or "pretrained_checkpoint" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
-    config.stash[SLOW_TESTS] = {
-        item.nodeid: item.get_closest_marker("slow") is not None or "pretrained_checkpoint" in item.fixturenames
-        for item in items
-    }
+    config.stash[SLOW_TESTS] = {item.nodeid: item.get_closest_marker("slow") is not None for item in items}
