@@ -16,6 +16,7 @@ from transformers.utils import cached_file
 from ..corpus.sources import BatchPlan, split_names
 from ..costs.meter import country_problem
 from ..option_parsing import UsageError, parse_dataclasses
+from ..publishing.release import DEFAULT_LICENSE
 from .schedule import DurationSchedule
 
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"  # package data: installed with the code
@@ -364,7 +365,7 @@ class PretrainingArguments:
         },
     )
     license: str = field(
-        default="apache-2.0",
+        default=DEFAULT_LICENSE,
         metadata={
             "help": "License of the weights, written in the model card: a Hub license id (apache-2.0, mit, "
             "cc-by-4.0, ...). Choose one your training data allows."
