@@ -1,6 +1,6 @@
 """Arguments of run_pretrain.py, as `HfArgumentParser` dataclasses (command line, JSON or YAML).
 
-Names follow the transformers example scripts wherever a meaning exists there. `validate` checks them and
+Names follow the transformers example scripts wherever a meaning exists there. `check_options` checks them and
 changes nothing; `resolve` turns them once into what a run is built from (`ResolvedOptions`).
 """
 
@@ -548,7 +548,7 @@ def check_training(train: PretrainingArguments) -> None:
         raise UsageError(f"--ddp_timeout must be > 0 seconds (got {train.ddp_timeout}).")
 
 
-def validate(
+def check_options(
     model: ModelArguments, data: DataArguments, train: PretrainingArguments, check_sources: bool = True
 ) -> None:
     """Catch argument mistakes in seconds, before data or models load; nothing is changed. check_sources=False
@@ -581,8 +581,8 @@ class ResolvedOptions:
     schedule: DurationSchedule  # a single --max_duration is a schedule of one phase
     output_dir: Path
     validation_split: str | None  # None: a share of train is held out
-    train_batches: BatchPlan
-    eval_batches: BatchPlan
+    train_batch_plan: BatchPlan
+    eval_batch_plan: BatchPlan
     trackers: tuple[str, ...]
 
     @property
@@ -608,7 +608,7 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
         schedule=schedule,
         output_dir=Path(train.output_dir or f"outputs/wav2vec2-pretrain-{schedule.longest:g}s"),
         validation_split=validation_split(data),
-        train_batches=BatchPlan(
+        train_batch_plan=BatchPlan(
             **lengths,
             crop_mode=data.crop_mode,
             seed=train.seed,
@@ -616,7 +616,7 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
             max_batch_seconds=train.max_batch_seconds,
         ),
         # Validation crops are the same at every evaluation (epoch 0), so its losses are comparable.
-        eval_batches=BatchPlan(
+        eval_batch_plan=BatchPlan(
             **lengths, crop_mode="random", seed=train.seed + 1, batch_size=train.per_device_eval_batch_size
         ),
         trackers=tuple(t for t in train.report_to.split(",") if t and t != "none"),

@@ -38,15 +38,15 @@ from .args import (
     ModelArguments,
     PretrainingArguments,
     ResolvedOptions,
+    check_options,
     checked_objective_overrides,
     resolve,
-    validate,
 )
 from .budget import audio_per_update, epoch_zero_plan, flops_per_audio_second, steps_for_budget
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .collate import PretrainingCollator, shortest_maskable_seconds
 from .feature_encoder_terms import FeatureEncoderTerms
-from .loaders import Split, load_splits, loader_options, make_loader, stand_in_batch, streaming_batches
+from .loaders import Split, load_splits, loader_settings, make_loader, stand_in_batch, streaming_batches
 from .preemption import Preemption, SaveTriggers
 from .schedule import DurationSchedule
 from .state import BadAudioLog, NonfiniteUpdates, RunState
@@ -229,7 +229,7 @@ def make_accelerator(args: PretrainingArguments, options: ResolvedOptions, confi
     )
     check_processes_joined(accelerator)
     check_distributed_type(accelerator)
-    if accelerator.device.type == "cuda" and options.train_batches.length_buckets:
+    if accelerator.device.type == "cuda" and options.train_batch_plan.length_buckets:
         # Few input shapes: cuDNN's search for the fastest convolution of each pays back after the first batches.
         torch.backends.cudnn.benchmark = True
     if args.torch_compile and accelerator.state.dynamo_plugin.backend != DynamoBackend.NO:
@@ -303,23 +303,23 @@ def make_collator(
 def make_loaders(
     data_args: DataArguments,
     options: ResolvedOptions,
-    decode: AudioDecoder,
+    decoder: AudioDecoder,
     collator: PretrainingCollator,
     accelerator: Accelerator,
     train_split: Split | None,
     eval_split: Split,
 ) -> tuple:
     """The training loader with what batches it (a sampler, or the stream itself), and the validation loader."""
-    workers = loader_options(data_args, accelerator)
+    workers = loader_settings(data_args, accelerator)
     if data_args.streaming:
         train_loader = train_batches = streaming_batches(
-            data_args, options.train_batches, decode, collator, accelerator, workers
+            data_args, options.train_batch_plan, decoder, collator, accelerator, workers
         )
     else:
         train_loader, train_batches = make_loader(
-            train_split, options.train_batches, decode, collator, accelerator, workers
+            train_split, options.train_batch_plan, decoder, collator, accelerator, workers
         )
-    eval_loader, _ = make_loader(eval_split, options.eval_batches, decode, collator, accelerator, workers)
+    eval_loader, _ = make_loader(eval_split, options.eval_batch_plan, decoder, collator, accelerator, workers)
     return train_loader, train_batches, eval_loader
 
 
@@ -327,7 +327,7 @@ def planned_updates(
     args: PretrainingArguments,
     schedule: DurationSchedule,
     sampler: CropBatchSampler,
-    decode: CroppedAudio,
+    cropped: CroppedAudio,
     collator: PretrainingCollator,
     model,
     device,
@@ -346,7 +346,7 @@ def planned_updates(
     if args.max_train_flops:
         # The same first batch on every process, so every process buys the same number of updates.
         rate = {
-            d: flops_per_audio_second(model, collator([decode[(crop, 0)] for crop in batches[0]]), device)
+            d: flops_per_audio_second(model, collator([cropped[(crop, 0)] for crop in batches[0]]), device)
             for d, (batches, _) in plans.items()
         }
         return steps_for_budget(phases, args.max_train_flops, lambda d: audio[d] * rate[d])
@@ -372,7 +372,7 @@ def make_optimizer(args: PretrainingArguments, model, total_steps: int):
 
 def recorded_options(model_args, data_args, args, options: ResolvedOptions, total_steps: int, processes: int) -> dict:
     """The options as the release and the trackers record them, with the lengths the run resolved."""
-    resolved = {"max_duration": options.max_duration, "length_buckets": options.train_batches.length_buckets}
+    resolved = {"max_duration": options.max_duration, "length_buckets": options.train_batch_plan.length_buckets}
     return without_secrets(
         {
             **dataclasses.asdict(model_args),
@@ -464,7 +464,7 @@ def changed_update_size(run: PretrainingRun, progress: dict, saved_by: int) -> s
 
 def build_run(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> PretrainingRun:
     """Everything a run is made of, checked, loaded and prepared, in an order that keeps runs repeatable."""
-    validate(model_args, data_args, args)
+    check_options(model_args, data_args, args)
     options = resolve(data_args, args)
     prepare_output_dir(options.output_dir, args)
     set_seed(args.seed)
@@ -477,9 +477,9 @@ def build_run(model_args: ModelArguments, data_args: DataArguments, args: Pretra
     train_split, eval_split = load_data(data_args, args, options, accelerator)
 
     collator = make_collator(model_args, data_args, args, config, feature_extractor)
-    decode = AudioDecoder.for_extractor(feature_extractor)
+    decoder = AudioDecoder.for_extractor(feature_extractor)
     train_loader, train_batches, eval_loader = make_loaders(
-        data_args, options, decode, collator, accelerator, train_split, eval_split
+        data_args, options, decoder, collator, accelerator, train_split, eval_split
     )
 
     model.to(accelerator.device)  # a FLOPs budget is measured on the device that will train
