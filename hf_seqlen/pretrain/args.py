@@ -6,6 +6,7 @@ changes nothing; `resolve` turns them once into what a run is built from (`Resol
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..corpus.sources import BatchPlan, split_names
 from ..costs.meter import country_problem
 from ..option_parsing import UsageError, parse_dataclasses
 from ..publishing.release import DEFAULT_LICENSE
-from .schedule import DurationSchedule
+from .schedule import DurationSchedule, GumbelTemperature
 
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"  # package data: installed with the code
 # Crop lengths a compiled run snaps to by default: few shapes to compile, at most 1/8 of a crop left out.
@@ -576,14 +577,23 @@ def check_options(
 
 @dataclass(frozen=True)
 class ResolvedOptions:
-    """What the options leave to be worked out, worked out once: a run is built from these and the options."""
+    """The options as a run reads them, worked out once. A run is built from these and the options; once built,
+    it and its loop read these alone."""
 
     schedule: DurationSchedule  # a single --max_duration is a schedule of one phase
+    crop_lengths: str  # the schedule as the log says it: --duration_schedule as given, or --max_duration
     output_dir: Path
     validation_split: str | None  # None: a share of train is held out
+    streaming: bool
     train_batch_plan: BatchPlan
     eval_batch_plan: BatchPlan
     trackers: tuple[str, ...]
+    gradient_accumulation_steps: int
+    max_grad_norm: float  # inf: no clipping
+    gumbel_temperature: GumbelTemperature
+    logging_steps: int
+    eval_steps: int | None  # None: validate at the end only
+    save_total_limit: int
 
     @property
     def max_duration(self) -> float:
@@ -591,8 +601,9 @@ class ResolvedOptions:
         return self.schedule.longest
 
 
-def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions:
-    """Derived values of validated options: the crop lengths over the run, the batch plans, where outputs go."""
+def resolve(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> ResolvedOptions:
+    """Derived values of checked options: the crop lengths over the run, the batch plans, where outputs go; and
+    the options a built run reads as they are."""
     schedule = (
         DurationSchedule.parse(data.duration_schedule)
         if data.duration_schedule
@@ -606,8 +617,10 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
     lengths = dict(max_duration=schedule.longest, min_duration=data.min_duration, length_buckets=length_buckets)
     return ResolvedOptions(
         schedule=schedule,
+        crop_lengths=data.duration_schedule or f"{schedule.longest:g}s",
         output_dir=Path(train.output_dir or f"outputs/wav2vec2-pretrain-{schedule.longest:g}s"),
         validation_split=validation_split(data),
+        streaming=data.streaming,
         train_batch_plan=BatchPlan(
             **lengths,
             crop_mode=data.crop_mode,
@@ -620,4 +633,12 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
             **lengths, crop_mode="random", seed=train.seed + 1, batch_size=train.per_device_eval_batch_size
         ),
         trackers=tuple(t for t in train.report_to.split(",") if t and t != "none"),
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        max_grad_norm=train.max_grad_norm or math.inf,
+        gumbel_temperature=GumbelTemperature(
+            start=model.max_gumbel_temperature, floor=model.min_gumbel_temperature, decay=model.gumbel_temperature_decay
+        ),
+        logging_steps=train.logging_steps,
+        eval_steps=train.eval_steps,
+        save_total_limit=train.save_total_limit,
     )
