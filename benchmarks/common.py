@@ -184,11 +184,12 @@ def real_loader(split, data_args, config_name: str, batch_size: int, seed: int =
     with its collator."""
     from accelerate import Accelerator
 
-    from hf_seqlen.pretrain.args import PretrainingArguments, resolve
-    from hf_seqlen.pretrain.loaders import loader_options, make_loader
+    from hf_seqlen.pretrain.args import ModelArguments, PretrainingArguments, resolve
+    from hf_seqlen.pretrain.loaders import loader_settings, make_loader
 
     accelerator = Accelerator(cpu=device == "cpu")
     collator = PretrainingCollator(load_config(config_name), SAMPLING_RATE, returns_attention_mask(config_name), seed)
-    decode = AudioDecoder(SAMPLING_RATE)
-    plan = resolve(data_args, PretrainingArguments(per_device_train_batch_size=batch_size, seed=seed)).train_batches
-    return make_loader(split, plan, decode, collator, accelerator, loader_options(data_args, accelerator))
+    decoder = AudioDecoder(SAMPLING_RATE)
+    options = PretrainingArguments(per_device_train_batch_size=batch_size, seed=seed)
+    plan = resolve(ModelArguments(), data_args, options).train_batch_plan
+    return make_loader(split, plan, decoder, collator, accelerator, loader_settings(data_args, accelerator))

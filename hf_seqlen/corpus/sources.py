@@ -297,7 +297,14 @@ class BatchPlan:
     def crops(self, rows: np.ndarray, durations: np.ndarray, epoch: int, max_duration: float) -> list[Crop]:
         """The epoch's crops of at most `max_duration` (the plan's, or the length a schedule has reached)."""
         return plan_crops(
-            rows, durations, max_duration, self.crop_mode, self.seed, epoch, self.min_duration, self.length_buckets
+            rows,
+            durations,
+            max_duration,
+            crop_mode=self.crop_mode,
+            seed=self.seed,
+            epoch=epoch,
+            min_duration=self.min_duration,
+            length_buckets=self.length_buckets,
         )
 
     def batches(self, crops: Sequence[Crop], epoch: int) -> list[list[Crop]]:
@@ -343,10 +350,10 @@ class CroppedAudio(torch.utils.data.Dataset):
     and the training loop decides per --on_bad_audio.
     """
 
-    def __init__(self, dataset: Dataset, decode: AudioDecoder, audio_column: str = "audio"):
+    def __init__(self, dataset: Dataset, decoder: AudioDecoder, audio_column: str = "audio"):
         self.audio = dataset.select_columns([audio_column])
         self.audio_column = audio_column
-        self.decode = decode
+        self.decoder = decoder
 
     def __len__(self) -> int:
         return len(self.audio)
@@ -362,7 +369,7 @@ class CroppedAudio(torch.utils.data.Dataset):
 
     def _decoded(self, crop: Crop, epoch: int, ref) -> dict:
         try:
-            values = self.decode(ref, crop.start, crop.length)
+            values = self.decoder(ref, crop.start, crop.length)
         except BadAudioError as error:
             return {"crop": crop, "epoch": epoch, "bad_audio": (error.name, error.reason)}
         return {"crop": crop, "epoch": epoch, "input_values": values}

@@ -56,7 +56,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
         self,
         stream: IterableDataset,
         audio_column: str,
-        decode: AudioDecoder,
+        decoder: AudioDecoder,
         plan: BatchPlan,
         rank: int = 0,
         world_size: int = 1,
@@ -64,7 +64,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
         """`plan`: its crop lengths, seed and length buckets (a stream's batches are counts of crops)."""
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
         self.stream = self.stream.shuffle(seed=plan.seed, buffer_size=SHUFFLE_BUFFER)
-        self.audio_column, self.decode, self.plan = audio_column, decode, plan
+        self.audio_column, self.decoder, self.plan = audio_column, decoder, plan
         self.max_duration = plan.max_duration  # a length schedule moves it
         self.rank, self.world_size = rank, world_size
         self.epoch, self.consumed = 0, {}
@@ -90,7 +90,7 @@ class StreamingCrops(torch.utils.data.IterableDataset):
                 if duration < self.plan.min_duration:
                     continue
                 crop = random_crop(index, duration, self.max_duration, self.plan.seed, self.epoch, buckets)
-                values = self.decode(ref, crop.start, crop.length)
+                values = self.decoder(ref, crop.start, crop.length)
             except BadAudioError as error:
                 yield {"crop": None, "epoch": self.epoch, "bad_audio": (error.name, error.reason), "read": read}
                 continue
@@ -122,15 +122,15 @@ class StreamingBatches:
 
     batches_in_epoch = None  # unknown until the stream ends
 
-    def __init__(self, crops: StreamingCrops, batch_size: int, collator, loader_options: dict):
-        self.dataset, self.num_workers = crops, loader_options["num_workers"]  # `dataset`, as a DataLoader names it
+    def __init__(self, crops: StreamingCrops, batch_size: int, collator, loader_settings: dict):
+        self.dataset, self.num_workers = crops, loader_settings["num_workers"]  # `dataset`, as a DataLoader names it
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         self.loader = torch.utils.data.DataLoader(
             crops,
             batch_size=batch_size,
             collate_fn=CollateWithPosition(collator),
             generator=torch.Generator().manual_seed(crops.plan.seed),
-            **loader_options,
+            **loader_settings,
         )
         self._start_epoch()
 

@@ -1,11 +1,12 @@
 """Arguments of run_pretrain.py, as `HfArgumentParser` dataclasses (command line, JSON or YAML).
 
-Names follow the transformers example scripts wherever a meaning exists there. `validate` checks them and
+Names follow the transformers example scripts wherever a meaning exists there. `check_options` checks them and
 changes nothing; `resolve` turns them once into what a run is built from (`ResolvedOptions`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from transformers.utils import cached_file
 from ..corpus.sources import BatchPlan, split_names
 from ..costs.meter import country_problem
 from ..option_parsing import UsageError, parse_dataclasses
-from .schedule import DurationSchedule
+from ..publishing.release import DEFAULT_LICENSE
+from .schedule import DurationSchedule, GumbelTemperature
 
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"  # package data: installed with the code
 # Crop lengths a compiled run snaps to by default: few shapes to compile, at most 1/8 of a crop left out.
@@ -364,7 +366,7 @@ class PretrainingArguments:
         },
     )
     license: str = field(
-        default="apache-2.0",
+        default=DEFAULT_LICENSE,
         metadata={
             "help": "License of the weights, written in the model card: a Hub license id (apache-2.0, mit, "
             "cc-by-4.0, ...). Choose one your training data allows."
@@ -547,7 +549,7 @@ def check_training(train: PretrainingArguments) -> None:
         raise UsageError(f"--ddp_timeout must be > 0 seconds (got {train.ddp_timeout}).")
 
 
-def validate(
+def check_options(
     model: ModelArguments, data: DataArguments, train: PretrainingArguments, check_sources: bool = True
 ) -> None:
     """Catch argument mistakes in seconds, before data or models load; nothing is changed. check_sources=False
@@ -575,14 +577,23 @@ def validate(
 
 @dataclass(frozen=True)
 class ResolvedOptions:
-    """What the options leave to be worked out, worked out once: a run is built from these and the options."""
+    """The options as a run reads them, worked out once. A run is built from these and the options; once built,
+    it and its loop read these alone."""
 
     schedule: DurationSchedule  # a single --max_duration is a schedule of one phase
+    crop_lengths: str  # the schedule as the log says it: --duration_schedule as given, or --max_duration
     output_dir: Path
     validation_split: str | None  # None: a share of train is held out
-    train_batches: BatchPlan
-    eval_batches: BatchPlan
+    streaming: bool
+    train_batch_plan: BatchPlan
+    eval_batch_plan: BatchPlan
     trackers: tuple[str, ...]
+    gradient_accumulation_steps: int
+    max_grad_norm: float  # inf: no clipping
+    gumbel_temperature: GumbelTemperature
+    logging_steps: int
+    eval_steps: int | None  # None: validate at the end only
+    save_total_limit: int
 
     @property
     def max_duration(self) -> float:
@@ -590,8 +601,9 @@ class ResolvedOptions:
         return self.schedule.longest
 
 
-def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions:
-    """Derived values of validated options: the crop lengths over the run, the batch plans, where outputs go."""
+def resolve(model: ModelArguments, data: DataArguments, train: PretrainingArguments) -> ResolvedOptions:
+    """Derived values of checked options: the crop lengths over the run, the batch plans, where outputs go; and
+    the options a built run reads as they are."""
     schedule = (
         DurationSchedule.parse(data.duration_schedule)
         if data.duration_schedule
@@ -605,9 +617,11 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
     lengths = dict(max_duration=schedule.longest, min_duration=data.min_duration, length_buckets=length_buckets)
     return ResolvedOptions(
         schedule=schedule,
+        crop_lengths=data.duration_schedule or f"{schedule.longest:g}s",
         output_dir=Path(train.output_dir or f"outputs/wav2vec2-pretrain-{schedule.longest:g}s"),
         validation_split=validation_split(data),
-        train_batches=BatchPlan(
+        streaming=data.streaming,
+        train_batch_plan=BatchPlan(
             **lengths,
             crop_mode=data.crop_mode,
             seed=train.seed,
@@ -615,8 +629,16 @@ def resolve(data: DataArguments, train: PretrainingArguments) -> ResolvedOptions
             max_batch_seconds=train.max_batch_seconds,
         ),
         # Validation crops are the same at every evaluation (epoch 0), so its losses are comparable.
-        eval_batches=BatchPlan(
+        eval_batch_plan=BatchPlan(
             **lengths, crop_mode="random", seed=train.seed + 1, batch_size=train.per_device_eval_batch_size
         ),
         trackers=tuple(t for t in train.report_to.split(",") if t and t != "none"),
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        max_grad_norm=train.max_grad_norm or math.inf,
+        gumbel_temperature=GumbelTemperature(
+            start=model.max_gumbel_temperature, floor=model.min_gumbel_temperature, decay=model.gumbel_temperature_decay
+        ),
+        logging_steps=train.logging_steps,
+        eval_steps=train.eval_steps,
+        save_total_limit=train.save_total_limit,
     )

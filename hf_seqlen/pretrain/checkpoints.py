@@ -194,7 +194,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, progress: dict, sa
 def load_checkpoint(accelerator, path: Path) -> dict:
     """Weights, optimizer, scheduler and random states into every process; returns progress.json. Written by
     another number of processes, a process with no random state of its index keeps its own (Accelerate logs
-    'Could not load random states'); `pretrain_run.resume` then seeds every process afresh."""
+    'Could not load random states'); `run.resume` then seeds every process afresh."""
     progress = json.loads((path / PROGRESS_FILE).read_text())
     accelerator.load_state(str(path))
     return progress

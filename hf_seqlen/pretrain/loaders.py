@@ -80,7 +80,7 @@ def loader_workers(data_args: DataArguments, accelerator: Accelerator) -> int:
     return max(0, min(GPU_LOADER_WORKERS, cores - 1))
 
 
-def loader_options(data_args: DataArguments, accelerator: Accelerator) -> dict:
+def loader_settings(data_args: DataArguments, accelerator: Accelerator) -> dict:
     """How DataLoader workers decode and hand over batches, as --dataloader_* says."""
     workers = loader_workers(data_args, accelerator)
     # Default workers also live across epochs, so a small corpus does not start them anew every few batches; a
@@ -96,9 +96,10 @@ def loader_options(data_args: DataArguments, accelerator: Accelerator) -> dict:
 
 
 def make_loader(
-    split: Split, plan: BatchPlan, decode: AudioDecoder, collator, accelerator: Accelerator, options: dict
+    split: Split, plan: BatchPlan, decoder: AudioDecoder, collator, accelerator: Accelerator, settings: dict
 ) -> tuple[torch.utils.data.DataLoader, CropBatchSampler]:
-    """The loader of a split's crops as `plan` batches them, this process's shard; `options` from loader_options."""
+    """The loader of a split's crops as `plan` batches them, this process's shard; `settings` from
+    loader_settings."""
     sampler = CropBatchSampler(
         split.selection.kept_rows,
         split.selection.kept_durations,
@@ -107,18 +108,23 @@ def make_loader(
         world_size=accelerator.num_processes,
     )
     loader = torch.utils.data.DataLoader(
-        CroppedAudio(split.dataset, decode, split.audio_column),
+        CroppedAudio(split.dataset, decoder, split.audio_column),
         batch_sampler=sampler,
         collate_fn=collator,
         # Workers seed from this generator, not the global one, so resuming does not shift dropout.
         generator=torch.Generator().manual_seed(plan.seed),
-        **options,
+        **settings,
     )
     return loader, sampler
 
 
 def streaming_batches(
-    data_args: DataArguments, plan: BatchPlan, decode: AudioDecoder, collator, accelerator: Accelerator, options: dict
+    data_args: DataArguments,
+    plan: BatchPlan,
+    decoder: AudioDecoder,
+    collator,
+    accelerator: Accelerator,
+    settings: dict,
 ) -> StreamingBatches:
     """The training split streamed (--streaming): crops as `plan` draws them, batched by count in stream order."""
     stream = load_audio_stream(
@@ -129,9 +135,14 @@ def streaming_batches(
         data_args.audio_column_name,
     )
     crops = StreamingCrops(
-        stream, data_args.audio_column_name, decode, plan, accelerator.process_index, accelerator.num_processes
+        stream,
+        data_args.audio_column_name,
+        decoder,
+        plan,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
     )
-    return StreamingBatches(crops, plan.batch_size, collator, options)
+    return StreamingBatches(crops, plan.batch_size, collator, settings)
 
 
 def stand_in_batch(collator: PretrainingCollator, seconds: float) -> dict:

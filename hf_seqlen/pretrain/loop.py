@@ -1,4 +1,4 @@
-"""wav2vec 2.0 pre-training on cropped sequences: the loop, on Accelerate. A run is built (`pretrain_run`),
+"""wav2vec 2.0 pre-training on cropped sequences: the loop, on Accelerate. A run is built (`run.build_run`),
 trained, and finished.
 
 A batch goes: CropBatchSampler (which crops) -> CroppedAudio (decode only that range) ->
@@ -18,12 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..costs.meter import cost_table_text
-from ..process_group import leave_process_group
 from . import objective
 from .args import DataArguments, ModelArguments, PretrainingArguments
 from .run import PretrainingRun, build_run
 from .run_health import run_health
-from .state import DEVICE_SUMS, OUTPUT_SUMS, IntervalSums, UpdateSums, packed_sums
+from .state import IntervalSums, UpdateSums, ValidationSums
 
 logger = logging.getLogger("hf_seqlen.pretrain.loop")
 
@@ -41,7 +40,7 @@ def train(run: PretrainingRun) -> None:
     """Updates until the planned count. After each: log, validate and checkpoint when due; a new crop length
     starts a new crop plan. An update is made of --gradient_accumulation_steps micro-batches, or fewer at the
     end of an epoch."""
-    state, batches, args = run.state, run.train_batches, run.args
+    state, batches, options = run.state, run.train_batches, run.options
     validate_before_training(run)
     log = UpdateLog(run)
     micro_batches: list[dict] = []
@@ -55,7 +54,7 @@ def train(run: PretrainingRun) -> None:
             # the processes updating together even when a batch held only bad audio.
             micro_batches.append(batch)
             end_of_epoch = state.batches_done == batches.batches_in_epoch
-            if len(micro_batches) < args.gradient_accumulation_steps and not end_of_epoch:
+            if len(micro_batches) < options.gradient_accumulation_steps and not end_of_epoch:
                 continue
             done = update(run, micro_batches)
             micro_batches = []
@@ -87,8 +86,7 @@ def finish(run: PretrainingRun) -> Path:
         logger.info("done: model, feature extractor, costs.json and model card in %s", run.output_dir.resolve())
         if run.bad_audio:
             logger.info("%d bad audio files were skipped (listed in the log above)", len(run.bad_audio))
-    run.model = run.optimizer = None  # the DDP wrapper must go before the process group
-    leave_process_group(run.accelerator)
+    run.leave_process_group()
     if run.publisher:
         run.publisher.push(checkpoint, final=True)
     return run.output_dir
@@ -96,7 +94,7 @@ def finish(run: PretrainingRun) -> Path:
 
 def validate_if_due(run: PretrainingRun) -> None:
     """Every --eval_steps updates, but the last (finish validates it)."""
-    step, every = run.state.step, run.args.eval_steps
+    step, every = run.state.step, run.options.eval_steps
     if every and step % every == 0 and step < run.total_steps:
         logger.info("step %d: %s", step, tracked_validation(run))
 
@@ -146,21 +144,21 @@ def update(run: PretrainingRun, micro_batches: list[dict]) -> Update | None:
     forward pass, and a gradient that is not finite is dropped by the optimizer on the device and counted there
     (`NonfiniteUpdates`), read at the next log line or checkpoint. A dropped update still counts as a step of the
     learning-rate schedule, as under GradScaler."""
-    temperature = run.gumbel_temperature()
+    temperature = run.options.gumbel_temperature.at(run.state.step)
     run.unwrapped.set_gumbel_temperature(temperature)
     agreed = agree_before_update(run, micro_batches)
     if agreed.masked_frames == 0:  # every batch of every process held only bad audio
         return None
     sums = accumulate_gradients(run, micro_batches, agreed.masked_frames)
-    grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.args.max_grad_norm or float("inf"))
+    grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.options.max_grad_norm)
     run.drop_if_nonfinite(grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     run.state.step += 1
     run.meter.add_step()
-    counted = {"masked_frames": agreed.masked_frames, "audio_seconds": agreed.audio_seconds, "batches": agreed.batches}
-    return Update(packed_sums({**sums, **counted}), grad_norm, temperature, agreed.save_flags)
+    sums.add(masked_frames=agreed.masked_frames, audio_seconds=agreed.audio_seconds, batches=agreed.batches)
+    return Update(sums, grad_norm, temperature, agreed.save_flags)
 
 
 @dataclass
@@ -182,7 +180,7 @@ def agree_before_update(run: PretrainingRun, micro_batches: list[dict]) -> Agree
     return Agreed(masked, audio_seconds, batches, save_flags)
 
 
-def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict], total_masked: float) -> dict:
+def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict], total_masked: float) -> UpdateSums:
     """Forward and backward over one update's micro-batches; the gradients stay in the parameters.
 
     The model's loss is a sum over masked frames; dividing by the masked frames of every micro-batch
@@ -191,12 +189,12 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict], total_m
     before any forward pass (`agree_before_update`), so nothing here waits on the device. A process whose
     micro-batches held only bad audio joins the all-reduce with the run's stand-in batch at weight 0.
 
-    Returns this process's sums of the model's outputs (DEVICE_SUMS), on the device.
+    Returns this process's sums of the model's outputs and the feature penalty, on the device.
     """
     model, accelerator, meter, step = run.model, run.accelerator, run.meter, run.state.step
     good = [b for b in micro_batches if b["num_samples"]]
     scale = accelerator.num_processes / total_masked
-    sums = {name: torch.zeros((), dtype=torch.float64, device=accelerator.device) for name in DEVICE_SUMS}
+    sums = UpdateSums(accelerator.device)
     passes = [(b, b["masked_frames"]) for b in good] or [(run.stand_in, 0)]
     for i, (micro_batch, batch_frames) in enumerate(passes):
         syncing = i == len(passes) - 1
@@ -207,10 +205,7 @@ def accumulate_gradients(run: PretrainingRun, micro_batches: list[dict], total_m
                 loss = outputs.loss if penalty is None else outputs.loss + penalty
                 accelerator.backward(loss * (scale if good else 0.0))
         if good:
-            for name in OUTPUT_SUMS:
-                sums[name] += getattr(outputs, name).detach().double()
-            if penalty is not None:
-                sums["feature_penalty"] += penalty.detach().double()
+            sums.add_outputs(outputs, penalty)
             meter.add_batch(micro_batch)
     return sums
 
@@ -239,12 +234,12 @@ class UpdateLog:
         run, step = self.run, self.run.state.step
         self.interval.add(done.sums)
         self.bar.update(1)
-        if step % run.args.logging_steps == 0 or step == run.total_steps:
+        if step % run.options.logging_steps == 0 or step == run.total_steps:
             self.write(done, step)
 
     def write(self, done: Update, step: int) -> None:
         run = self.run
-        run.settle_nonfinite()
+        run.nonfinite.read(step)
         metrics = {
             **self.interval.take(run.accelerator, run.meter.wall_clock_seconds()),
             "gumbel_temperature": done.gumbel_temperature,
@@ -284,12 +279,11 @@ class UpdateLog:
 def validate_before_training(run: PretrainingRun) -> None:
     """Say what the run trains; unless it resumes, validate first: the same fixed validation crops before and
     after, so the drop is what pre-training achieved."""
-    data_args = run.data_args
     logger.info(
         "pre-training %d updates of %s crops <= %s (%d processes) into %s",
         run.total_steps,
-        data_args.crop_mode,
-        data_args.duration_schedule or f"{run.options.max_duration:g}s",
+        run.options.train_batch_plan.crop_mode,
+        run.options.crop_lengths,
         run.accelerator.num_processes,
         run.output_dir,
     )
@@ -319,22 +313,16 @@ def evaluate(run: PretrainingRun) -> dict:
     model, accelerator = run.model, run.accelerator
     temperature = run.unwrapped.config.contrastive_logits_temperature
     model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=accelerator.device)  # loss, contrastive, correct, masked
-    masked = 0  # counted by the host, as the batches come
+    sums = ValidationSums(accelerator.device)
+    masked = 0  # counted by the host, as the batches come, and put on the device once
     for batch in run.eval_loader:
         run.bad_audio.note(batch)
         if batch["num_samples"] == 0:
             continue
         outputs = objective.forward(model, batch, accelerator.device)
         correct = contrastive_accuracy(outputs, batch, temperature)
-        sums[:3] += torch.stack([outputs.loss.double(), outputs.contrastive_loss.double(), correct.double()])
+        sums.add(loss=outputs.loss, contrastive_loss=outputs.contrastive_loss, correct=correct)
         masked += batch["masked_frames"]
-    sums[3] = masked
+    sums.add(masked_frames=masked)
     model.train()
-    loss, contrastive, correct, masked = accelerator.reduce(sums, reduction="sum").tolist()
-    masked = max(masked, 1)
-    return {
-        "eval_loss": loss / masked,
-        "eval_contrastive_loss": contrastive / masked,
-        "eval_accuracy": correct / masked,
-    }
+    return sums.metrics(accelerator)

@@ -1,4 +1,5 @@
-"""A length curriculum: short crops for the first share of the updates, longer ones later.
+"""What changes over a run's updates: the crop length (a length curriculum: short crops for the first share of the
+updates, longer ones later) and the quantizer's gumbel temperature.
 
 --duration_schedule "1:0.5,2:0.3,8:0.2"   # 1 s for 50% of updates, then 2 s for 30%, then 8 s
 """
@@ -43,3 +44,16 @@ class DurationSchedule:
 
     def slug(self) -> str:
         return "-".join(f"{d:g}s{round(s * 100)}" for d, s in zip(self.durations, self.shares))
+
+
+@dataclass(frozen=True)
+class GumbelTemperature:
+    """The quantizer's gumbel-softmax temperature: `start` at the first update, decaying by `decay` per update,
+    down to `floor`."""
+
+    start: float
+    floor: float
+    decay: float
+
+    def at(self, step: int) -> float:
+        return max(self.start * self.decay**step, self.floor)

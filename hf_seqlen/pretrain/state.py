@@ -1,5 +1,5 @@
-"""What a pre-training run keeps track of as it goes: where it is (saved in checkpoints), the sums between two
-log lines, the updates skipped for a non-finite gradient, and the bad audio files met."""
+"""What a pre-training run keeps track of as it goes: where it is (saved in checkpoints), the named sums of an update,
+of a log interval and of a validation, the updates skipped for a non-finite gradient, and the bad audio files met."""
 
 from __future__ import annotations
 
@@ -18,30 +18,6 @@ from .checkpoints import complete_checkpoints
 
 logger = logging.getLogger("hf_seqlen.pretrain.loop")  # the loop's messages, under one name
 
-# What one update sums (`pretrain.accumulate_gradients`); a log line's figures are made of them. The model's outputs
-# of these names, and the feature penalty, are summed over micro-batches on the device, by each process; the rest is
-# counted by the host from its batches and summed over every process before the update (`HostChannel`).
-OUTPUT_SUMS = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity")
-DEVICE_SUMS = (*OUTPUT_SUMS, "feature_penalty")
-HOST_SUMS = ("masked_frames", "audio_seconds", "batches")
-UPDATE_SUMS = (*DEVICE_SUMS, *HOST_SUMS)
-
-
-@dataclass
-class UpdateSums:
-    """An update's sums: this process's on the device (in the order of DEVICE_SUMS, one all-reduce per log line
-    moves them all), every process's on the host (in the order of HOST_SUMS)."""
-
-    device: torch.Tensor
-    host: list[float]
-
-
-def packed_sums(named: dict) -> UpdateSums:
-    """An update's named sums, device and host apart."""
-    return UpdateSums(
-        torch.stack([named[name].double() for name in DEVICE_SUMS]), [float(named[name]) for name in HOST_SUMS]
-    )
-
 
 @dataclass
 class RunState:
@@ -51,7 +27,6 @@ class RunState:
     step: int = 0  # optimizer updates done
     epoch: int = 0  # crop plans started on this process: one per pass over its data or per new crop length
     batches_done: int = 0  # of the current epoch's batches, on this process
-    nonfinite_skipped: int = 0  # updates skipped for a non-finite gradient
     initial_eval: dict | None = None  # validation before the first update
 
     @classmethod
@@ -80,27 +55,90 @@ class RunState:
         self.batches_done = 0
 
 
+class Sums:
+    """Figures summed under their names. Those the device computes stay on it, in one float64 tensor: adding to them
+    never waits for the device, and one all-reduce sums them over the processes when the host reads them. Those
+    the host counts are numbers. A kind of sums names its figures (`UpdateSums`, `ValidationSums`)."""
+
+    on_device: tuple[str, ...] = ()
+    on_host: tuple[str, ...] = ()
+
+    def __init__(self, device: torch.device):
+        self.device_sums = torch.zeros(len(self.on_device), dtype=torch.float64, device=device)
+        self.host_sums = [0.0] * len(self.on_host)
+
+    def add(self, **figures: torch.Tensor | float) -> None:
+        """Each figure to its sum: a tensor (never read back here) or a number the host has."""
+        for name, value in figures.items():
+            if name in self.on_host:
+                self.host_sums[self.on_host.index(name)] += value
+            else:
+                self.device_sums[self.on_device.index(name)].add_(value)
+
+    def add_sums(self, other: Sums) -> None:
+        self.device_sums += other.device_sums
+        self.host_sums = [total + value for total, value in zip(self.host_sums, other.host_sums)]
+
+    def take(self, accelerator: Accelerator) -> dict[str, float]:
+        """Every figure by name, and the sums back to zero: the device's summed over every process (the host waits
+        for the device here), the host's as they were counted."""
+        total = {
+            **dict(zip(self.on_device, accelerator.reduce(self.device_sums, "sum").tolist())),
+            **dict(zip(self.on_host, self.host_sums)),
+        }
+        self.device_sums.zero_()
+        self.host_sums = [0.0] * len(self.on_host)
+        return total
+
+
+class UpdateSums(Sums):
+    """What an update sums (`loop.accumulate_gradients`); a log line's figures are made of them. The device sums this
+    process's model outputs over its micro-batches, and the feature penalty; the host counts what the batches of
+    every process held, summed over the processes before the update (`HostChannel`)."""
+
+    model_outputs = ("loss", "contrastive_loss", "diversity_loss", "codevector_perplexity")
+    on_device = (*model_outputs, "feature_penalty")
+    on_host = ("masked_frames", "audio_seconds", "batches")
+
+    def add_outputs(self, outputs, penalty: torch.Tensor | None) -> None:
+        """A micro-batch's model outputs (`objective.PretrainingOutputs`) and its feature penalty, None when off."""
+        figures = {name: getattr(outputs, name).detach() for name in self.model_outputs}
+        if penalty is not None:
+            figures["feature_penalty"] = penalty.detach()
+        self.add(**figures)
+
+
+class ValidationSums(Sums):
+    """What validation sums over its batches on every process: the losses, the masked frames whose target scored
+    above every distractor, and the masked frames, counted by the host and added once at the end."""
+
+    on_device = ("loss", "contrastive_loss", "correct", "masked_frames")
+
+    def metrics(self, accelerator: Accelerator) -> dict[str, float]:
+        """Every process's sums as losses and accuracy per masked frame."""
+        total = self.take(accelerator)
+        masked = max(total["masked_frames"], 1)
+        return {
+            "eval_loss": total["loss"] / masked,
+            "eval_contrastive_loss": total["contrastive_loss"] / masked,
+            "eval_accuracy": total["correct"] / masked,
+        }
+
+
 class IntervalSums:
-    """The updates' sums between two log lines, the device's kept on the device: one all-reduce per log line."""
+    """The updates' sums between two log lines, kept on the device between them: one all-reduce per log line."""
 
     def __init__(self, device: torch.device, wall_clock_seconds: float):
-        self.device_sums = torch.zeros(len(DEVICE_SUMS), dtype=torch.float64, device=device)
-        self.host_sums = [0.0] * len(HOST_SUMS)
+        self.total = UpdateSums(device)  # of the updates so far
         self.started = wall_clock_seconds
 
     def add(self, update_sums: UpdateSums) -> None:
-        self.device_sums += update_sums.device
-        self.host_sums = [total + value for total, value in zip(self.host_sums, update_sums.host)]
+        self.total.add_sums(update_sums)
 
     def take(self, accelerator: Accelerator, wall_clock_seconds: float) -> dict:
         """Every process's sums as a log line's losses and rates; the next interval starts now, from zero."""
-        total = {
-            **dict(zip(DEVICE_SUMS, accelerator.reduce(self.device_sums, "sum").tolist())),
-            **dict(zip(HOST_SUMS, self.host_sums)),  # summed over the processes already
-        }
+        total = self.total.take(accelerator)
         seconds, self.started = wall_clock_seconds - self.started, wall_clock_seconds
-        self.device_sums.zero_()
-        self.host_sums = [0.0] * len(HOST_SUMS)
         frames = total["masked_frames"]
         # The model's loss; a feature penalty (off by default) is added to what is minimised and shown apart.
         penalty = {"feature_penalty": total["feature_penalty"] / frames} if total["feature_penalty"] else {}
@@ -115,12 +153,14 @@ class IntervalSums:
 
 
 class NonfiniteUpdates:
-    """Updates whose gradient was not finite. The optimizer drops such a gradient itself (`found_inf`), so the
-    counts stay on the device until the host next reads them, at a log line, a checkpoint or the end: there each
-    skip is reported, and too many in a row stop the run."""
+    """The run's count of updates skipped because their gradient was not finite. The optimizer drops such a
+    gradient itself (`found_inf`), so the newest counts stay on the device until the host next reads them, at a log
+    line, a checkpoint or the end: there each skip is reported and counted in `skipped`, and too many in a row stop
+    the run."""
 
     def __init__(self, limit: int, output_dir: Path, device: torch.device):
         self.limit, self.output_dir = limit, output_dir
+        self.skipped = 0  # every update skipped, as the host last read them (checkpoints and costs.json keep it)
         # since the last read: updates dropped, the longest run of them in a row; and the current run of them
         self.dropped, self.most_in_a_row, self.in_a_row = torch.zeros(3, device=device).unbind()
         self.read_after_step = 0
@@ -158,6 +198,7 @@ class NonfiniteUpdates:
                 f"{resume_hint}. Try a lower --learning_rate, a smaller --max_grad_norm, or --mixed_precision bf16 "
                 "instead of fp16."
             )
+        self.skipped += dropped
         return dropped
 
 

@@ -217,7 +217,13 @@ class HubPublisher:
         if self.is_main_process:
             frozen = downstream_snapshot(self.output_dir)
             self.in_flight = self.uploader.submit(
-                push_snapshot, frozen, self.repo_id, self.token, message, checkpoint, self.output_dir
+                push_snapshot,
+                frozen,
+                repo_id=self.repo_id,
+                token=self.token,
+                message=message,
+                checkpoint=checkpoint,
+                output_dir=self.output_dir,
             )
 
     def wait(self) -> None:

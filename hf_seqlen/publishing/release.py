@@ -10,14 +10,14 @@ from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from ..corpus.sources import describe_source
 from ..costs.meter import cost_table, round_figure, write_costs
-from ..pretrain.args import PretrainingArguments
 from ..pretrain.run_health import card_warning
 
 TAGS = ["wav2vec2", "self-supervised-learning", "audio", "hf-seqlen"]
 # A pre-trained encoder gives features; tasks come with a head trained on them (run_downstream.py).
 PIPELINE_TAG = "feature-extraction"
-# The license of runs whose configuration predates --license: what such a run publishes under today.
-DEFAULT_LICENSE = PretrainingArguments.license
+# The license weights are published under unless --license names another; also that of runs whose configuration
+# predates --license.
+DEFAULT_LICENSE = "apache-2.0"
 CARD_FILE = "README.md"
 COSTS_FILE = "costs.json"
 RUN_CONFIG_FILE = "pretraining_args.json"

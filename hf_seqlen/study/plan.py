@@ -24,7 +24,7 @@ from ..corpus.demo_maker import cached_corpus_folder
 from ..costs.meter import device_name
 from ..downstream.args import parse_args as parse_downstream_args
 from ..option_parsing import UsageError, parse_dataclasses, raising_usage_errors
-from ..pretrain.args import ARGUMENT_CLASSES, validate
+from ..pretrain.args import ARGUMENT_CLASSES, check_options
 from ..pretrain.schedule import DurationSchedule
 from .job import Job, launch
 from .report import seed_dir
@@ -37,7 +37,7 @@ def parse_job(job: Job) -> tuple:
     with raising_usage_errors():
         if job.entry == "pretrain":
             parsed = parse_dataclasses(ARGUMENT_CLASSES, job.arguments())
-            validate(*parsed, check_sources=False)
+            check_options(*parsed, check_sources=False)
             return parsed
         return parse_downstream_args(job.arguments(), check_sources=False)
 

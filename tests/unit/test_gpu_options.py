@@ -15,7 +15,7 @@ import torch._inductor.config
 from helpers import assert_gradients_close
 from hf_seqlen.cli import pretrain_main
 from hf_seqlen.pretrain.args import DataArguments
-from hf_seqlen.pretrain.loaders import loader_options
+from hf_seqlen.pretrain.loaders import loader_settings
 from one_update import batch_of, loss_and_gradients, model_of
 
 
@@ -98,15 +98,15 @@ def test_gpu_option_mistakes_are_one_line(argv, explanation, tmp_path, capsys):
 
 
 def test_loader_workers_default_to_none_on_a_cpu_and_to_persistent_ones_on_a_gpu(monkeypatch):
-    # No GPU here: the accelerator stands in with only what loader_options reads, its device.
+    # No GPU here: the accelerator stands in with only what loader_settings reads, its device.
     cpu, gpu = (SimpleNamespace(device=torch.device(kind)) for kind in ("cpu", "cuda"))
-    assert loader_options(DataArguments(), cpu)["num_workers"] == 0
+    assert loader_settings(DataArguments(), cpu)["num_workers"] == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
-    options = loader_options(DataArguments(), gpu)
+    options = loader_settings(DataArguments(), gpu)
     assert options["num_workers"] == 4 and options["persistent_workers"] and options["pin_memory"]
-    assert not loader_options(DataArguments(streaming=True), gpu)["persistent_workers"]  # its epoch lives in them
+    assert not loader_settings(DataArguments(streaming=True), gpu)["persistent_workers"]  # its epoch lives in them
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # 2 cores per process: one worker, one core for the loop
-    assert loader_options(DataArguments(), gpu)["num_workers"] == 1
-    chosen = loader_options(DataArguments(dataloader_num_workers=2), gpu)
+    assert loader_settings(DataArguments(), gpu)["num_workers"] == 1
+    chosen = loader_settings(DataArguments(dataloader_num_workers=2), gpu)
     assert chosen["num_workers"] == 2 and not chosen["persistent_workers"]
-    assert loader_options(DataArguments(dataloader_num_workers=0), gpu)["num_workers"] == 0
+    assert loader_settings(DataArguments(dataloader_num_workers=0), gpu)["num_workers"] == 0

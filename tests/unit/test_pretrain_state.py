@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hf_seqlen.corpus.audio import BadAudioError
-from hf_seqlen.pretrain.state import UPDATE_SUMS, BadAudioLog, IntervalSums, NonfiniteUpdates, RunState, packed_sums
+from hf_seqlen.pretrain.state import BadAudioLog, IntervalSums, NonfiniteUpdates, RunState, UpdateSums
 
 # One process: reduce and gather give back what this process holds.
 ONE_PROCESS = SimpleNamespace(reduce=lambda tensor, reduction: tensor)
@@ -36,21 +36,19 @@ def test_each_process_resumes_at_its_own_place():
 
 
 def test_interval_sums_become_losses_per_masked_frame_and_start_again_from_zero():
-    update = dict.fromkeys(UPDATE_SUMS, torch.tensor(0.0)) | {
-        name: torch.tensor(value)
-        for name, value in {
-            "loss": 30.0,
-            "contrastive_loss": 24.0,
-            "diversity_loss": 6.0,
-            "codevector_perplexity": 40.0,
-            "masked_frames": 10.0,
-            "audio_seconds": 8.0,
-            "batches": 2.0,
-        }.items()
-    }
+    update = UpdateSums(torch.device("cpu"))
+    update.add(
+        loss=torch.tensor(30.0),
+        contrastive_loss=torch.tensor(24.0),
+        diversity_loss=torch.tensor(6.0),
+        codevector_perplexity=torch.tensor(40.0),
+        masked_frames=10.0,
+        audio_seconds=8.0,
+        batches=2.0,
+    )
     sums = IntervalSums(torch.device("cpu"), wall_clock_seconds=100.0)
-    sums.add(packed_sums(update))
-    sums.add(packed_sums(update))
+    sums.add(update)
+    sums.add(update)
     line = sums.take(ONE_PROCESS, wall_clock_seconds=104.0)
     assert line == {
         "loss": 3.0,
@@ -59,7 +57,7 @@ def test_interval_sums_become_losses_per_masked_frame_and_start_again_from_zero(
         "codevector_perplexity": 20.0,
         "audio_seconds_per_second": 4.0,
     }  # no feature_penalty figure when it is off
-    assert sums.device_sums.sum() == 0 and sums.host_sums == [0.0, 0.0, 0.0] and sums.started == 104.0
+    assert sums.total.device_sums.sum() == 0 and sums.total.host_sums == [0.0, 0.0, 0.0] and sums.started == 104.0
 
 
 def test_nonfinite_updates_are_counted_on_the_device_and_reported_when_the_host_reads(tmp_path, caplog):

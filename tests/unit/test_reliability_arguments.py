@@ -11,7 +11,7 @@ import pytest
 from hf_seqlen.cli import COMMANDS, downstream_main, main, pretrain_main
 from hf_seqlen.corpus.sources import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
-from hf_seqlen.pretrain.args import parse_args, resolve, validate
+from hf_seqlen.pretrain.args import check_options, parse_args, resolve
 from option_mistakes import typo_message
 
 MISTAKES = {
@@ -184,10 +184,14 @@ def test_help_groups_model_data_and_training_options_with_defaults(capsys):
 def test_checking_changes_no_option_and_one_step_resolves_what_follows_from_them():
     parsed = parse_args(["--duration_schedule", "1:0.5,4:0.5", "--torch_compile", "--per_device_eval_batch_size", "2"])
     unchanged = copy.deepcopy(parsed)
-    validate(*parsed, check_sources=False)
+    check_options(*parsed, check_sources=False)
     assert parsed == unchanged
-    options = resolve(*parsed[1:])
+    options = resolve(*parsed)
     assert options.max_duration == 4 and options.output_dir == Path("outputs/wav2vec2-pretrain-4s")
-    assert options.train_batches == BatchPlan(4.0, "random", seed=42, min_duration=0.5, batch_size=8, length_buckets=8)
-    assert options.eval_batches == BatchPlan(4.0, "random", seed=43, min_duration=0.5, batch_size=2, length_buckets=8)
+    assert options.train_batch_plan == BatchPlan(
+        4.0, "random", seed=42, min_duration=0.5, batch_size=8, length_buckets=8
+    )
+    assert options.eval_batch_plan == BatchPlan(
+        4.0, "random", seed=43, min_duration=0.5, batch_size=2, length_buckets=8
+    )
     assert options.validation_split == "validation"  # the demo corpus has one

@@ -53,9 +53,7 @@ def test_save_is_atomic_prunes_and_loads_what_another_process_count_wrote(tmp_pa
 
 
 def test_the_run_state_comes_back_from_progress_json_and_reads_older_checkpoints():
-    run = RunState(
-        num_processes=2, step=7, epoch=1, batches_done=3, nonfinite_skipped=1, initial_eval={"eval_loss": 2.9}
-    )
+    run = RunState(num_processes=2, step=7, epoch=1, batches_done=3, initial_eval={"eval_loss": 2.9})
     saved = json.loads(json.dumps({**dataclasses.asdict(run), "bad_audio": {}, "costs": {}}))  # as progress.json
     assert RunState.saved_in(saved) == run
     # A checkpoint written before initial_eval and num_processes were saved: one process, no initial validation.

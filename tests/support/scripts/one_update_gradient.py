@@ -28,7 +28,7 @@ def seed_by_batch(quantizer, args, kwargs):
 def first_micro_batches(run: PretrainingRun) -> list[dict]:
     """The first update's micro-batches of this process, with the quantizer seeded by the batch."""
     run.unwrapped.quantizer.register_forward_pre_hook(seed_by_batch, with_kwargs=True)
-    return [batch for _, batch in zip(range(run.args.gradient_accumulation_steps), run.train_loader)]
+    return [batch for _, batch in zip(range(run.options.gradient_accumulation_steps), run.train_loader)]
 
 
 def update_gradient(run: PretrainingRun, micro_batches: list[dict]) -> dict[str, torch.Tensor]:
