@@ -16,9 +16,8 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..costs.meter import country_problem
+from ..costs.meter import COUNTRY_ISO_CODE_HELP, country_problem
 from ..option_parsing import DataclassParser, UsageError
-from ..pretrain.args import COUNTRY_ISO_CODE_HELP
 from .layer_sum_ctc import CTC_HEADS
 from .task_table import CLASSIFICATION_TASKS, TASKS
 
