@@ -46,6 +46,8 @@ class TaskInputs(NamedTuple):
 
 
 class Protocol(ABC):
+    """How a downstream run trains the upstream it is given; FineTuning and Probing below."""
+
     name: str  # results.json's "protocol"
     activity: str  # what the log says the run does
     reads_layer_sum: bool  # the head reads a learnable softmax-weighted sum of every hidden layer
