@@ -18,7 +18,7 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 
 from hf_seqlen.corpus.audio import AudioDecoder
-from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.args import DownstreamArguments, resolve
 from hf_seqlen.downstream.data import load_task_splits
 from hf_seqlen.downstream.feature_cache import read_cached_features
 from hf_seqlen.downstream.layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum
@@ -36,13 +36,15 @@ def main() -> None:
     model = loader.from_pretrained(options.model).eval()
     decode = AudioDecoder.for_extractor(Wav2Vec2FeatureExtractor.from_pretrained(options.model))
     split = load_task_splits(
-        DownstreamArguments(
-            task=options.task,
-            model_name_or_path=options.model,
-            data_dir=options.data_dir,
-            validation_split_name=None,
-            test_split_name=options.split,
-        )
+        resolve(
+            DownstreamArguments(
+                task=options.task,
+                model_name_or_path=options.model,
+                data_dir=options.data_dir,
+                validation_split_name=None,
+                test_split_name=options.split,
+            )
+        ).data
     )["test"]
     read_cached_features(model)
     largest = rounding = logit_gap = 0.0

@@ -85,6 +85,12 @@ def format_figure(value) -> str:
     return str(value)
 
 
+COUNTRY_ISO_CODE_HELP = (
+    "3-letter ISO code of the country whose grid powers the run: sets the carbon intensity "
+    "of the CO2 estimate (codecarbon, offline)."
+)
+
+
 def country_problem(code: str) -> str | None:
     """Why codecarbon cannot use this country code (it would silently fall back to a world average)."""
     known = DataSource().get_global_energy_mix_data()

@@ -1,9 +1,11 @@
 """Arguments of run_downstream.py: DownstreamArguments (one dataclass per topic of --help) and transformers'
-`TrainingArguments`, parsed once, from the command line or from one .json / .yaml options file.
+`TrainingArguments`, parsed once, from the command line or from one .json / .yaml options file. `validate` checks
+them and changes nothing; `resolve` turns them once into what a run reads (`ResolvedOptions`): the task's defaults
+filled in, and the protocol, fine-tuning or probing.
 
-Training defaults (learning rate, steps, batch size) depend on the task and on whether the upstream is fine-tuned
-or probed: `task_training_defaults` returns them once the task is known, and a value the user gives wins. They
-were measured on the demo corpus (docs/measurements/probe-length.md).
+Training defaults (learning rate, steps, batch size) depend on the task and on the protocol:
+`task_training_defaults` returns them once the task is known, and a value the user gives wins. They were measured
+on the demo corpus (docs/measurements/probe-length.md).
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..costs.meter import country_problem
+from ..costs.meter import COUNTRY_ISO_CODE_HELP, country_problem
 from ..option_parsing import DataclassParser, UsageError
-from ..pretrain.args import COUNTRY_ISO_CODE_HELP
+from .data import OTHER_LABEL, TaskData
+from .feature_cache import FeatureCache
 from .layer_sum_ctc import CTC_HEADS
+from .protocol import FineTuning, Probing, Protocol
 from .task_table import CLASSIFICATION_TASKS, TASKS
-
-# With --keep_labels, every other label becomes this class (the Speech Commands convention).
-OTHER_LABEL = "_unknown_"
 
 # Training defaults of every task (transformers' own for the options not named here or in the task's entry).
 COMMON_TRAINING_DEFAULTS = {
@@ -194,31 +195,29 @@ TOPICS = (TaskArguments, ProtocolArguments, ProbeHeadArguments, TaskDataArgument
 
 @dataclass
 class DownstreamArguments(*reversed(TOPICS)):  # a dataclass takes its fields from its last base first
-    """Every option of run_downstream.py but transformers' TrainingArguments. An empty split name means none;
-    --max_duration and --label_column_name, left out, take the task's default."""
-
-    def __post_init__(self):
-        self.validation_split_name = self.validation_split_name or None
-        self.test_split_name = self.test_split_name or None
-        if self.max_duration is None:
-            self.max_duration = TASKS[self.task].max_duration
-        if self.label_column_name is None:
-            self.label_column_name = TASKS[self.task].label_column
-
-    @property
-    def is_classification(self) -> bool:
-        return TASKS[self.task].is_classification
+    """Every option of run_downstream.py but transformers' TrainingArguments, as given. An empty split name means
+    none; --max_duration and --label_column_name, left out, take the task's default (`resolve`)."""
 
 
-def task_training_defaults(task: str, probing: bool) -> dict:
-    """The training options --task and --freeze_upstream set, under what the user gives."""
-    spec = TASKS[task]
-    return {
-        **COMMON_TRAINING_DEFAULTS,
-        **BATCH_TRAINING_DEFAULTS,
-        **spec.fine_tuning,
-        **(spec.probing if probing else {}),
-    }
+def protocol_of(args: DownstreamArguments) -> Protocol:
+    """Probing under --freeze_upstream (on cached features unless --no_cache_features), else fine-tuning."""
+    if not args.freeze_upstream:
+        return FineTuning(mask_time_prob=args.mask_time_prob, freeze_feature_encoder=args.freeze_feature_encoder)
+    if not args.cache_features:
+        return Probing(feature_cache=None)
+    return Probing(
+        feature_cache=FeatureCache(
+            upstream=args.model_name_or_path,
+            hub_cache_dir=args.cache_dir,
+            folder=args.feature_cache_dir,
+            max_gib=args.feature_cache_max_gib,
+        )
+    )
+
+
+def task_training_defaults(task: str, protocol: Protocol) -> dict:
+    """The training options --task and the protocol set, under what the user gives."""
+    return {**COMMON_TRAINING_DEFAULTS, **BATCH_TRAINING_DEFAULTS, **protocol.training_defaults(TASKS[task])}
 
 
 class _PerTask:
@@ -269,7 +268,7 @@ class DownstreamParser(DataclassParser):
             for name in _field_names(TrainingArguments)
             if name in values and values[name] is not PER_TASK
         }
-        return args, TrainingArguments(**{**task_training_defaults(args.task, args.freeze_upstream), **given})
+        return args, TrainingArguments(**{**task_training_defaults(args.task, protocol_of(args)), **given})
 
 
 def _field_names(dataclass_type) -> list[str]:
@@ -288,7 +287,7 @@ def parse_args(
 
 
 def validate(args: DownstreamArguments, training_args: TrainingArguments, check_sources: bool = True) -> None:
-    """Catch argument mistakes before data or models load."""
+    """Catch argument mistakes before data or models load; nothing is changed."""
     if args.dataset_name and args.data_dir:
         raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
     if check_sources and args.data_dir and not Path(args.data_dir).is_dir():
@@ -298,7 +297,7 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
             "--task er needs a dataset with an emotion label: the demo corpus has none. "
             "Give --data_dir or --dataset_name (and --label_column if the column is not 'emotion')."
         )
-    if args.keep_labels and not args.is_classification:
+    if args.keep_labels and not TASKS[args.task].is_classification:
         raise UsageError(
             f"--keep_labels is for classification tasks ({', '.join(CLASSIFICATION_TASKS)}), not "
             f"--task {args.task}. Leave it out."
@@ -313,7 +312,7 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
     for name in ("ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be a whole number >= 1 (got {getattr(args, name)}).")
-    if args.max_duration <= 0:
+    if args.max_duration is not None and args.max_duration <= 0:
         raise UsageError(f"--max_duration must be > 0 seconds (got {args.max_duration}).")
     if problem := country_problem(args.country_iso_code):
         raise UsageError(problem)
@@ -326,3 +325,49 @@ def validate(args: DownstreamArguments, training_args: TrainingArguments, check_
         )
     if training_args.remove_unused_columns:
         raise UsageError("--remove_unused_columns must stay False: the audio is decoded from its column per batch.")
+
+
+@dataclass(frozen=True)
+class ResolvedOptions:
+    """The options as a run reads them, worked out once from validated ones: what they leave to the task filled in,
+    and the protocol."""
+
+    task: str
+    model_name_or_path: str
+    cache_dir: str | None
+    protocol: Protocol
+    ctc_probe_head: dict  # the head an asr probe trains: Wav2Vec2LayerSumConfig's ctc_head options
+    data: TaskData
+    country_iso_code: str
+    license: str | None
+
+
+def resolve(args: DownstreamArguments) -> ResolvedOptions:
+    """Derived values of validated options: the task's crop length and label column where none was given, the
+    splits named, the protocol."""
+    spec = TASKS[args.task]
+    names = {"train": args.train_split_name, "eval": args.validation_split_name, "test": args.test_split_name}
+    data = TaskData(
+        task=args.task,
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        split_names={part: name for part, name in names.items() if name},
+        audio_column_name=args.audio_column_name,
+        text_column_name=args.text_column_name,
+        label_column_name=spec.label_column if args.label_column_name is None else args.label_column_name,
+        keep_labels=tuple(args.keep_labels) if args.keep_labels else None,
+        max_duration=spec.max_duration if args.max_duration is None else args.max_duration,
+        max_eval_samples=args.max_eval_samples,
+    )
+    return ResolvedOptions(
+        task=args.task,
+        model_name_or_path=args.model_name_or_path,
+        cache_dir=args.cache_dir,
+        protocol=protocol_of(args),
+        ctc_probe_head={name: getattr(args, name) for name in _field_names(ProbeHeadArguments)},
+        data=data,
+        country_iso_code=args.country_iso_code,
+        license=args.license,
+    )

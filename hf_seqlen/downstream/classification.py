@@ -13,7 +13,7 @@ from transformers.trainer_utils import PredictionOutput
 
 from ..corpus.sources import DataSourceError
 from ..statistics import metrics_of
-from .args import DownstreamArguments
+from .args import ResolvedOptions
 from .data import label_names
 from .layer_weights import load_with_uniform_layer_weights
 
@@ -45,9 +45,10 @@ def encoder(labels: list[str], column: str) -> Callable[[Dataset], list[int]]:
 
 
 def load_model(
-    upstream: str, labels: list[str], probing: bool, cache_dir: str | None, **config_overrides
+    upstream: str, labels: list[str], layer_sum: bool, cache_dir: str | None, **config_overrides
 ) -> Wav2Vec2ForSequenceClassification:
-    """A fresh head; when probing it reads the softmax-weighted sum of all layers (`use_weighted_layer_sum`)."""
+    """A fresh head; with `layer_sum` (a probe's) it reads the softmax-weighted sum of all layers
+    (`use_weighted_layer_sum`)."""
     return load_with_uniform_layer_weights(
         Wav2Vec2ForSequenceClassification,
         upstream,
@@ -55,7 +56,7 @@ def load_model(
         num_labels=len(labels),
         label2id={label: i for i, label in enumerate(labels)},
         id2label=dict(enumerate(labels)),
-        use_weighted_layer_sum=probing,
+        use_weighted_layer_sum=layer_sum,
         **config_overrides,
     )
 
@@ -92,21 +93,24 @@ class ClassificationTask:
 
     def __init__(
         self,
-        args: DownstreamArguments,
+        options: ResolvedOptions,
         splits: dict[str, Dataset],
         feature_extractor: Wav2Vec2FeatureExtractor,
         output_dir: Path,
-        config_overrides: dict,
     ):
-        self.labels = label_set(splits["train"], args.label_column_name)
-        self.label_column = args.label_column_name
+        self.label_column = options.data.label_column_name
+        self.labels = label_set(splits["train"], self.label_column)
         self.model = load_model(
-            args.model_name_or_path, self.labels, args.freeze_upstream, args.cache_dir, **config_overrides
+            options.model_name_or_path,
+            self.labels,
+            options.protocol.reads_layer_sum,
+            options.cache_dir,
+            **options.protocol.config_overrides(),
         )
         self.processor = feature_extractor
-        self.metric_names = metric_names(args.task)
+        self.metric_names = metric_names(options.task)
         self.keep_from_logits = None
-        self.compute_metrics = metrics_computer(args.task, self.labels)
+        self.compute_metrics = metrics_computer(options.task, self.labels)
 
     def targets(self, split: Dataset) -> list[int]:
         return encoder(self.labels, self.label_column)(split)

@@ -20,7 +20,7 @@ from transformers.trainer_utils import PredictionOutput
 
 from ..metrics import transcript_outcome
 from ..statistics import metrics_of
-from .args import DownstreamArguments
+from .args import ResolvedOptions
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum, Wav2Vec2LayerSumConfig
 from .layer_weights import load_with_uniform_layer_weights
 
@@ -56,13 +56,13 @@ def encoder(processor: Wav2Vec2Processor, text_column: str) -> Callable[[Dataset
 def load_model(
     upstream: str,
     processor: Wav2Vec2Processor,
-    probing: bool,
+    layer_sum: bool,
     cache_dir: str | None,
     probe_head: dict | None = None,
     **config_overrides,
 ) -> Wav2Vec2ForCTC:
-    """A fresh CTC head on the upstream; when probing, the head reads the weighted sum of all layers, through the
-    head `probe_head` describes (Wav2Vec2LayerSumConfig's ctc_head options; default: linear)."""
+    """A fresh CTC head on the upstream; with `layer_sum` (a probe's), the head reads the weighted sum of all
+    layers, through the head `probe_head` describes (Wav2Vec2LayerSumConfig's ctc_head options; default: linear)."""
     head = {
         "vocab_size": len(processor.tokenizer),
         "pad_token_id": processor.tokenizer.pad_token_id,
@@ -70,7 +70,7 @@ def load_model(
         "ctc_zero_infinity": True,  # an utterance with more characters than frames must not make the loss inf
         **config_overrides,
     }
-    if not probing:
+    if not layer_sum:
         return Wav2Vec2ForCTC.from_pretrained(upstream, cache_dir=cache_dir, **head)
     config = Wav2Vec2LayerSumConfig.from_pretrained(
         upstream, cache_dir=cache_dir, use_weighted_layer_sum=True, **head, **(probe_head or {})
@@ -79,14 +79,6 @@ def load_model(
     Wav2Vec2LayerSumConfig.register_for_auto_class()
     Wav2Vec2ForCTCWithLayerSum.register_for_auto_class("AutoModelForCTC")
     return load_with_uniform_layer_weights(Wav2Vec2ForCTCWithLayerSum, upstream, config=config, cache_dir=cache_dir)
-
-
-def probe_head(args: DownstreamArguments) -> dict:
-    """The probing head's config options from the run's arguments."""
-    return {
-        name: getattr(args, name)
-        for name in ("ctc_head", "ctc_head_hidden_size", "ctc_head_num_layers", "ctc_head_downsample")
-    }
 
 
 def utterance_frames(model, durations: list[float], sampling_rate: int) -> np.ndarray:
@@ -151,24 +143,23 @@ class CtcTask:
 
     def __init__(
         self,
-        args: DownstreamArguments,
+        options: ResolvedOptions,
         splits: dict[str, Dataset],
         feature_extractor: Wav2Vec2FeatureExtractor,
         output_dir: Path,
-        config_overrides: dict,
     ):
-        self.processor = build_processor(splits["train"], args.text_column_name, feature_extractor, output_dir)
+        self.text_column = options.data.text_column_name
+        self.processor = build_processor(splits["train"], self.text_column, feature_extractor, output_dir)
         self.model = load_model(
-            args.model_name_or_path,
+            options.model_name_or_path,
             self.processor,
-            args.freeze_upstream,
-            args.cache_dir,
-            probe_head(args),
-            **config_overrides,
+            options.protocol.reads_layer_sum,
+            options.cache_dir,
+            options.ctc_probe_head,
+            **options.protocol.config_overrides(),
         )
-        self.text_column = args.text_column_name
         self.references = {
-            part: [normalize_transcript(t) for t in split[args.text_column_name]] for part, split in splits.items()
+            part: [normalize_transcript(t) for t in split[self.text_column]] for part, split in splits.items()
         }
         self.frames = {
             part: utterance_frames(self.model, split["duration"], feature_extractor.sampling_rate)

@@ -21,9 +21,12 @@ from datasets import ClassLabel, Dataset
 from ..corpus.audio import AudioDecoder, random_crop
 from ..corpus.sources import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
 from ..pretrain.collate import pad_audio
-from .args import OTHER_LABEL, DownstreamArguments
+from .task_table import TASKS
 
 logger = logging.getLogger(__name__)
+
+# With --keep_labels, every other label becomes this class (the Speech Commands convention).
+OTHER_LABEL = "_unknown_"
 
 DEMO_KIND = {"asr": "sentence", "kws": "keyword", "sid": "sentence"}
 SID_DEMO_FOLDS = 5
@@ -34,15 +37,38 @@ SPEAKER_COLUMNS = ("speaker", "speaker_id")
 MIN_SECONDS = 0.1
 
 
-def _in_demo_layout(args: DownstreamArguments) -> bool:
+@dataclass(frozen=True)
+class TaskData:
+    """Where a task's labelled audio comes from and how it is read, with the task's defaults filled in
+    (args.resolve makes it from the options)."""
+
+    task: str
+    dataset_name: str | None
+    dataset_config_name: str | None
+    data_dir: str | None
+    cache_dir: str | None
+    split_names: dict[str, str]  # {"train": ..., "eval": ..., "test": ...}: the parts named, each its split's name
+    audio_column_name: str
+    text_column_name: str
+    label_column_name: str | None
+    keep_labels: tuple[str, ...] | None
+    max_duration: float
+    max_eval_samples: int | None
+
+    @property
+    def is_classification(self) -> bool:
+        return TASKS[self.task].is_classification
+
+
+def _in_demo_layout(data: TaskData) -> bool:
     """The demo corpora (the shipped one, or one made by `hf-seqlen demo-corpus`) hold sentences and
     keyword clips side by side, told apart by a `kind` column; each task takes its own kind."""
-    return not args.dataset_name and "kind" in _load(args, args.train_split_name).column_names
+    return not data.dataset_name and "kind" in _load(data, data.split_names["train"]).column_names
 
 
-def _load(args: DownstreamArguments, split: str) -> Dataset:
+def _load(data: TaskData, name: str) -> Dataset:
     return load_audio_split(
-        split, args.dataset_name, args.dataset_config_name, args.data_dir, args.audio_column_name, args.cache_dir
+        name, data.dataset_name, data.dataset_config_name, data.data_dir, data.audio_column_name, data.cache_dir
     )
 
 
@@ -58,59 +84,58 @@ def _sid_demo_part(train: Dataset, part: str, speaker_column: str) -> Dataset:
     return train.select(np.flatnonzero(keep))
 
 
-def load_task_splits(args: DownstreamArguments) -> dict[str, Dataset]:
+def load_task_splits(data: TaskData) -> dict[str, Dataset]:
     """{"train": ..., "eval": ..., "test": ...} (eval/test only when named), with the target column checked."""
-    names = {"train": args.train_split_name, "eval": args.validation_split_name, "test": args.test_split_name}
-    names = {part: name for part, name in names.items() if name}
-    if _in_demo_layout(args):
-        if args.task not in DEMO_KIND:
+    names = data.split_names
+    if _in_demo_layout(data):
+        if data.task not in DEMO_KIND:
             raise DataSourceError(
-                f"{describe_source(None, args.data_dir)} has no data for --task {args.task} (it has "
+                f"{describe_source(None, data.data_dir)} has no data for --task {data.task} (it has "
                 f"{', '.join(DEMO_KIND)}); give --data_dir or --dataset_name."
             )
-        if args.task == "sid":
-            train = _load(args, args.train_split_name).filter(lambda kind: kind == "sentence", input_columns="kind")
-            splits = {part: _sid_demo_part(train, part, args.label_column_name) for part in names}
+        if data.task == "sid":
+            train = _load(data, names["train"]).filter(lambda kind: kind == "sentence", input_columns="kind")
+            splits = {part: _sid_demo_part(train, part, data.label_column_name) for part in names}
         else:
-            kind = DEMO_KIND[args.task]
+            kind = DEMO_KIND[data.task]
             splits = {
-                part: _load(args, name).filter(lambda k: k == kind, input_columns="kind")
+                part: _load(data, name).filter(lambda k: k == kind, input_columns="kind")
                 for part, name in names.items()
             }
     else:
-        splits = {part: _load(args, name) for part, name in names.items()}
-    target = args.label_column_name if args.is_classification else args.text_column_name
+        splits = {part: _load(data, name) for part, name in names.items()}
+    target = data.label_column_name if data.is_classification else data.text_column_name
     for part, dataset in splits.items():
         if target not in dataset.column_names:
-            option = "--label_column" if args.is_classification else "--text_column"
+            option = "--label_column" if data.is_classification else "--text_column"
             raise DataSourceError(
-                f"{describe_source(args.dataset_name, args.data_dir)} split '{names[part]}' has no column "
+                f"{describe_source(data.dataset_name, data.data_dir)} split '{names[part]}' has no column "
                 f"'{target}' (columns: {', '.join(dataset.column_names)}); name the right one with {option}."
             )
-    if args.keep_labels:
-        splits = _merge_other_labels(splits, target, args.keep_labels)
-    return {part: _usable(dataset, part, args) for part, dataset in splits.items()}
+    if data.keep_labels:
+        splits = _merge_other_labels(splits, target, data.keep_labels)
+    return {part: _usable(dataset, part, data) for part, dataset in splits.items()}
 
 
-def _usable(dataset: Dataset, part: str, args: DownstreamArguments) -> Dataset:
+def _usable(dataset: Dataset, part: str, data: TaskData) -> Dataset:
     """Readable files with durations; for asr training, those short enough not to need a crop."""
     if len(dataset) == 0:
         raise DataSourceError(
-            f"the {part} split of {describe_source(args.dataset_name, args.data_dir)} holds no "
-            f"audio for --task {args.task}."
+            f"the {part} split of {describe_source(data.dataset_name, data.data_dir)} holds no "
+            f"audio for --task {data.task}."
         )
-    dataset = with_durations(dataset, args.audio_column_name)
-    report = select_usable(dataset, MIN_SECONDS, on_bad_audio="skip", audio_column=args.audio_column_name)
+    dataset = with_durations(dataset, data.audio_column_name)
+    report = select_usable(dataset, MIN_SECONDS, on_bad_audio="skip", audio_column=data.audio_column_name)
     rows = report.kept_rows
-    if part == "train" and not args.is_classification:
-        too_long = report.kept_durations > args.max_duration
+    if part == "train" and not data.is_classification:
+        too_long = report.kept_durations > data.max_duration
         if too_long.any():
             logger.info(
-                "asr: %d training utterances longer than --max_duration %g s dropped", too_long.sum(), args.max_duration
+                "asr: %d training utterances longer than --max_duration %g s dropped", too_long.sum(), data.max_duration
             )
         rows = rows[~too_long]
-    if part != "train" and args.max_eval_samples is not None:
-        rows = rows[: args.max_eval_samples]
+    if part != "train" and data.max_eval_samples is not None:
+        rows = rows[: data.max_eval_samples]
     logger.info("%s: %s", part, report.summary())
     if len(rows) == 0:
         raise DataSourceError(f"the {part} split holds no usable audio ({report.summary()}).")
@@ -133,7 +158,7 @@ def example_clusters(dataset, task: str, label_column: str | None) -> list[str] 
     return None if column is None else label_names(dataset, column)
 
 
-def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: list[str]) -> dict[str, Dataset]:
+def _merge_other_labels(splits: dict[str, Dataset], column: str, keep: tuple[str, ...]) -> dict[str, Dataset]:
     """Labels outside `keep` become one class, OTHER_LABEL; a kept label the training split lacks is a mistake."""
     train_labels = set(label_names(splits["train"], column))
     missing = sorted(set(keep) - train_labels)
@@ -214,17 +239,13 @@ def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tenso
 
 
 def task_datasets(
-    splits: dict[str, Dataset],
-    encode: Callable[[Dataset], list[Any]],
-    args: DownstreamArguments,
-    decode: AudioDecoder,
-    seed: int,
+    splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], data: TaskData, decode: AudioDecoder, seed: int
 ) -> dict[str, LabelledAudio]:
     """Each split as a decoding Dataset; only training is cropped, and only for classification."""
-    crop = args.max_duration if args.is_classification else None
+    crop = data.max_duration if data.is_classification else None
     return {
         part: LabelledAudio(
-            dataset, encode(dataset), decode, args.audio_column_name, crop if part == "train" else None, seed
+            dataset, encode(dataset), decode, data.audio_column_name, crop if part == "train" else None, seed
         )
         for part, dataset in splits.items()
     }

@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import MethodType
 from typing import Any
@@ -37,13 +38,12 @@ import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+from transformers import TrainingArguments, Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
 from ..corpus.audio import AudioDecoder
 from ..option_parsing import UsageError
-from .args import DownstreamArguments
-from .data import AudioCollator, stack_labels, task_datasets, training_crop
+from .data import TaskData, stack_labels, training_crop
 from .layer_sum_ctc import Wav2Vec2ForCTCWithLayerSum
 
 logger = logging.getLogger(__name__)
@@ -126,18 +126,13 @@ class CachedSplit:
 
 @torch.inference_mode()
 def _write_split(
-    folder: Path,
-    model: nn.Module,
-    split: Dataset,
-    decode: AudioDecoder,
-    audio_column: str,
-    key_parts: dict,
-    device: torch.device,
+    folder: Path, model: nn.Module, split: Dataset, *, decode: AudioDecoder, audio_column: str, key_parts: dict
 ) -> None:
+    """Every utterance through the upstream alone, on the device the model is on."""
     frames = []
     with open(folder / "features.bin", "wb") as out:
         for ref in split[audio_column]:
-            values = torch.from_numpy(decode(ref)).to(device)[None]
+            values = torch.from_numpy(decode(ref)).to(model.device)[None]
             hidden_states = model.wav2vec2(values, output_hidden_states=True).hidden_states
             layers = torch.stack(hidden_states, dim=2)[0].to(torch.float16)  # [frames, layers + 1, hidden]
             if not torch.isfinite(layers).all():
@@ -153,13 +148,7 @@ def _write_split(
 
 
 def cached_split(
-    folder: Path,
-    model: nn.Module,
-    split: Dataset,
-    decode: AudioDecoder,
-    audio_column: str,
-    key_parts: dict,
-    device: torch.device,
+    folder: Path, model: nn.Module, split: Dataset, *, decode: AudioDecoder, audio_column: str, key_parts: dict
 ) -> CachedSplit:
     """The cache in `folder`, computed first unless a complete one is there."""
     if not (folder / "index.json").is_file():
@@ -170,7 +159,7 @@ def cached_split(
         was_training = model.training
         model.eval()
         try:
-            _write_split(partial, model, split, decode, audio_column, key_parts, device)
+            _write_split(partial, model, split, decode=decode, audio_column=audio_column, key_parts=key_parts)
         finally:
             model.train(was_training)
         try:
@@ -250,7 +239,7 @@ def read_cached_features(model: nn.Module) -> None:
 
 
 def _check_room(
-    model: nn.Module, missing: dict[str, Dataset], folder: Path, args: DownstreamArguments, sampling_rate: int
+    model: nn.Module, missing: dict[str, Dataset], folder: Path, max_gib: float, sampling_rate: int
 ) -> None:
     """Refuse, before computing anything, a cache over --feature_cache_max_gib or the free disk space."""
     size = sum(expected_bytes(model, split["duration"], sampling_rate) for split in missing.values())
@@ -262,10 +251,9 @@ def _check_room(
         "point --feature_cache_dir to a larger disk, raise --feature_cache_max_gib, or probe through the live "
         "upstream with --no_cache_features"
     )
-    if size > args.feature_cache_max_gib * GIB:
+    if size > max_gib * GIB:
         raise UsageError(
-            f"the feature cache would take {size / GIB:.1f} GiB, over --feature_cache_max_gib "
-            f"{args.feature_cache_max_gib:g}: {fix}."
+            f"the feature cache would take {size / GIB:.1f} GiB, over --feature_cache_max_gib {max_gib:g}: {fix}."
         )
     if size > free:
         raise UsageError(
@@ -274,67 +262,61 @@ def _check_room(
     logger.info("feature cache: about %.1f MiB to compute for %s in %s", size / 2**20, ", ".join(missing), folder)
 
 
-def cached_feature_datasets(
-    model: nn.Module,
-    splits: dict[str, Dataset],
-    encode: Callable[[Dataset], list[Any]],
-    args: DownstreamArguments,
-    training_args: TrainingArguments,
-    decode: AudioDecoder,
-) -> tuple[dict[str, CachedFeatures], dict]:
-    """Each split's features, computed (on the training device) unless cached; training crops for classification.
-    Also what the cache cost, for results.json: the seconds spent computing it are part of the probe's cost."""
-    root = Path(args.feature_cache_dir or Path(training_args.output_dir) / "feature_cache")
-    upstream_config = Wav2Vec2Config.from_pretrained(args.model_name_or_path, cache_dir=args.cache_dir)
-    digest = weights_digest(model.wav2vec2)
-    keys = {
-        part: cache_key(digest, upstream_config, decode, split, args.audio_column_name)
-        for part, split in splits.items()
-    }
-    folders = {part: root / f"{part}-{key}" for part, (key, _) in keys.items()}
-    model.to(training_args.device)
-    crop_frames = frames_of(model, args.max_duration, decode.sampling_rate) if args.is_classification else None
-    datasets, started = {}, time.perf_counter()
-    # One process computes what is missing; the others then find it complete.
-    with training_args.main_process_first(local=True, desc="feature cache"):
-        missing = {part: split for part, split in splits.items() if not (folders[part] / "index.json").is_file()}
-        if missing:
-            _check_room(model, missing, root, args, decode.sampling_rate)
-        for part, split in splits.items():
-            cache = cached_split(
-                folders[part], model, split, decode, args.audio_column_name, keys[part][1], training_args.device
-            )
-            datasets[part] = CachedFeatures(
-                cache, encode(split), crop_frames if part == "train" else None, training_args.seed
-            )
-    report = {
-        "dir": str(root.resolve()),
-        "computed": sorted(missing),
-        "reused": sorted(set(splits) - set(missing)),
-        "seconds": time.perf_counter() - started,
-        "bytes": sum((folder / "features.bin").stat().st_size for folder in folders.values()),
-    }
-    return datasets, report
+@dataclass(frozen=True)
+class FeatureCache:
+    """A probe's cache of hidden states: where it goes, how large it may grow, and the upstream whose weights and
+    config key it."""
 
+    upstream: str  # --model_name_or_path
+    hub_cache_dir: str | None  # --cache_dir: where the upstream's Hub download is cached
+    folder: str | None  # --feature_cache_dir; None: OUTPUT_DIR/feature_cache
+    max_gib: float  # --feature_cache_max_gib
 
-def task_inputs(
-    model: nn.Module,
-    splits: dict[str, Dataset],
-    encode: Callable[[Dataset], list[Any]],
-    args: DownstreamArguments,
-    training_args: TrainingArguments,
-    feature_extractor: Wav2Vec2FeatureExtractor,
-) -> tuple[dict, Callable, dict | None]:
-    """The datasets and collator the Trainer gets, and the feature cache's report (None without one): audio
-    decoded per batch, or, when probing with the cache on, the cached hidden states, which the model is then
-    switched to read (read_cached_features)."""
-    decode = AudioDecoder.for_extractor(feature_extractor)
-    if not (args.freeze_upstream and args.cache_features):
-        return (
-            task_datasets(splits, encode, args, decode, training_args.seed),
-            AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
-            None,
-        )
-    datasets, report = cached_feature_datasets(model, splits, encode, args, training_args, decode)
-    read_cached_features(model)
-    return datasets, collate_features, report
+    def datasets(
+        self,
+        model: nn.Module,
+        splits: dict[str, Dataset],
+        encode: Callable[[Dataset], list[Any]],
+        data: TaskData,
+        training_args: TrainingArguments,
+        decode: AudioDecoder,
+    ) -> tuple[dict[str, CachedFeatures], dict]:
+        """Each split's features, computed (on the training device) unless cached; training crops for
+        classification. Also what the cache cost, for results.json: the seconds spent computing it are part of the
+        probe's cost."""
+        root = Path(self.folder or Path(training_args.output_dir) / "feature_cache")
+        upstream_config = Wav2Vec2Config.from_pretrained(self.upstream, cache_dir=self.hub_cache_dir)
+        digest = weights_digest(model.wav2vec2)
+        keys = {
+            part: cache_key(digest, upstream_config, decode, split, data.audio_column_name)
+            for part, split in splits.items()
+        }
+        folders = {part: root / f"{part}-{key}" for part, (key, _) in keys.items()}
+        model.to(training_args.device)
+        crop_frames = frames_of(model, data.max_duration, decode.sampling_rate) if data.is_classification else None
+        datasets, started = {}, time.perf_counter()
+        # One process computes what is missing; the others then find it complete.
+        with training_args.main_process_first(local=True, desc="feature cache"):
+            missing = {part: split for part, split in splits.items() if not (folders[part] / "index.json").is_file()}
+            if missing:
+                _check_room(model, missing, root, self.max_gib, decode.sampling_rate)
+            for part, split in splits.items():
+                cache = cached_split(
+                    folders[part],
+                    model,
+                    split,
+                    decode=decode,
+                    audio_column=data.audio_column_name,
+                    key_parts=keys[part][1],
+                )
+                datasets[part] = CachedFeatures(
+                    cache, encode(split), crop_frames if part == "train" else None, training_args.seed
+                )
+        report = {
+            "dir": str(root.resolve()),
+            "computed": sorted(missing),
+            "reused": sorted(set(splits) - set(missing)),
+            "seconds": time.perf_counter() - started,
+            "bytes": sum((folder / "features.bin").stat().st_size for folder in folders.values()),
+        }
+        return datasets, report

@@ -37,8 +37,8 @@ def write_results(output_dir: Path, results: dict) -> Path:
     return path
 
 
-def examples_file(split: str) -> str:
-    return split + EXAMPLES_SUFFIX
+def examples_file(part: str) -> str:
+    return part + EXAMPLES_SUFFIX
 
 
 def example_ids(dataset, audio_column: str) -> list[str]:
@@ -53,14 +53,14 @@ def with_clusters(examples: list[dict], clusters: list[str] | None) -> list[dict
     return [{**example, "cluster": cluster} for example, cluster in zip(examples, clusters, strict=True)]
 
 
-def write_examples(output_dir: Path, split: str, examples: list[dict]) -> Path:
-    path = output_dir / examples_file(split)
+def write_examples(output_dir: Path, part: str, examples: list[dict]) -> Path:
+    path = output_dir / examples_file(part)
     path.write_text("".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples))
     return path
 
 
-def read_examples(run_dir: Path, split: str = "test") -> list[dict] | None:
-    path = run_dir / examples_file(split)
+def read_examples(run_dir: Path, part: str = "test") -> list[dict] | None:
+    path = run_dir / examples_file(part)
     if not path.is_file():
         return None
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

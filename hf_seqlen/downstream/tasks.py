@@ -1,29 +1,29 @@
 """The downstream task families behind one interface, and the table the runner picks a family from.
 
 A task family (ctc.py for asr, classification.py for the rest) is a class built once per run from the run's
-arguments and splits: it loads the model with its head and gives the training targets, the metrics shown while
+resolved options and splits: it loads the model with its head and gives the training targets, the metrics shown while
 training, and the per-example outcomes the final scores come from (results.py describes their files). A task
 names its family in task_table.TASKS.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from datasets import Dataset
 from transformers import EvalPrediction, PreTrainedModel, Wav2Vec2FeatureExtractor
 from transformers.trainer_utils import PredictionOutput
 
 from ..option_parsing import UsageError
-from .args import DownstreamArguments
+from .args import ResolvedOptions
 from .classification import ClassificationTask
 from .ctc import CtcTask
 from .task_table import TASKS
 
 
-class Task(Protocol):
+class Task(typing.Protocol):
     """One task set up for one run."""
 
     model: PreTrainedModel  # the upstream with a fresh head
@@ -38,7 +38,7 @@ class Task(Protocol):
     def outcomes(self, part: str, output: PredictionOutput, ids: list[str]) -> list[dict]: ...
 
 
-TaskFamily = Callable[[DownstreamArguments, dict[str, Dataset], Wav2Vec2FeatureExtractor, Path, dict], Task]
+TaskFamily = Callable[[ResolvedOptions, dict[str, Dataset], Wav2Vec2FeatureExtractor, Path], Task]
 
 FAMILIES: dict[str, TaskFamily] = {"ctc": CtcTask, "classification": ClassificationTask}
 

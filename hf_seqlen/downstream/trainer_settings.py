@@ -3,7 +3,7 @@
 - LayerDrop skips whole encoder layers during training, so their parameters get no gradient in that
   step. DDP must then look for unused parameters, or it stops ("Expected to have finished reduction
   ...") or hangs. Trainer asks for that search by default, except under activation (gradient)
-  checkpointing; with a LayerDrop upstream being trained it is asked for explicitly.
+  checkpointing; with a LayerDrop upstream being fine-tuned it is asked for explicitly.
 - A prediction must not depend on which clips share its evaluation batch. That holds when the model
   gets an attention mask and its convolutional feature encoder works frame by frame (layer norm): the
   padded frames are masked in attention and left out of the pooled mean. A group-norm feature encoder
@@ -23,9 +23,10 @@ from ..option_parsing import UsageError
 logger = logging.getLogger(__name__)
 
 
-def allow_skipped_layers(training_args: TrainingArguments, config: Wav2Vec2Config, probing: bool) -> None:
-    """Under DDP, let a step leave the parameters of layers LayerDrop skipped without a gradient."""
-    if probing or config.layerdrop <= 0:  # a frozen upstream gets no gradients at all
+def allow_skipped_layers(training_args: TrainingArguments, config: Wav2Vec2Config) -> None:
+    """Under DDP, let a step leave the parameters of layers LayerDrop skipped without a gradient. Only an upstream
+    that trains needs it (protocol.py): a frozen one gets no gradients at all."""
+    if config.layerdrop <= 0:
         return
     if training_args.ddp_find_unused_parameters is False:
         raise UsageError(

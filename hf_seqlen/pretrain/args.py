@@ -15,7 +15,7 @@ from huggingface_hub import constants
 from transformers.utils import cached_file
 
 from ..corpus.sources import BatchPlan, split_names
-from ..costs.meter import country_problem
+from ..costs.meter import COUNTRY_ISO_CODE_HELP, country_problem
 from ..option_parsing import UsageError, parse_dataclasses
 from ..publishing.release import DEFAULT_LICENSE
 from .schedule import DurationSchedule, GumbelTemperature
@@ -23,12 +23,6 @@ from .schedule import DurationSchedule, GumbelTemperature
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"  # package data: installed with the code
 # Crop lengths a compiled run snaps to by default: few shapes to compile, at most 1/8 of a crop left out.
 COMPILE_LENGTH_BUCKETS = 8
-
-
-COUNTRY_ISO_CODE_HELP = (
-    "3-letter ISO code of the country whose grid powers the run: sets the carbon intensity "
-    "of the CO2 estimate (codecarbon, offline)."
-)
 
 
 # ModelArguments that replace the config value of the same name (the collator reads num_negatives from it too).

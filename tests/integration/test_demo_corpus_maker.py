@@ -15,7 +15,7 @@ from hf_seqlen.corpus.demo_maker import (
     cached_corpus,
 )
 from hf_seqlen.corpus.sources import load_audio_folder
-from hf_seqlen.downstream.args import parse_args
+from hf_seqlen.downstream.args import parse_args, resolve
 from hf_seqlen.downstream.data import load_task_splits
 
 
@@ -71,5 +71,5 @@ def test_each_task_takes_its_own_kind_of_clip_from_a_made_corpus(tiny, task, kin
     args, _ = parse_args(
         ["--task", task, "--data_dir", str(tiny), "--model_name_or_path", "unused", "--output_dir", "unused"]
     )
-    splits = load_task_splits(args)
+    splits = load_task_splits(resolve(args).data)
     assert splits and all(set(dataset["kind"]) == {kind} for dataset in splits.values())

@@ -12,13 +12,13 @@ from datasets import Dataset
 from helpers import write_tone
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.corpus.audio import decode_range
-from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.args import DownstreamArguments, resolve
 from hf_seqlen.downstream.data import label_names, load_task_splits
 
 
 def evaluated_split(part: str, **args) -> Dataset:
     """The utterances a run evaluated as `part`, chosen by the run's own code from its arguments."""
-    return load_task_splits(DownstreamArguments(**args))[part]
+    return load_task_splits(resolve(DownstreamArguments(**args)).data)[part]
 
 
 def classification_through_pipeline(classify, split: Dataset, column: str) -> dict:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -172,3 +173,8 @@ def wait_until_logged(log: Path, text: str, timeout: float, running: subprocess.
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     """Every file under `folder`, by its path relative to it: two folders compare equal when their files do."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def task_of(model, processor) -> SimpleNamespace:
+    """A task as make_trainer reads it: the model and the processor saved with it, no metrics while training."""
+    return SimpleNamespace(model=model, processor=processor, compute_metrics=None, keep_from_logits=None)

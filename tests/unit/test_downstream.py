@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import ast
+import copy
 import re
+from pathlib import Path
 
 import pytest
 from transformers import Wav2Vec2FeatureExtractor
@@ -11,10 +14,10 @@ from transformers import Wav2Vec2FeatureExtractor
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.corpus.sources import load_audio_split
 from hf_seqlen.downstream import classification, ctc, task_table
-from hf_seqlen.downstream.args import DownstreamArguments, parse_args, task_training_defaults
+from hf_seqlen.downstream.args import DownstreamArguments, parse_args, resolve, task_training_defaults
 from hf_seqlen.downstream.card import downstream_card, upstream_info
 from hf_seqlen.downstream.data import _sid_demo_part
-from hf_seqlen.downstream.probing import apply_protocol, config_overrides, trainable_parameter_names
+from hf_seqlen.downstream.protocol import Probing, trainable_parameter_names
 from hf_seqlen.downstream.task_table import TASKS
 from hf_seqlen.downstream.tasks import task_family
 from hf_seqlen.option_parsing import UsageError
@@ -24,26 +27,26 @@ from tiny_upstreams import save_upstream
 @pytest.mark.parametrize("task", ["kws", "asr"])
 def test_probing_trains_only_the_head_and_the_layer_weights(task, tmp_path):
     upstream = save_upstream(tmp_path / "upstream")
-    args = DownstreamArguments(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
+    protocol = resolve(DownstreamArguments(task=task, model_name_or_path=str(upstream), freeze_upstream=True)).protocol
     if task == "asr":
         train = load_audio_split("train").filter(lambda kind: kind == "sentence", input_columns="kind")
         feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
         processor = ctc.build_processor(train, "text", feature_extractor, tmp_path)
-        model = ctc.load_model(str(upstream), processor, True, None, **config_overrides(args))
+        model = ctc.load_model(str(upstream), processor, True, None, **protocol.config_overrides())
         head = {"lm_head.weight", "lm_head.bias"}
     else:
-        model = classification.load_model(str(upstream), ["a", "b"], True, None, **config_overrides(args))
+        model = classification.load_model(str(upstream), ["a", "b"], True, None, **protocol.config_overrides())
         head = {"projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
-    apply_protocol(model, args)
+    protocol.freeze(model)
     assert set(trainable_parameter_names(model)) == head | {"layer_weights"}
     assert model.config.mask_time_prob == 0.0 and model.config.hidden_dropout == 0.0
 
 
 def test_fine_tuning_freezes_only_the_feature_encoder(tmp_path):
     upstream = save_upstream(tmp_path / "upstream")
-    args = DownstreamArguments(task="kws", model_name_or_path=str(upstream))
-    model = classification.load_model(str(upstream), ["a", "b"], False, None, **config_overrides(args))
-    apply_protocol(model, args)
+    protocol = resolve(DownstreamArguments(task="kws", model_name_or_path=str(upstream))).protocol
+    model = classification.load_model(str(upstream), ["a", "b"], False, None, **protocol.config_overrides())
+    protocol.freeze(model)
     trainable = trainable_parameter_names(model)
     assert not any(name.startswith("wav2vec2.feature_extractor.") for name in trainable)
     assert any(name.startswith("wav2vec2.encoder.layers.") for name in trainable)
@@ -115,6 +118,29 @@ def test_dash_spellings_and_no_flags_still_parse():
     assert not args.freeze_feature_encoder and training_args.learning_rate == 0.5
 
 
+def test_checking_and_resolving_leave_the_options_as_given():
+    args, training_args = parse_args(
+        ["--task", "kws", "--model_name_or_path", "up", "--output_dir", "out", "--validation_split_name", ""],
+        check_sources=False,
+    )
+    given = copy.deepcopy(args)
+    options = resolve(args)
+    assert args == given and (args.max_duration, args.label_column_name) == (None, None)
+    assert (options.data.max_duration, options.data.label_column_name) == (1.0, "keyword")  # the task's
+    assert options.data.split_names == {"train": "train", "test": "test"}  # an empty name: no such part
+
+
+def test_only_the_options_module_asks_whether_to_probe():
+    """The protocol answers every probe-or-fine-tune question; args.py alone picks it from the options."""
+    readers = {
+        path.name
+        for path in Path(classification.__file__).parent.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in ("freeze_upstream", "cache_features")
+    }
+    assert readers == {"args.py"}
+
+
 def test_an_unknown_task_on_the_command_line_is_one_line_naming_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as exit:
         parse_args(["--task", "asv", "--model_name_or_path", "up", "--output_dir", "out"])
@@ -127,9 +153,9 @@ def test_a_task_added_to_the_table_gets_its_family_defaults_and_card_title(monke
     assert task_family("asr") is ctc.CtcTask and task_family("sid") is classification.ClassificationTask
     monkeypatch.setitem(TASKS, "lid", task_table.classification("Language identification", 4.0, "language"))
     assert task_family("lid") is classification.ClassificationTask
-    args = DownstreamArguments(task="lid", model_name_or_path="up")
-    assert (args.max_duration, args.label_column_name, args.is_classification) == (4.0, "language", True)
-    assert task_training_defaults("lid", probing=True)["learning_rate"] == 3e-2
+    data = resolve(DownstreamArguments(task="lid", model_name_or_path="up")).data
+    assert (data.max_duration, data.label_column_name, data.is_classification) == (4.0, "language", True)
+    assert task_training_defaults("lid", Probing(feature_cache=None))["learning_rate"] == 3e-2
     results = {
         "task": "lid",
         "protocol": "probe",

@@ -9,15 +9,17 @@ import torch
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor
 
-from helpers import write_tone
+from helpers import task_of, write_tone
 from hf_seqlen.corpus.audio import AudioDecoder
 from hf_seqlen.downstream import classification, ctc
-from hf_seqlen.downstream.data import LabelledAudio
+from hf_seqlen.downstream.data import AudioCollator, LabelledAudio
+from hf_seqlen.downstream.protocol import FineTuning, TaskInputs
 from hf_seqlen.downstream.run import make_trainer
 from hf_seqlen.downstream.trainer_settings import padding_changes_predictions
 from tiny_upstreams import save_upstream, tiny_config
 
 SECONDS = (1.0, 2.7, 0.6)  # the first clip is padded to 2.7 s when it shares a batch
+FINE_TUNING = FineTuning(mask_time_prob=0.05, freeze_feature_encoder=True)
 
 
 def clips(folder, seconds, target=0) -> LabelledAudio:
@@ -27,6 +29,11 @@ def clips(folder, seconds, target=0) -> LabelledAudio:
         write_tone(path, duration, seed=i)
     dataset = Dataset.from_dict({"audio": [{"path": str(p), "bytes": None} for p in paths], "duration": list(seconds)})
     return LabelledAudio(dataset, [target] * len(seconds), AudioDecoder(16000))
+
+
+def audio_inputs(feature_extractor) -> TaskInputs:
+    """No training or evaluation split (each test predicts its own clips), and the run's audio collator."""
+    return TaskInputs({}, AudioCollator(return_attention_mask=feature_extractor.return_attention_mask))
 
 
 def test_the_group_norm_upstream_here_is_what_base_is():
@@ -47,7 +54,13 @@ def test_a_clip_gets_the_same_logits_alone_and_in_a_padded_eval_batch(group_norm
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    trainer = make_trainer(model, training_args, feature_extractor, False, {})
+    trainer = make_trainer(
+        task_of(model, feature_extractor),
+        audio_inputs(feature_extractor),
+        protocol=FINE_TUNING,
+        training_args=training_args,
+        feature_extractor=feature_extractor,
+    )
     together = trainer.predict(clips(tmp_path / "audio", SECONDS)).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1])).predictions
     torch.testing.assert_close(torch.from_numpy(together[0]), torch.from_numpy(alone[0]), rtol=1e-4, atol=1e-5)
@@ -68,7 +81,13 @@ def test_ctc_logits_of_a_group_norm_upstream_do_not_depend_on_the_batch(tmp_path
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    trainer = make_trainer(model, training_args, feature_extractor, False, {}, processor=processor)
+    trainer = make_trainer(
+        task_of(model, processor),
+        audio_inputs(feature_extractor),
+        protocol=FINE_TUNING,
+        training_args=training_args,
+        feature_extractor=feature_extractor,
+    )
     together = trainer.predict(clips(tmp_path / "audio", SECONDS, [1, 2])).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1], [1, 2])).predictions
     frames = alone.shape[1]

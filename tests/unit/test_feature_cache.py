@@ -14,13 +14,13 @@ import yaml
 from datasets import Dataset
 from transformers import TrainingArguments, Wav2Vec2FeatureExtractor
 
-from helpers import write_tone
+from helpers import task_of, write_tone
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.corpus.audio import AudioDecoder
 from hf_seqlen.downstream import classification, ctc
-from hf_seqlen.downstream.args import DownstreamArguments, parse_args
-from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collate_features, task_inputs
-from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
+from hf_seqlen.downstream.args import DownstreamArguments, parse_args, resolve
+from hf_seqlen.downstream.feature_cache import CachedFeatures, cache_key, collate_features
+from hf_seqlen.downstream.protocol import FROZEN_UPSTREAM_CONFIG
 from hf_seqlen.downstream.run import make_trainer
 from hf_seqlen.option_parsing import UsageError
 from tiny_upstreams import save_upstream
@@ -87,15 +87,22 @@ def test_cached_features_give_the_predictions_of_the_live_upstream(task, ctc_hea
     )
     common = dict(task=task, model_name_or_path=str(upstream), freeze_upstream=True)
 
-    live_args = DownstreamArguments(**common, cache_features=False)
-    live, collator, report = task_inputs(live_model, splits, encode, live_args, training_args, feature_extractor)
-    assert report is None
+    live_options = resolve(DownstreamArguments(**common, cache_features=False))
+    live_inputs = live_options.protocol.inputs(
+        live_model, splits, encode, live_options.data, training_args, feature_extractor
+    )
+    assert live_inputs.feature_cache is None
     # Through the live upstream as the run evaluates: one padded batch (layer norm) or clip by clip (group norm).
     live_out = make_trainer(
-        live_model, training_args, feature_extractor, True, {}, processor=processor, data_collator=collator
-    ).predict(live["test"])
-    cached, collator, report = task_inputs(
-        cached_model, splits, encode, DownstreamArguments(**common), training_args, feature_extractor
+        task_of(live_model, processor),
+        live_inputs,
+        protocol=live_options.protocol,
+        training_args=training_args,
+        feature_extractor=feature_extractor,
+    ).predict(live_inputs.datasets["test"])
+    options = resolve(DownstreamArguments(**common))
+    cached, collator, report = options.protocol.inputs(
+        cached_model, splits, encode, options.data, training_args, feature_extractor
     )
     assert report["computed"] == ["test"]
     batch = collator([cached["test"][i] for i in range(len(SECONDS))])  # every clip in one padded batch
@@ -119,9 +126,11 @@ def test_training_crops_are_random_spans_of_the_whole_utterance(tmp_path):
     upstream = save_upstream(tmp_path / "upstream")
     model, encode, _, feature_extractor = probe("kws", upstream, tmp_path)
     training_args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
-    args = DownstreamArguments(task="kws", model_name_or_path=str(upstream), freeze_upstream=True, max_duration=1.0)
-    datasets, _, _ = task_inputs(
-        model, {"train": tone_split(tmp_path / "audio")}, encode, args, training_args, feature_extractor
+    options = resolve(
+        DownstreamArguments(task="kws", model_name_or_path=str(upstream), freeze_upstream=True, max_duration=1.0)
+    )
+    datasets, _, _ = options.protocol.inputs(
+        model, {"train": tone_split(tmp_path / "audio")}, encode, options.data, training_args, feature_extractor
     )
     train = datasets["train"]
     whole = CachedFeatures(train.cache, train.targets)

@@ -12,7 +12,7 @@ from transformers import EvalPrediction, Wav2Vec2FeatureExtractor
 from hf_seqlen import metrics
 from hf_seqlen.corpus.sources import DEMO_CORPUS
 from hf_seqlen.downstream import ctc
-from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.args import DownstreamArguments, resolve
 from hf_seqlen.downstream.data import example_clusters, load_task_splits
 from hf_seqlen.downstream.results import example_ids, with_clusters
 
@@ -84,12 +84,12 @@ def test_each_example_names_its_speaker_where_the_split_knows_it():
 
 @pytest.mark.parametrize("task", ["kws", "sid"])
 def test_the_demo_corpus_names_the_voice_of_every_test_clip(task):
-    args = DownstreamArguments(task=task, model_name_or_path="unused")
-    test = load_task_splits(args)["test"]
+    data = resolve(DownstreamArguments(task=task, model_name_or_path="unused")).data
+    test = load_task_splits(data)["test"]
     with open(DEMO_CORPUS / ("test" if task == "kws" else "train") / "metadata.csv") as f:
         voices = {row["file_name"]: row["speaker"] for row in csv.DictReader(f)}
-    ids = example_ids(test, args.audio_column_name)
-    clusters = example_clusters(test, task, args.label_column_name)
+    ids = example_ids(test, data.audio_column_name)
+    clusters = example_clusters(test, task, data.label_column_name)
     assert clusters == [voices[i.split("/demo_corpus/", 1)[1].split("/", 1)[1]] for i in ids]
     assert len(set(clusters)) > 1
 

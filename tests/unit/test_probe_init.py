@@ -11,7 +11,7 @@ from transformers import Wav2Vec2FeatureExtractor
 
 from downstream_probes import HEADS
 from hf_seqlen.downstream import classification, ctc
-from hf_seqlen.downstream.probing import FROZEN_UPSTREAM_CONFIG
+from hf_seqlen.downstream.protocol import FROZEN_UPSTREAM_CONFIG
 from tiny_upstreams import save_upstream
 
 

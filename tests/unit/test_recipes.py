@@ -14,7 +14,7 @@ import yaml
 from helpers import REPO
 from hf_seqlen.corpus.demo_maker import cached_corpus_folder
 from hf_seqlen.corpus.sources import DataSourceError
-from hf_seqlen.downstream.args import DownstreamArguments
+from hf_seqlen.downstream.args import DownstreamArguments, resolve
 from hf_seqlen.downstream.data import label_names, load_task_splits
 from hf_seqlen.study.job import Job, options_from_words
 from hf_seqlen.study.plan import benchmark_estimate, benchmark_problem, parse_job, this_machine
@@ -210,7 +210,9 @@ def test_benchmark_estimate_is_updates_times_audio_over_the_measured_rate():
 
 
 def test_keep_labels_merges_every_other_label_into_unknown_in_every_split():
-    splits = load_task_splits(DownstreamArguments(task="kws", model_name_or_path="unused", keep_labels=["yes", "no"]))
+    splits = load_task_splits(
+        resolve(DownstreamArguments(task="kws", model_name_or_path="unused", keep_labels=["yes", "no"])).data
+    )
     for split in splits.values():
         labels = label_names(split, "keyword")
         assert set(labels) == {"yes", "no", "_unknown_"} and labels.count("_unknown_") == 8 * labels.count("yes")
@@ -220,4 +222,6 @@ def test_keep_labels_names_a_label_the_training_split_lacks():
     with pytest.raises(
         DataSourceError, match=r"--keep_labels yess: no such label in column 'keyword' .*\(it has: down, go"
     ):
-        load_task_splits(DownstreamArguments(task="kws", model_name_or_path="unused", keep_labels=["yes", "yess"]))
+        load_task_splits(
+            resolve(DownstreamArguments(task="kws", model_name_or_path="unused", keep_labels=["yes", "yess"])).data
+        )

@@ -11,6 +11,7 @@ import pytest
 from hf_seqlen.cli import COMMANDS, downstream_main, main, pretrain_main
 from hf_seqlen.corpus.sources import BatchPlan
 from hf_seqlen.downstream.args import parse_args as parse_downstream_args
+from hf_seqlen.downstream.args import resolve as resolve_downstream
 from hf_seqlen.pretrain.args import check_options, parse_args, resolve
 from option_mistakes import typo_message
 
@@ -146,7 +147,8 @@ def test_downstream_options_file_is_checked_and_gets_the_task_defaults(tmp_path,
     )
     for parsed in (from_file, from_command_line):
         args, training_args = parsed
-        assert (args.max_duration, training_args.learning_rate, training_args.max_steps) == (1.0, 3e-3, 7)
+        max_duration = resolve_downstream(args).data.max_duration
+        assert (max_duration, training_args.learning_rate, training_args.max_steps) == (1.0, 3e-3, 7)
 
 
 def test_pretrain_options_file_parses_as_the_command_line_does(tmp_path):
