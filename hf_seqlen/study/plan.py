@@ -25,7 +25,7 @@ from ..costs.meter import device_name
 from ..downstream.args import parse_args as parse_downstream_args
 from ..option_parsing import UsageError, parse_dataclasses, raising_usage_errors
 from ..pretrain.args import ARGUMENT_CLASSES, validate
-from ..pretrain.schedule import DurationSchedule
+from .arm import Arm
 from .job import Job, launch
 from .report import seed_dir
 
@@ -64,19 +64,11 @@ def _hours(seconds: float) -> str:
     return f"{hours:,.3g} h" + (f" ({hours / 24:,.3g} days)" if hours >= 48 else "")
 
 
-def _phases(arm: dict) -> list[tuple[float, float]]:
-    """(crop seconds, share of the updates) of an arm."""
-    if arm.get("schedule"):
-        schedule = DurationSchedule.parse(arm["schedule"])
-        return list(zip(schedule.durations, schedule.shares))
-    return [(arm["max_duration"], 1.0)]
-
-
-def finished_runs_estimate(root: Path, arm: dict, seeds: list[int]) -> str | None:
+def finished_runs_estimate(root: Path, arm: Arm, seeds: list[int]) -> str | None:
     """From the costs.json of this arm's finished pre-trainings under the sweep's output_dir."""
     costs = []
     for seed in seeds:
-        path = seed_dir(root, arm["name"], seed) / "pretrain" / "costs.json"
+        path = seed_dir(root, arm.name, seed) / "pretrain" / "costs.json"
         if path.is_file():
             costs.append(json.loads(path.read_text()))
     if not costs:
@@ -117,7 +109,7 @@ def benchmark_problem(benchmark: dict, machine: dict) -> str | None:
 def benchmark_estimate(
     benchmark: dict,
     source: str,
-    arm: dict,
+    arm: Arm,
     parsed: tuple,
     budget_updates: int | None,
     max_train_audio_hours: float | None,
@@ -126,7 +118,7 @@ def benchmark_estimate(
     (forward, backward and optimizer step on full-length crops; one process; loading and evaluation left out)."""
     model, _, train = parsed
     phases = []
-    for seconds, share in _phases(arm):
+    for seconds, share in arm.phases():
         points = [
             point
             for curve in benchmark["results"]["curves"]
@@ -144,12 +136,12 @@ def benchmark_estimate(
     return (
         f"{_hours(seconds)} per seed (estimate: {updates:,.0f} updates of at most {audio_per_update:,.4g} s "
         f"of audio each, at the audio seconds per second measured for {model.config_name} at "
-        f"{', '.join(f'{d:g}' for d, _ in _phases(arm))} s crops in {source} on this "
+        f"{', '.join(f'{d:g}' for d, _ in arm.phases())} s crops in {source} on this "
         "machine; training steps only, one process)"
     )
 
 
-def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: Path = SCALING_BENCHMARK) -> list[str]:
+def arm_costs(args, arms: list[Arm], jobs: list, parsed: dict, benchmark_path: Path = SCALING_BENCHMARK) -> list[str]:
     """A line on the benchmark when it cannot be used, then one line per arm: its expected pre-training cost
     per seed, or that there is none."""
     source = "benchmarks/results/scaling.json" if benchmark_path == SCALING_BENCHMARK else str(benchmark_path)
@@ -169,7 +161,7 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
                 args.max_train_audio_hours,
             )
         lines.append(
-            f"  {arm['name']}: "
+            f"  {arm.name}: "
             + (
                 line
                 or "no estimate: no finished seed of this arm here and no step "
@@ -179,7 +171,7 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
     return lines
 
 
-def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
+def print_plan(args, arms: list[Arm], jobs: list, parsed: dict) -> None:
     to_run = [job for job in jobs if job.job is not None]
     pretraining = sum(job.task is None for job in to_run)
     print(

@@ -18,6 +18,7 @@ from ..downstream.results import read_examples
 from ..option_parsing import UsageError
 from ..statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
 from . import figures
+from .arm import Arm
 from .budgets import BUDGETS
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
@@ -80,28 +81,28 @@ def run_costs(sweep_dir: Path, arm: str, seed: int) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def flagged_runs(sweep_dir: Path, arms: list[dict], seeds: list[int]) -> dict[tuple[str, int], list[str]]:
+def flagged_runs(sweep_dir: Path, arms: list[Arm], seeds: list[int]) -> dict[tuple[str, int], list[str]]:
     """{(arm, seed): what went wrong} for the pre-training runs that did not learn (costs.json `training_health`)."""
     flagged = {}
     for arm in arms:
         for seed in seeds:
-            health = (run_costs(sweep_dir, arm["name"], seed) or {}).get("training_health") or {}
+            health = (run_costs(sweep_dir, arm.name, seed) or {}).get("training_health") or {}
             if health.get("problems"):
-                flagged[arm["name"], seed] = health["problems"]
+                flagged[arm.name, seed] = health["problems"]
     return flagged
 
 
-def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], chosen_reference: str | None = None):
+def collect(sweep_dir: Path, arms: list[Arm], tasks: list[str], seeds: list[int], chosen_reference: str | None = None):
     """Rows (one per arm that finished pre-training in some seed) and the comparisons behind them."""
     rows, tables = [], {}
     for arm in arms:
-        costs = [c for s in seeds if (c := run_costs(sweep_dir, arm["name"], s)) is not None]
+        costs = [c for s in seeds if (c := run_costs(sweep_dir, arm.name, s)) is not None]
         if not costs:
             continue
         row = {
-            "arm": arm["name"],
-            "max_duration": arm["max_duration"],
-            "schedule": arm.get("schedule", ""),
+            "arm": arm.name,
+            "max_duration": arm.max_duration,
+            "schedule": arm.schedule,
             "seeds": len(costs),
             "runs_that_did_not_learn": sum(bool((c.get("training_health") or {}).get("problems")) for c in costs),
         }
@@ -109,7 +110,7 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
         row.update({k: float(np.mean([n[k] for n in numbers])) for k in numbers[0] if all(k in n for n in numbers)})
         rows.append(row)
         for task in tasks:
-            tables[arm["name"], task] = arm_tables(sweep_dir, arm["name"], task, seeds)
+            tables[arm.name, task] = arm_tables(sweep_dir, arm.name, task, seeds)
     if not rows:
         return rows, None
     reference = reference_arm(rows, chosen_reference)
@@ -278,7 +279,7 @@ def verdict_changes(rows: list[dict], without: list[dict], tasks: list[str]) -> 
     return changes
 
 
-def health_lines(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], rows, reference) -> list[str]:
+def health_lines(sweep_dir: Path, arms: list[Arm], tasks: list[str], seeds: list[int], rows, reference) -> list[str]:
     """The pre-training runs that did not learn, per arm and seed, and whether the headline changes without their
     seeds (left out of every arm, so that the comparisons stay paired). They stay in every figure of the report."""
     flagged = flagged_runs(sweep_dir, arms, seeds)
@@ -396,7 +397,7 @@ def write_markdown(rows, reference, tasks, budget, plots, path: Path, health: li
 
 def write_report(
     sweep_dir: Path,
-    arms: list[dict],
+    arms: list[Arm],
     tasks: list[str],
     seeds: list[int],
     reference: str | None = None,

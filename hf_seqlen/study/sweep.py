@@ -10,7 +10,7 @@ process. Every arm runs once per
 seed (`--seeds 0 1 2`), in `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed
 runs only the new jobs; an interrupted pre-training resumes from its last checkpoint. Each job is a `Job` value
 (job.py) until it runs; before any job starts, every job's options are checked by the parser of its entry point,
-and `--dry_run` stops there and prints the plan (sweep_plan.py). A recipe file (`--config recipes/NAME.yaml`,
+and `--dry_run` stops there and prints the plan (plan.py). A recipe file (`--config recipes/NAME.yaml`,
 recipe.py) holds a whole study's options. The guide: docs/study.md.
 """
 
@@ -35,7 +35,7 @@ import torch
 from ..corpus.demo_maker import cached_corpus, cached_corpus_folder
 from ..downstream.task_table import TASKS
 from ..option_parsing import UsageError, parse_dataclasses
-from ..pretrain.schedule import DurationSchedule
+from .arm import Arm
 from .budgets import BUDGETS
 from .card import write_card_sections
 from .job import Job, Setting, launch, merged, setting, settings_from_words
@@ -149,12 +149,9 @@ def parse_args(argv: list[str]) -> SweepArguments:
     return args
 
 
-def arms_of(args: SweepArguments) -> list[dict]:
-    arms = [{"name": f"{d:g}s", "max_duration": d} for d in args.durations]
-    for text in args.duration_schedules:
-        schedule = DurationSchedule.parse(text)
-        arms.append({"name": f"curriculum-{schedule.slug()}", "max_duration": schedule.longest, "schedule": text})
-    return arms
+def arms_of(args: SweepArguments) -> list[Arm]:
+    """The sweep's arms, in the report's order: each fixed duration, then each schedule."""
+    return [*map(Arm.fixed, args.durations), *map(Arm.curriculum, args.duration_schedules)]
 
 
 def budget_settings(args: SweepArguments) -> list[Setting]:
@@ -209,14 +206,12 @@ def with_default_data(args: SweepArguments) -> tuple[SweepArguments, bool]:
     return dataclasses.replace(args, data_dir=str(cached_corpus_folder("large"))), True
 
 
-def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> Job | None:
+def pretrain_job(args: SweepArguments, arm: Arm, seed: int, out: Path) -> Job | None:
     """The job that (re)starts this arm's pre-training, or None when it already finished."""
     if (out / "costs.json").is_file():
         return None
     length = (
-        setting("duration_schedule", arm["schedule"])
-        if arm.get("schedule")
-        else setting("max_duration", f"{arm['max_duration']:g}")
+        setting("duration_schedule", arm.schedule) if arm.schedule else setting("max_duration", f"{arm.max_duration:g}")
     )
     if any(out.glob("checkpoint-*/progress.json")):
         restart = [setting("resume_from_checkpoint", "latest")]
@@ -244,18 +239,18 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
 @dataclass
 class PlannedJob:
     name: str
-    arm: dict
+    arm: Arm
     task: str | None  # None: the arm's pre-training
     job: Job | None  # None: finished earlier
     log_file: Path
 
 
-def plan(args: SweepArguments, arms: list[dict]) -> list[PlannedJob]:
+def plan(args: SweepArguments, arms: list[Arm]) -> list[PlannedJob]:
     """Every job of the sweep, in the order they run: per seed, per arm, pre-training then each task."""
     planned = []
     for seed in args.seeds:
         for arm in arms:
-            runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
+            runs, name = seed_dir(Path(args.output_dir), arm.name, seed), f"{arm.name} seed {seed}"
             planned.append(
                 PlannedJob(
                     f"{name} pre-training",
@@ -369,7 +364,7 @@ def run_job(planned: PlannedJob, accelerate_config: str | None, here: EntryPoint
 @dataclass
 class SweepPlan:
     args: SweepArguments  # with --data_dir resolved
-    arms: list[dict]
+    arms: list[Arm]
     jobs: list[PlannedJob]
     parsed: dict  # {job name: its options as its entry point parsed them}
     makes_default_corpus: bool
@@ -384,7 +379,7 @@ def checked_plan(args: SweepArguments) -> SweepPlan:
     budget_settings(args)  # fail on a missing budget before any job starts
     args, makes_default_corpus = with_default_data(args)
     arms = arms_of(args)
-    check_reference_arm(args.reference_arm, [arm["name"] for arm in arms])
+    check_reference_arm(args.reference_arm, [arm.name for arm in arms])
     planned = plan(args, arms)
     parsed = check_jobs(
         planned, args.config
