@@ -364,7 +364,7 @@ def results_table(rows: list[dict], tasks: list[str]) -> list[str]:
     return lines
 
 
-def write_markdown(rows, reference, tasks, budget, plots, path: Path, health: list[str]) -> None:
+def write_markdown(rows, reference, tasks, *, budget: str, plots: list[Path], health: list[str], path: Path) -> None:
     lines = ["# Sequence-length study", ""]
     summary = [p for p in plots if p.stem == "summary"]
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
@@ -411,13 +411,13 @@ def write_report(
         rows,
         reference_row,
         tasks,
-        metric_columns(rows, tasks),
-        cost_column(rows),
-        sweep_dir,
-        chance_levels(sweep_dir, rows, tasks, seeds),
+        metrics=metric_columns(rows, tasks),
+        cost=cost_column(rows),
+        chance=chance_levels(sweep_dir, rows, tasks, seeds),
+        folder=sweep_dir,
     )
     health = health_lines(sweep_dir, arms, tasks, seeds, rows, reference_row)
-    write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md", health)
+    write_markdown(rows, reference_row, tasks, budget=budget, plots=plots, health=health, path=sweep_dir / "report.md")
     return rows
 
 
