@@ -156,15 +156,16 @@ def _summary_figure(rows, reference, tasks, metrics, path: Path) -> Path:
 
 
 def write_figures(
-    rows, reference, tasks, *, metrics: list[str], cost: str | None, chance: dict[str, float], folder: Path
+    rows, reference, tasks, *, metrics: list[str], cost: str | None, chance_levels: dict[str, float], folder: Path
 ) -> list[Path]:
-    """At most 2 + len(tasks) PNG files in `folder`; their paths, the summary first. `chance`: each task's chance
-    level (report.chance_levels)."""
+    """At most 2 + len(tasks) PNG files in `folder`; their paths, the summary first."""
     written = [_summary_figure(rows, reference, tasks, metrics, folder / "summary.png")]
     for task in tasks:
         metric = main_metric(task, metrics)
         if metric and cost:
             path = folder / f"{task}.png"
-            written.append(_task_figure(rows, reference, task, metric, cost=cost, chance=chance.get(task), path=path))
+            written.append(
+                _task_figure(rows, reference, task, metric, cost=cost, chance=chance_levels.get(task), path=path)
+            )
     cost_figure = _cost_figure(rows, folder / "costs.png")
     return written + [cost_figure] if cost_figure else written

@@ -78,7 +78,7 @@ class SweepArguments:
         default="steps",
         metadata={
             "help": "What is equal across arms: "
-            + ", ".join(f"{name} (--{budget.option})" for name, budget in BUDGETS.items())
+            + ", ".join(f"{name} (--{sweep_budget.option})" for name, sweep_budget in BUDGETS.items())
             + ".",
             "choices": list(BUDGETS),
         },
@@ -156,11 +156,11 @@ def arms_of(args: SweepArguments) -> list[Arm]:
 
 def budget_settings(args: SweepArguments) -> list[Setting]:
     """The sweep's budget as the run_pretrain option of the same name."""
-    budget = BUDGETS[args.budget]
-    value = getattr(args, budget.option)
+    sweep_budget = BUDGETS[args.budget]
+    value = getattr(args, sweep_budget.option)
     if value is None:
-        raise UsageError(f"--budget {args.budget} needs --{budget.option} {budget.value_name}.")
-    return [setting(budget.option, value)]
+        raise UsageError(f"--budget {args.budget} needs --{sweep_budget.option} {sweep_budget.value_name}.")
+    return [setting(sweep_budget.option, value)]
 
 
 DATA_OPTIONS = ("data_dir", "dataset_name")
@@ -245,7 +245,7 @@ class PlannedJob:
     log_file: Path
 
 
-def plan(args: SweepArguments, arms: list[Arm]) -> list[PlannedJob]:
+def planned_jobs(args: SweepArguments, arms: list[Arm]) -> list[PlannedJob]:
     """Every job of the sweep, in the order they run: per seed, per arm, pre-training then each task."""
     planned = []
     for seed in args.seeds:
@@ -380,7 +380,7 @@ def checked_plan(args: SweepArguments) -> SweepPlan:
     args, makes_default_corpus = with_default_data(args)
     arms = arms_of(args)
     check_reference_arm(args.reference_arm, [arm.name for arm in arms])
-    planned = plan(args, arms)
+    planned = planned_jobs(args, arms)
     parsed = check_jobs(
         planned, args.config
     )  # a mistyped option of the last task fails now, not after days of pre-training
@@ -399,10 +399,12 @@ def sweep(args: SweepArguments, downstream_here: EntryPoint | None = None) -> li
     if checked.makes_default_corpus:
         cached_corpus("large", log=logger.info)
     here = downstream_here if launches_one_process(args) else None
-    for job in checked.jobs:
-        run_job(job, args.accelerate_config, here if job.task is not None else None)
+    for planned in checked.jobs:
+        run_job(planned, args.accelerate_config, here if planned.task is not None else None)
     root = Path(args.output_dir)
-    rows = write_report(root, checked.arms, args.tasks, args.seeds, args.reference_arm, args.budget)
+    rows = write_report(
+        root, checked.arms, args.tasks, args.seeds, reference_arm=args.reference_arm, budget=args.budget
+    )
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
     return rows
