@@ -64,9 +64,9 @@ def task_measures(table: dict) -> list[str]:
     return [m for m in present if m != "uar"]
 
 
-def check_reference_arm(chosen: str | None, arms: list[str]) -> None:
-    if chosen and chosen not in arms:
-        raise UsageError(f"--reference_arm {chosen} is not an arm of this sweep (arms: {', '.join(arms)}).")
+def check_reference_arm(reference_arm: str | None, arm_names: list[str]) -> None:
+    if reference_arm and reference_arm not in arm_names:
+        raise UsageError(f"--reference_arm {reference_arm} is not an arm of this sweep (arms: {', '.join(arm_names)}).")
 
 
 def reference_row(rows: list[dict], reference_arm: str | None) -> dict:
