@@ -1,7 +1,7 @@
 """Shared fixtures: real audio files on disk, a real tiny checkpoint pre-trained once per session, and the
-stand-in Hub.
-Every test that uses the checkpoint is marked slow here, since the first one launches the run.
-Plain helpers live in helpers.py."""
+stand-in Hub; and the tiers: every test under tests/integration is marked slow here, and none under tests/unit may
+be slow (the checkpoint's first user launches its run, so its users are integration tests).
+Plain helpers live in tests/support/."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ import pytest
 
 from helpers import run_accelerate, write_tone
 from hub_server import FakeHub
+from messy_audio import make_messy_folder
+
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+# Each collected test and whether it is slow, before `-m "not slow"` deselects: tests/unit/test_tiers.py reads it.
+SLOW_TESTS = pytest.StashKey[dict[str, bool]]()
 
 
 @pytest.fixture
@@ -20,6 +25,11 @@ def audio_dir(tmp_path: Path) -> Path:
     for i in range(12):
         write_tone(tmp_path / "audio" / f"utt{i:02d}.flac", seconds=1.0 + i, seed=i)
     return tmp_path / "audio"
+
+
+@pytest.fixture
+def messy_folder(tmp_path: Path) -> tuple[Path, set[str]]:
+    return make_messy_folder(tmp_path / "messy")
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +65,8 @@ def hub(monkeypatch):
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "pretrained_checkpoint" in getattr(item, "fixturenames", ()):
+        if INTEGRATION in item.path.parents or "pretrained_checkpoint" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
+    config.stash[SLOW_TESTS] = {item.nodeid: item.get_closest_marker("slow") is not None for item in items}
