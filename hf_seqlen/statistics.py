@@ -114,8 +114,8 @@ def pseudo_values(metric: str, table: dict) -> np.ndarray:
     needs memory for its rows' shares only: O(n) in all, whatever the number of examples."""
     n = table_size(table)
     classes = _classes(metric, table)
-    rows = max(1, JACKKNIFE_BLOCK_CELLS // (1 if classes is None else len(classes)))
-    blocks = [slice(start, start + rows) for start in range(0, n, rows)]
+    block_size = max(1, JACKKNIFE_BLOCK_CELLS // (1 if classes is None else len(classes)))
+    blocks = [slice(start, start + block_size) for start in range(0, n, block_size)]
     block_sums = [[share.sum(axis=0) for share in _shares(metric, table, block, classes)] for block in blocks]
     total = [sum(parts) for parts in zip(*block_sums)]
     whole = float(_from_sums(metric, [np.reshape(sum_, (1, -1)) for sum_ in total]).ravel()[0])

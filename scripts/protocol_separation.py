@@ -31,12 +31,12 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForPr
 from hf_seqlen.downstream.results import read_examples
 from hf_seqlen.pretrain.args import HUB_CONFIGS
 from hf_seqlen.statistics import outcome_table, paired_difference
-from hf_seqlen.study.job import Job, launch, merged, options_from_words
+from hf_seqlen.study.job import Job, launch, merged, settings_from_words
 
 
 def job_command(entry: str, words: list[str]) -> list[str]:
     """The command a sweep launches for this job of `hf_seqlen.cli ENTRY`."""
-    return launch(Job(entry, merged(options_from_words(words, entry))), None)
+    return launch(Job(entry, merged(settings_from_words(words, entry))), None)
 
 
 def run_timed(command: list[str], log: Path) -> float:

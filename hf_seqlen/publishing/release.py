@@ -25,7 +25,7 @@ EVAL_RESULTS_FILE = "eval_results.json"
 DOWNSTREAM_RESULTS_FILE = "results.json"  # what marks a downstream run's folder (downstream/results.py)
 EXAMPLES_SUFFIX = "_examples.jsonl"  # a downstream split's per-example outcomes: test_examples.jsonl
 PUBLISHED_FILE = "published.json"  # the Hub repo a run was pushed to; kept local, never uploaded
-SECTION_FILE = "study.md"  # a section a sweep adds to the card (study_card.py), kept beside it to outlive rewrites
+SECTION_FILE = "study.md"  # a section a sweep adds to the card (study/card.py), kept beside it to outlive rewrites
 SECRET_ARGUMENTS = ("hub_token",)
 ELIDED = ".../"  # stands for the part of a local path that published files leave out
 

@@ -1,6 +1,6 @@
 """The section a sweep adds to each arm's pre-training model card: its cost against the reference arm
 (measured in the same sweep) and each downstream metric with its 95% CI. Kept in `study.md` beside the
-card (hub.SECTION_FILE), so a rewritten card (hub.refresh_card) carries it again."""
+card (release.SECTION_FILE), so a rewritten card (release.refresh_card) carries it again."""
 
 from __future__ import annotations
 

@@ -44,14 +44,14 @@ def main_metric(task: str, metrics: list[str]) -> str | None:
     return next((f"{task}_{m}" for m in MAIN_METRICS if f"{task}_{m}" in metrics), None)
 
 
-def _save(fig, path: Path, written: list[Path]) -> None:
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    written.append(path)
+    return path
 
 
-def _task_figure(rows, reference, task, metric, cost, chance, path, written):
+def _task_figure(rows, reference, task, metric, *, cost: str, chance: float | None, path: Path) -> Path:
     k = scale(metric)
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows:
@@ -97,24 +97,24 @@ def _task_figure(rows, reference, task, metric, cost, chance, path, written):
     ax.set_title(f"{task_title(task)}: mean over seeds, 95% CI", fontsize=11)
     ax.ticklabel_format(axis="x", style="plain", useOffset=False)
     ax.margins(x=0.25)
-    _save(fig, path, written)
+    return _save(fig, path)
 
 
-def _cost_figure(rows, path, written):
+def _cost_figure(rows, path: Path) -> Path | None:
     fixed = sorted((r for r in rows if not r["schedule"]), key=lambda r: r["max_duration"])
-    costs = [
+    shown = [
         c
         for c in LABELS
         if c in ("flops_total_estimated_from_counted_steps", "wall_clock_seconds", "audio_hours", "device_hours")
         and fixed
         and all(c in r for r in fixed)
     ]
-    if not costs:
-        return
-    columns = min(len(costs), 2)
-    grid_rows = -(-len(costs) // columns)
-    fig, axes = plt.subplots(grid_rows, columns, figsize=(4.6 * columns, 3.2 * grid_rows), squeeze=False)
-    for ax, cost in zip(axes.flat, costs):
+    if not shown:
+        return None
+    grid_columns = min(len(shown), 2)
+    grid_rows = -(-len(shown) // grid_columns)
+    fig, axes = plt.subplots(grid_rows, grid_columns, figsize=(4.6 * grid_columns, 3.2 * grid_rows), squeeze=False)
+    for ax, cost in zip(axes.flat, shown):
         ax.plot([r["max_duration"] for r in fixed], [r[cost] * scale(cost) for r in fixed], "o-")
         ax.set_xscale("log", base=2)
         ax.set_xticks([r["max_duration"] for r in fixed], [f"{r['max_duration']:g}" for r in fixed])
@@ -122,10 +122,10 @@ def _cost_figure(rows, path, written):
         ax.set_ylabel(label(cost))
         ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     fig.suptitle("Pre-training cost per arm (mean over seeds)", fontsize=11)
-    _save(fig, path, written)
+    return _save(fig, path)
 
 
-def _summary_figure(rows, reference, tasks, metrics, path, written):
+def _summary_figure(rows, reference, tasks, metrics, path: Path) -> Path:
     shown = [m for m in (main_metric(t, metrics) for t in tasks) if m]
     fig, axes = plt.subplots(1, 1 + len(shown), figsize=(4.2 * (1 + len(shown)), 3.6), squeeze=False)
     names = [r["arm"] for r in rows]
@@ -152,16 +152,20 @@ def _summary_figure(rows, reference, tasks, metrics, path, written):
         unit = " (points)" if k == 100 else ""
         ax.set_xlabel(f"{label(metric.split('_', 1)[1]).split(' (')[0]} minus {reference['arm']}{unit}")
         ax.set_title(f"{task_title(metric.split('_')[0], metric)}: difference, 95% CI", fontsize=11)
-    _save(fig, path, written)
+    return _save(fig, path)
 
 
-def write_figures(rows, reference, tasks, metrics, cost: str | None, sweep_dir: Path, chance: dict) -> list[Path]:
-    """At most 2 + len(tasks) PNG files; their paths, the summary first."""
-    written: list[Path] = []
-    _summary_figure(rows, reference, tasks, metrics, sweep_dir / "summary.png", written)
+def write_figures(
+    rows, reference, tasks, *, metrics: list[str], cost: str | None, chance_levels: dict[str, float], folder: Path
+) -> list[Path]:
+    """At most 2 + len(tasks) PNG files in `folder`; their paths, the summary first."""
+    written = [_summary_figure(rows, reference, tasks, metrics, folder / "summary.png")]
     for task in tasks:
         metric = main_metric(task, metrics)
         if metric and cost:
-            _task_figure(rows, reference, task, metric, cost, chance.get(task), sweep_dir / f"{task}.png", written)
-    _cost_figure(rows, sweep_dir / "costs.png", written)
-    return written
+            path = folder / f"{task}.png"
+            written.append(
+                _task_figure(rows, reference, task, metric, cost=cost, chance=chance_levels.get(task), path=path)
+            )
+    cost_figure = _cost_figure(rows, folder / "costs.png")
+    return written + [cost_figure] if cost_figure else written

@@ -1,6 +1,6 @@
 """A sweep's job: one entry point of `hf_seqlen.cli` (pretrain: run_pretrain.py, downstream: run_downstream.py)
-and its options under that entry point's own names, each once. A job stays this value while the sweep plans and
-checks it; `launch` alone makes it a command line (docs/study.md).
+and its settings: options under that entry point's own names, each once, with their values. A job stays this
+value while the sweep plans and checks it; `launch` alone makes it a command line (docs/study.md).
 """
 
 from __future__ import annotations
@@ -11,50 +11,51 @@ from dataclasses import dataclass
 
 from ..option_parsing import UsageError, is_number, word
 
-# (option name without --, its values as command-line words): ("max_duration", ("2",)); a bare flag has no values.
-Option = tuple[str, tuple[str, ...]]
+# One option set for a job: (its name without --, its values as command-line words): ("max_duration", ("2",));
+# a bare flag has no values.
+Setting = tuple[str, tuple[str, ...]]
 
 
-def option(name: str, *values: object) -> Option:
+def setting(name: str, *values: object) -> Setting:
     return name, tuple(word(value) for value in values)
 
 
-def options_from_words(words: Iterable[str], where: str) -> list[Option]:
-    """Command-line words (--name value ..., --name=value, a bare --flag) as options, in the order given."""
-    options: list[Option] = []
+def settings_from_words(words: Iterable[str], where: str) -> list[Setting]:
+    """Command-line words (--name value ..., --name=value, a bare --flag) as settings, in the order given."""
+    settings: list[Setting] = []
     for text in words:
         if text.startswith("--") and not is_number(text):
             name, equals, value = text[2:].partition("=")
-            options.append((name.replace("-", "_"), (value,) if equals else ()))
-        elif options:
-            options[-1] = (options[-1][0], (*options[-1][1], text))
+            settings.append((name.replace("-", "_"), (value,) if equals else ()))
+        elif settings:
+            settings[-1] = (settings[-1][0], (*settings[-1][1], text))
         else:
             raise UsageError(f"{where}: {text!r} is no option; give options as --NAME VALUE ...")
-    return options
+    return settings
 
 
-def merged(*groups: Iterable[Option]) -> tuple[Option, ...]:
-    """The options of every group, each name once: a later group's value replaces an earlier one, and is placed
+def merged(*groups: Iterable[Setting]) -> tuple[Setting, ...]:
+    """The settings of every group, each name once: a later group's value replaces an earlier one, and is placed
     where the later group puts it (the way the last of a repeated option wins on a command line)."""
-    options: dict[str, tuple[str, ...]] = {}
+    values_of: dict[str, tuple[str, ...]] = {}
     for group in groups:
         for name, values in group:
-            options.pop(name, None)
-            options[name] = values
-    return tuple(options.items())
+            values_of.pop(name, None)
+            values_of[name] = values
+    return tuple(values_of.items())
 
 
 @dataclass(frozen=True)
 class Job:
     entry: str  # "pretrain" or "downstream"
-    options: tuple[Option, ...]
+    settings: tuple[Setting, ...]
 
     def value(self, name: str) -> tuple[str, ...] | None:
-        return dict(self.options).get(name)
+        return dict(self.settings).get(name)
 
     def arguments(self) -> list[str]:
-        """The options as the entry point's command-line arguments."""
-        return [text for name, values in self.options for text in (f"--{name}", *values)]
+        """The settings as the entry point's command-line arguments."""
+        return [text for name, values in self.settings for text in (f"--{name}", *values)]
 
 
 def launch(job: Job, accelerate_config: str | None) -> list[str]:

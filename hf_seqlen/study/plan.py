@@ -25,7 +25,7 @@ from ..costs.meter import device_name
 from ..downstream.args import parse_args as parse_downstream_args
 from ..option_parsing import UsageError, parse_dataclasses, raising_usage_errors
 from ..pretrain.args import ARGUMENT_CLASSES, check_options
-from ..pretrain.schedule import DurationSchedule
+from .arm import Arm
 from .job import Job, launch
 from .report import seed_dir
 
@@ -36,13 +36,13 @@ def parse_job(job: Job) -> tuple:
     """The job's options as its entry point parses and checks them, leaving out what needs the data or the Hub."""
     with raising_usage_errors():
         if job.entry == "pretrain":
-            parsed = parse_dataclasses(ARGUMENT_CLASSES, job.arguments())
-            check_options(*parsed, check_sources=False)
-            return parsed
+            arguments = parse_dataclasses(ARGUMENT_CLASSES, job.arguments())
+            check_options(*arguments, check_sources=False)
+            return arguments
         return parse_downstream_args(job.arguments(), check_sources=False)
 
 
-def check_jobs(jobs: list, source: str | None = None) -> dict[str, tuple]:
+def check_jobs(jobs: list, recipe: str | None = None) -> dict[str, tuple]:
     """{job name: parsed options} of every job still to run; a mistake is a UsageError naming the job."""
     parsed = {}
     for planned in jobs:
@@ -51,7 +51,7 @@ def check_jobs(jobs: list, source: str | None = None) -> dict[str, tuple]:
         try:
             parsed[planned.name] = parse_job(planned.job)
         except UsageError as error:
-            where = f"recipe {source}, job {planned.name}" if source else planned.name
+            where = f"recipe {recipe}, job {planned.name}" if recipe else planned.name
             raise UsageError(f"{where}: {error}") from None
     return parsed
 
@@ -64,19 +64,11 @@ def _hours(seconds: float) -> str:
     return f"{hours:,.3g} h" + (f" ({hours / 24:,.3g} days)" if hours >= 48 else "")
 
 
-def _phases(arm: dict) -> list[tuple[float, float]]:
-    """(crop seconds, share of the updates) of an arm."""
-    if arm.get("schedule"):
-        schedule = DurationSchedule.parse(arm["schedule"])
-        return list(zip(schedule.durations, schedule.shares))
-    return [(arm["max_duration"], 1.0)]
-
-
-def finished_runs_estimate(root: Path, arm: dict, seeds: list[int]) -> str | None:
+def finished_runs_estimate(root: Path, arm: Arm, seeds: list[int]) -> str | None:
     """From the costs.json of this arm's finished pre-trainings under the sweep's output_dir."""
     costs = []
     for seed in seeds:
-        path = seed_dir(root, arm["name"], seed) / "pretrain" / "costs.json"
+        path = seed_dir(root, arm.name, seed) / "pretrain" / "costs.json"
         if path.is_file():
             costs.append(json.loads(path.read_text()))
     if not costs:
@@ -117,16 +109,16 @@ def benchmark_problem(benchmark: dict, machine: dict) -> str | None:
 def benchmark_estimate(
     benchmark: dict,
     source: str,
-    arm: dict,
-    parsed: tuple,
+    arm: Arm,
+    arguments: tuple,
     budget_updates: int | None,
     max_train_audio_hours: float | None,
 ) -> str | None:
     """Updates x audio per update / the measured audio seconds per second at each of the arm's crop lengths
     (forward, backward and optimizer step on full-length crops; one process; loading and evaluation left out)."""
-    model, _, train = parsed
+    model, _, train = arguments  # the arm's pre-training, as parse_job parsed it
     phases = []
-    for seconds, share in _phases(arm):
+    for seconds, share in arm.phases():
         points = [
             point
             for curve in benchmark["results"]["curves"]
@@ -144,12 +136,12 @@ def benchmark_estimate(
     return (
         f"{_hours(seconds)} per seed (estimate: {updates:,.0f} updates of at most {audio_per_update:,.4g} s "
         f"of audio each, at the audio seconds per second measured for {model.config_name} at "
-        f"{', '.join(f'{d:g}' for d, _ in _phases(arm))} s crops in {source} on this "
+        f"{', '.join(f'{d:g}' for d, _ in arm.phases())} s crops in {source} on this "
         "machine; training steps only, one process)"
     )
 
 
-def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: Path = SCALING_BENCHMARK) -> list[str]:
+def arm_costs(args, arms: list[Arm], jobs: list, parsed: dict, benchmark_path: Path = SCALING_BENCHMARK) -> list[str]:
     """A line on the benchmark when it cannot be used, then one line per arm: its expected pre-training cost
     per seed, or that there is none."""
     source = "benchmarks/results/scaling.json" if benchmark_path == SCALING_BENCHMARK else str(benchmark_path)
@@ -158,7 +150,11 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
     lines = [f"  ({source} cannot serve: {problem})"] if problem else []
     for arm in arms:
         line = finished_runs_estimate(Path(args.output_dir), arm, args.seeds)
-        pretraining = [parsed[job.name] for job in jobs if job.arm is arm and job.task is None and job.name in parsed]
+        pretraining = [
+            parsed[planned.name]
+            for planned in jobs
+            if planned.arm is arm and planned.task is None and planned.name in parsed
+        ]
         if line is None and pretraining and not problem and args.budget in ("steps", "audio_hours"):
             line = benchmark_estimate(
                 benchmark,
@@ -169,7 +165,7 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
                 args.max_train_audio_hours,
             )
         lines.append(
-            f"  {arm['name']}: "
+            f"  {arm.name}: "
             + (
                 line
                 or "no estimate: no finished seed of this arm here and no step "
@@ -179,22 +175,22 @@ def arm_costs(args, arms: list[dict], jobs: list, parsed: dict, benchmark_path: 
     return lines
 
 
-def print_plan(args, arms: list[dict], jobs: list, parsed: dict) -> None:
-    to_run = [job for job in jobs if job.job is not None]
-    pretraining = sum(job.task is None for job in to_run)
+def print_plan(args, arms: list[Arm], jobs: list, parsed: dict) -> None:
+    to_run = [planned for planned in jobs if planned.job is not None]
+    pretraining = sum(planned.task is None for planned in to_run)
     print(
         f"Plan{f' of recipe {args.config}' if args.config else ''}: {len(arms)} arm(s) x {len(args.seeds)} "
         f"seed(s) x ({len(args.tasks)} task(s) + pre-training) in {args.output_dir}: {len(to_run)} job(s) to run "
         f"({pretraining} pre-training, {len(to_run) - pretraining} downstream), {len(jobs) - len(to_run)} finished "
         "earlier. Every job's options were checked offline by its own parser."
     )
-    for index, job in enumerate(to_run, 1):
-        print(f"[{index}/{len(to_run)}] {job.name} (log: {job.log_file})")
-        print(f"  $ {shlex.join(launch(job.job, args.accelerate_config))}")
-    for job in jobs:
-        if job.job is None:
-            print(f"[done] {job.name}: finished earlier, skipped")
-    folders = {getattr(options, "data_dir", None) for job_options in parsed.values() for options in job_options}
+    for index, planned in enumerate(to_run, 1):
+        print(f"[{index}/{len(to_run)}] {planned.name} (log: {planned.log_file})")
+        print(f"  $ {shlex.join(launch(planned.job, args.accelerate_config))}")
+    for planned in jobs:
+        if planned.job is None:
+            print(f"[done] {planned.name}: finished earlier, skipped")
+    folders = {getattr(group, "data_dir", None) for arguments in parsed.values() for group in arguments}
     missing = sorted(folder for folder in folders if folder and not Path(folder).is_dir())
     if str(cached_corpus_folder("large")) in missing:
         missing.remove(str(cached_corpus_folder("large")))

@@ -21,7 +21,7 @@ from .figures import label
 from .report import arm_tables, cost_column, lower_is_better, state
 
 # The task metric the recommendation weighs, in order of preference.
-MAIN_METRICS = ("accuracy", "wer", "f1", "uar", "cer")
+WEIGHED_METRICS = ("accuracy", "wer", "f1", "uar", "cer")
 
 
 @dataclass
@@ -105,7 +105,7 @@ def weigh_report(report: Path, task: str, tolerance: float) -> dict | None:
     `tolerance` (points of accuracy, or 0.01s of WER), and the arms the data cannot place either way."""
     rows = read_report(report)
     metric = next(
-        (f"{task}_{m}" for m in MAIN_METRICS if any(isinstance(r.get(f"{task}_{m}"), float) for r in rows)), None
+        (f"{task}_{m}" for m in WEIGHED_METRICS if any(isinstance(r.get(f"{task}_{m}"), float) for r in rows)), None
     )
     cost = cost_column(rows)
     if metric is None or cost is None:

@@ -18,6 +18,7 @@ from ..downstream.results import read_examples
 from ..option_parsing import UsageError
 from ..statistics import METRICS, holm, interval, outcome_table, paired_difference, table_size
 from . import figures
+from .arm import Arm
 from .budgets import BUDGETS
 
 # Metrics where lower is better; every other metric is taken as higher-is-better.
@@ -38,70 +39,73 @@ def lower_is_better(metric: str) -> bool:
     return any(metric.endswith(suffix) for suffix in LOWER_IS_BETTER)
 
 
-def seed_dir(sweep_dir: Path, arm: str, seed: int) -> Path:
-    return sweep_dir / arm / f"seed-{seed}"
+def seed_dir(sweep_dir: Path, arm_name: str, seed: int) -> Path:
+    return sweep_dir / arm_name / f"seed-{seed}"
 
 
 def _numbers(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def arm_tables(sweep_dir: Path, arm: str, task: str, seeds: list[int]) -> dict[int, dict]:
+def arm_tables(sweep_dir: Path, arm_name: str, task: str, seeds: list[int]) -> dict[int, dict]:
     """{seed: outcome table} of one arm's task, for the seeds whose run stored its test outcomes."""
     tables = {}
     for seed in seeds:
-        examples = read_examples(seed_dir(sweep_dir, arm, seed) / task)
+        examples = read_examples(seed_dir(sweep_dir, arm_name, seed) / task)
         if examples:
             tables[seed] = outcome_table(examples)
     return tables
 
 
-def task_metrics(table: dict) -> list[str]:
+def task_measures(table: dict) -> list[str]:
+    """What the report measures of a task from its outcome table (statistics.METRICS but uar); a row holds each
+    measure as the metric `task_measure`."""
     present = [m for m in METRICS if m in ("wer", "cer") and "words" in table or m in POINTS and "correct" in table]
     return [m for m in present if m != "uar"]
 
 
-def check_reference_arm(chosen: str | None, arms: list[str]) -> None:
-    if chosen and chosen not in arms:
-        raise UsageError(f"--reference_arm {chosen} is not an arm of this sweep (arms: {', '.join(arms)}).")
+def check_reference_arm(reference_arm: str | None, arm_names: list[str]) -> None:
+    if reference_arm and reference_arm not in arm_names:
+        raise UsageError(f"--reference_arm {reference_arm} is not an arm of this sweep (arms: {', '.join(arm_names)}).")
 
 
-def reference_arm(rows: list[dict], chosen: str | None) -> dict:
+def reference_row(rows: list[dict], reference_arm: str | None) -> dict:
     """The arm others are compared with: the one named, else the longest fixed duration (else the last)."""
-    if chosen:
-        check_reference_arm(chosen, [r["arm"] for r in rows])
-        return next(r for r in rows if r["arm"] == chosen)
+    if reference_arm:
+        check_reference_arm(reference_arm, [r["arm"] for r in rows])
+        return next(r for r in rows if r["arm"] == reference_arm)
     fixed = [r for r in rows if not r["schedule"]]
     return max(fixed, key=lambda r: r["max_duration"]) if fixed else rows[-1]
 
 
-def run_costs(sweep_dir: Path, arm: str, seed: int) -> dict | None:
-    path = seed_dir(sweep_dir, arm, seed) / "pretrain" / "costs.json"
+def run_costs(sweep_dir: Path, arm_name: str, seed: int) -> dict | None:
+    path = seed_dir(sweep_dir, arm_name, seed) / "pretrain" / "costs.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def flagged_runs(sweep_dir: Path, arms: list[dict], seeds: list[int]) -> dict[tuple[str, int], list[str]]:
-    """{(arm, seed): what went wrong} for the pre-training runs that did not learn (costs.json `training_health`)."""
+def flagged_runs(sweep_dir: Path, arms: list[Arm], seeds: list[int]) -> dict[tuple[str, int], list[str]]:
+    """{(arm name, seed): what went wrong} for the pre-training runs that did not learn (costs.json
+    `training_health`)."""
     flagged = {}
     for arm in arms:
         for seed in seeds:
-            health = (run_costs(sweep_dir, arm["name"], seed) or {}).get("training_health") or {}
-            if health.get("problems"):
-                flagged[arm["name"], seed] = health["problems"]
+            training_health = (run_costs(sweep_dir, arm.name, seed) or {}).get("training_health") or {}
+            if training_health.get("problems"):
+                flagged[arm.name, seed] = training_health["problems"]
     return flagged
 
 
-def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], chosen_reference: str | None = None):
+def collect(sweep_dir: Path, arms: list[Arm], tasks: list[str], seeds: list[int], reference_arm: str | None = None):
     """Rows (one per arm that finished pre-training in some seed) and the comparisons behind them."""
-    rows, tables = [], {}
+    rows, tables_of = [], {}  # {(arm name, task): {seed: outcome table}}
     for arm in arms:
-        costs = [c for s in seeds if (c := run_costs(sweep_dir, arm["name"], s)) is not None]
+        costs = [c for s in seeds if (c := run_costs(sweep_dir, arm.name, s)) is not None]
         if not costs:
             continue
         row = {
-            "arm": arm["name"],
-            "max_duration": arm["max_duration"],
-            "schedule": arm.get("schedule", ""),
+            "arm": arm.name,
+            "max_duration": arm.max_duration,
+            "schedule": arm.schedule,
             "seeds": len(costs),
             "runs_that_did_not_learn": sum(bool((c.get("training_health") or {}).get("problems")) for c in costs),
         }
@@ -109,17 +113,17 @@ def collect(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int
         row.update({k: float(np.mean([n[k] for n in numbers])) for k in numbers[0] if all(k in n for n in numbers)})
         rows.append(row)
         for task in tasks:
-            tables[arm["name"], task] = arm_tables(sweep_dir, arm["name"], task, seeds)
+            tables_of[arm.name, task] = arm_tables(sweep_dir, arm.name, task, seeds)
     if not rows:
         return rows, None
-    reference = reference_arm(rows, chosen_reference)
+    reference = reference_row(rows, reference_arm)
     cost = cost_column(rows)
     for row in rows:
         row["reference_arm"] = reference["arm"]
         if cost:
             row["cost_ratio_vs_reference"] = row[cost] / reference[cost] if reference[cost] else float("nan")
         for task in tasks:
-            _compare(row, task, tables[row["arm"], task], tables[reference["arm"], task])
+            _compare(row, task, tables_of[row["arm"], task], tables_of[reference["arm"], task])
     adjust_for_many_comparisons(rows)
     return rows, reference
 
@@ -150,18 +154,18 @@ def _compare(row: dict, task: str, tables: dict, reference_tables: dict) -> None
     seeds = sorted(tables)
     row[f"{task}_test_examples"] = table_size(tables[seeds[0]])
     common = [s for s in seeds if s in reference_tables]
-    for metric in task_metrics(tables[seeds[0]]):
-        name = f"{task}_{metric}"
-        own = interval(metric, [tables[s] for s in seeds])
-        row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = own.estimate, own.low, own.high
-        row[f"{name}_seeds"] = own.seeds
+    for measure in task_measures(tables[seeds[0]]):
+        metric = f"{task}_{measure}"
+        own = interval(measure, [tables[s] for s in seeds])
+        row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = own.estimate, own.low, own.high
+        row[f"{metric}_seeds"] = own.seeds
         if own.speakers:
             row[f"{task}_test_speakers"] = own.speakers
         if common:
-            diff = paired_difference(metric, [tables[s] for s in common], [reference_tables[s] for s in common])
-            row[f"{name}_diff_vs_reference"] = diff.estimate
-            row[f"{name}_diff_ci_low"], row[f"{name}_diff_ci_high"] = diff.low, diff.high
-            row[f"{name}_diff_seeds"], row[f"{name}_diff_p_value"] = diff.seeds, diff.p_value
+            diff = paired_difference(measure, [tables[s] for s in common], [reference_tables[s] for s in common])
+            row[f"{metric}_diff_vs_reference"] = diff.estimate
+            row[f"{metric}_diff_ci_low"], row[f"{metric}_diff_ci_high"] = diff.low, diff.high
+            row[f"{metric}_diff_seeds"], row[f"{metric}_diff_p_value"] = diff.seeds, diff.p_value
 
 
 def metric_columns(rows: list[dict], tasks: list[str]) -> list[str]:
@@ -254,12 +258,12 @@ def headline(rows: list[dict], reference: dict, tasks: list[str]) -> list[str]:
             continue
         parts = [describe(row, reference, m) for m in metric_columns([row], tasks) if m in reference]
         ratio = row.get("cost_ratio_vs_reference")
-        cost = (
+        cost_text = (
             f"costs {ratio:.0%} of {reference['arm']} in {figures.label(cost_column(rows))}"
             if ratio is not None
             else ""
         )
-        lines.append(f"{row['arm']} {cost}; " + "; ".join(parts) + ".")
+        lines.append(f"{row['arm']} {cost_text}; " + "; ".join(parts) + ".")
     return lines
 
 
@@ -278,7 +282,7 @@ def verdict_changes(rows: list[dict], without: list[dict], tasks: list[str]) -> 
     return changes
 
 
-def health_lines(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: list[int], rows, reference) -> list[str]:
+def health_lines(sweep_dir: Path, arms: list[Arm], tasks: list[str], seeds: list[int], rows, reference) -> list[str]:
     """The pre-training runs that did not learn, per arm and seed, and whether the headline changes without their
     seeds (left out of every arm, so that the comparisons stay paired). They stay in every figure of the report."""
     flagged = flagged_runs(sweep_dir, arms, seeds)
@@ -291,7 +295,7 @@ def health_lines(sweep_dir: Path, arms: list[dict], tasks: list[str], seeds: lis
         "",
         "These runs are in every figure above (costs.json `training_health` says why each is flagged):",
         "",
-        *(f"- {arm} seed {seed}: {'; '.join(problems)}" for (arm, seed), problems in sorted(flagged.items())),
+        *(f"- {arm_name} seed {seed}: {'; '.join(problems)}" for (arm_name, seed), problems in sorted(flagged.items())),
         "",
     ]
     kept = [seed for seed in seeds if seed not in dropped]
@@ -363,7 +367,7 @@ def results_table(rows: list[dict], tasks: list[str]) -> list[str]:
     return lines
 
 
-def write_markdown(rows, reference, tasks, budget, plots, path: Path, health: list[str]) -> None:
+def write_markdown(rows, reference, tasks, *, budget: str, plots: list[Path], health: list[str], path: Path) -> None:
     lines = ["# Sequence-length study", ""]
     summary = [p for p in plots if p.stem == "summary"]
     lines += [f"![summary]({p.name})" for p in summary] + [""] if summary else []
@@ -396,27 +400,27 @@ def write_markdown(rows, reference, tasks, budget, plots, path: Path, health: li
 
 def write_report(
     sweep_dir: Path,
-    arms: list[dict],
+    arms: list[Arm],
     tasks: list[str],
     seeds: list[int],
-    reference: str | None = None,
+    reference_arm: str | None = None,
     budget: str = "steps",
 ) -> list[dict]:
-    rows, reference_row = collect(sweep_dir, arms, tasks, seeds, reference)
+    rows, reference = collect(sweep_dir, arms, tasks, seeds, reference_arm)
     if not rows:
         return rows
     write_csv(rows, sweep_dir / "report.csv")
     plots = figures.write_figures(
         rows,
-        reference_row,
+        reference,
         tasks,
-        metric_columns(rows, tasks),
-        cost_column(rows),
-        sweep_dir,
-        chance_levels(sweep_dir, rows, tasks, seeds),
+        metrics=metric_columns(rows, tasks),
+        cost=cost_column(rows),
+        chance_levels=chance_levels(sweep_dir, rows, tasks, seeds),
+        folder=sweep_dir,
     )
-    health = health_lines(sweep_dir, arms, tasks, seeds, rows, reference_row)
-    write_markdown(rows, reference_row, tasks, budget, plots, sweep_dir / "report.md", health)
+    health = health_lines(sweep_dir, arms, tasks, seeds, rows, reference)
+    write_markdown(rows, reference, tasks, budget=budget, plots=plots, health=health, path=sweep_dir / "report.md")
     return rows
 
 

@@ -10,7 +10,7 @@ process. Every arm runs once per
 seed (`--seeds 0 1 2`), in `<arm>/seed-<s>/`. A finished (arm, seed, task) job is never redone, so adding a seed
 runs only the new jobs; an interrupted pre-training resumes from its last checkpoint. Each job is a `Job` value
 (job.py) until it runs; before any job starts, every job's options are checked by the parser of its entry point,
-and `--dry_run` stops there and prints the plan (sweep_plan.py). A recipe file (`--config recipes/NAME.yaml`,
+and `--dry_run` stops there and prints the plan (plan.py). A recipe file (`--config recipes/NAME.yaml`,
 recipe.py) holds a whole study's options. The guide: docs/study.md.
 """
 
@@ -35,10 +35,10 @@ import torch
 from ..corpus.demo_maker import cached_corpus, cached_corpus_folder
 from ..downstream.task_table import TASKS
 from ..option_parsing import UsageError, parse_dataclasses
-from ..pretrain.schedule import DurationSchedule
+from .arm import Arm
 from .budgets import BUDGETS
 from .card import write_card_sections
-from .job import Job, Option, launch, merged, option, options_from_words
+from .job import Job, Setting, launch, merged, setting, settings_from_words
 from .plan import check_jobs, print_plan
 from .recipe import with_recipe
 from .report import check_reference_arm, seed_dir, write_report
@@ -78,7 +78,7 @@ class SweepArguments:
         default="steps",
         metadata={
             "help": "What is equal across arms: "
-            + ", ".join(f"{name} (--{budget.option})" for name, budget in BUDGETS.items())
+            + ", ".join(f"{name} (--{sweep_budget.option})" for name, sweep_budget in BUDGETS.items())
             + ".",
             "choices": list(BUDGETS),
         },
@@ -149,81 +149,76 @@ def parse_args(argv: list[str]) -> SweepArguments:
     return args
 
 
-def arms_of(args: SweepArguments) -> list[dict]:
-    arms = [{"name": f"{d:g}s", "max_duration": d} for d in args.durations]
-    for text in args.duration_schedules:
-        schedule = DurationSchedule.parse(text)
-        arms.append({"name": f"curriculum-{schedule.slug()}", "max_duration": schedule.longest, "schedule": text})
-    return arms
+def arms_of(args: SweepArguments) -> list[Arm]:
+    """The sweep's arms, in the report's order: each fixed duration, then each schedule."""
+    return [*map(Arm.fixed, args.durations), *map(Arm.curriculum, args.duration_schedules)]
 
 
-def budget_options(args: SweepArguments) -> list[Option]:
+def budget_settings(args: SweepArguments) -> list[Setting]:
     """The sweep's budget as the run_pretrain option of the same name."""
-    budget = BUDGETS[args.budget]
-    value = getattr(args, budget.option)
+    sweep_budget = BUDGETS[args.budget]
+    value = getattr(args, sweep_budget.option)
     if value is None:
-        raise UsageError(f"--budget {args.budget} needs --{budget.option} {budget.value_name}.")
-    return [option(budget.option, value)]
+        raise UsageError(f"--budget {args.budget} needs --{sweep_budget.option} {sweep_budget.value_name}.")
+    return [setting(sweep_budget.option, value)]
 
 
 DATA_OPTIONS = ("data_dir", "dataset_name")
 
 
-def names_data(options: list[Option]) -> bool:
-    return any(name in DATA_OPTIONS for name, _ in options)
+def names_data(settings: list[Setting]) -> bool:
+    return any(name in DATA_OPTIONS for name, _ in settings)
 
 
-def with_data(args: SweepArguments, extra: list[Option]) -> list[Option]:
-    """A job's extra options, led by the sweep's `--data_dir` unless they name their own data."""
-    return extra if names_data(extra) else [option("data_dir", args.data_dir), *extra]
+def with_data(args: SweepArguments, extra: list[Setting]) -> list[Setting]:
+    """A job's extra settings, led by the sweep's `--data_dir` unless they name their own data."""
+    return extra if names_data(extra) else [setting("data_dir", args.data_dir), *extra]
 
 
-def task_options(args: SweepArguments) -> dict[str, list[Option]]:
-    """--task_args as {task: options}."""
-    options = {}
+def task_settings(args: SweepArguments) -> dict[str, list[Setting]]:
+    """--task_args as {task: settings}."""
+    settings = {}
     for text in args.task_args:
         task, colon, rest = text.partition(":")
         if not colon or task.strip() not in TASKS:
             raise UsageError(f"--task_args {text!r}: expected 'TASK: OPTIONS' with TASK one of {', '.join(TASKS)}.")
-        options[task.strip()] = options_from_words(shlex.split(rest), f"--task_args {task.strip()}")
-    return options
+        settings[task.strip()] = settings_from_words(shlex.split(rest), f"--task_args {task.strip()}")
+    return settings
 
 
-def extra_options(args: SweepArguments, task: str | None) -> list[Option]:
+def extra_settings(args: SweepArguments, task: str | None) -> list[Setting]:
     """What the user added to a job: --pretrain_args, or --downstream_args then the task's --task_args."""
     if task is None:
-        return options_from_words(shlex.split(args.pretrain_args), "--pretrain_args")
-    downstream = options_from_words(shlex.split(args.downstream_args), "--downstream_args")
-    return list(merged(downstream, task_options(args).get(task, [])))
+        return settings_from_words(shlex.split(args.pretrain_args), "--pretrain_args")
+    downstream = settings_from_words(shlex.split(args.downstream_args), "--downstream_args")
+    return list(merged(downstream, task_settings(args).get(task, [])))
 
 
 def with_default_data(args: SweepArguments) -> tuple[SweepArguments, bool]:
-    """The arguments with --data_dir resolved: a job whose options name no data reads --data_dir, by default the
+    """The arguments with --data_dir resolved: a job whose settings name no data reads --data_dir, by default the
     large demo corpus. Also whether that default corpus is read, so the caller makes it once the plan has passed."""
     if args.data_dir is not None:
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data_dir {args.data_dir}: no such directory.")
         return args, False
-    if all(names_data(extra_options(args, task)) for task in [None, *args.tasks]):
+    if all(names_data(extra_settings(args, task)) for task in [None, *args.tasks]):
         return args, False
     return dataclasses.replace(args, data_dir=str(cached_corpus_folder("large"))), True
 
 
-def pretrain_job(args: SweepArguments, arm: dict, seed: int, out: Path) -> Job | None:
+def pretrain_job(args: SweepArguments, arm: Arm, seed: int, out: Path) -> Job | None:
     """The job that (re)starts this arm's pre-training, or None when it already finished."""
     if (out / "costs.json").is_file():
         return None
     length = (
-        option("duration_schedule", arm["schedule"])
-        if arm.get("schedule")
-        else option("max_duration", f"{arm['max_duration']:g}")
+        setting("duration_schedule", arm.schedule) if arm.schedule else setting("max_duration", f"{arm.max_duration:g}")
     )
     if any(out.glob("checkpoint-*/progress.json")):
-        restart = [option("resume_from_checkpoint", "latest")]
+        restart = [setting("resume_from_checkpoint", "latest")]
     else:
-        restart = [option("overwrite_output_dir")] if out.exists() else []
-    sweep = [option("output_dir", out), option("seed", seed), *budget_options(args), length, *restart]
-    return Job("pretrain", merged(sweep, with_data(args, extra_options(args, None))))
+        restart = [setting("overwrite_output_dir")] if out.exists() else []
+    sweep = [setting("output_dir", out), setting("seed", seed), *budget_settings(args), length, *restart]
+    return Job("pretrain", merged(sweep, with_data(args, extra_settings(args, None))))
 
 
 def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, out: Path) -> Job | None:
@@ -231,31 +226,31 @@ def downstream_job(args: SweepArguments, upstream: Path, task: str, seed: int, o
     if (out / "results.json").is_file():
         return None
     sweep = [
-        option("task", task),
-        option("model_name_or_path", upstream),
-        option("output_dir", out),
-        option("seed", seed),
+        setting("task", task),
+        setting("model_name_or_path", upstream),
+        setting("output_dir", out),
+        setting("seed", seed),
     ]
     if args.downstream_max_steps is not None:
-        sweep.append(option("max_steps", args.downstream_max_steps))
-    return Job("downstream", merged(sweep, with_data(args, extra_options(args, task))))
+        sweep.append(setting("max_steps", args.downstream_max_steps))
+    return Job("downstream", merged(sweep, with_data(args, extra_settings(args, task))))
 
 
 @dataclass
 class PlannedJob:
     name: str
-    arm: dict
+    arm: Arm
     task: str | None  # None: the arm's pre-training
     job: Job | None  # None: finished earlier
     log_file: Path
 
 
-def plan(args: SweepArguments, arms: list[dict]) -> list[PlannedJob]:
+def planned_jobs(args: SweepArguments, arms: list[Arm]) -> list[PlannedJob]:
     """Every job of the sweep, in the order they run: per seed, per arm, pre-training then each task."""
     planned = []
     for seed in args.seeds:
         for arm in arms:
-            runs, name = seed_dir(Path(args.output_dir), arm["name"], seed), f"{arm['name']} seed {seed}"
+            runs, name = seed_dir(Path(args.output_dir), arm.name, seed), f"{arm.name} seed {seed}"
             planned.append(
                 PlannedJob(
                     f"{name} pre-training",
@@ -369,7 +364,7 @@ def run_job(planned: PlannedJob, accelerate_config: str | None, here: EntryPoint
 @dataclass
 class SweepPlan:
     args: SweepArguments  # with --data_dir resolved
-    arms: list[dict]
+    arms: list[Arm]
     jobs: list[PlannedJob]
     parsed: dict  # {job name: its options as its entry point parsed them}
     makes_default_corpus: bool
@@ -381,11 +376,11 @@ def checked_plan(args: SweepArguments) -> SweepPlan:
         raise UsageError("give at least one of --durations or --duration_schedules.")
     if not args.seeds or len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds needs one or more distinct integers, e.g. --seeds 0 1 2.")
-    budget_options(args)  # fail on a missing budget before any job starts
+    budget_settings(args)  # fail on a missing budget before any job starts
     args, makes_default_corpus = with_default_data(args)
     arms = arms_of(args)
-    check_reference_arm(args.reference_arm, [arm["name"] for arm in arms])
-    planned = plan(args, arms)
+    check_reference_arm(args.reference_arm, [arm.name for arm in arms])
+    planned = planned_jobs(args, arms)
     parsed = check_jobs(
         planned, args.config
     )  # a mistyped option of the last task fails now, not after days of pre-training
@@ -404,10 +399,12 @@ def sweep(args: SweepArguments, downstream_here: EntryPoint | None = None) -> li
     if checked.makes_default_corpus:
         cached_corpus("large", log=logger.info)
     here = downstream_here if launches_one_process(args) else None
-    for job in checked.jobs:
-        run_job(job, args.accelerate_config, here if job.task is not None else None)
+    for planned in checked.jobs:
+        run_job(planned, args.accelerate_config, here if planned.task is not None else None)
     root = Path(args.output_dir)
-    rows = write_report(root, checked.arms, args.tasks, args.seeds, args.reference_arm, args.budget)
+    rows = write_report(
+        root, checked.arms, args.tasks, args.seeds, reference_arm=args.reference_arm, budget=args.budget
+    )
     write_card_sections(root, rows, args.tasks, args.seeds)
     logger.info("report: %s (%d arms, %d seeds)", root / "report.md", len(rows), len(args.seeds))
     return rows

@@ -39,7 +39,8 @@ def test_a_probe_scores_the_same_in_the_sweeps_process_as_launched(tmp_path, mon
     """The same kws probe of the same upstream, launched as the sweep launches it and run in this process as the
     sweep runs it where a launch would start one plain process: the same thread count, so the same scores."""
     from hf_seqlen.cli import downstream_main
-    from hf_seqlen.study.job import Job, option
+    from hf_seqlen.study.arm import Arm
+    from hf_seqlen.study.job import Job, setting
     from hf_seqlen.study.sweep import PlannedJob, run_job
     from tiny_upstreams import save_upstream
 
@@ -51,15 +52,15 @@ def test_a_probe_scores_the_same_in_the_sweeps_process_as_launched(tmp_path, mon
         job = Job(
             "downstream",
             (
-                option("task", "kws"),
-                option("model_name_or_path", upstream),
-                option("output_dir", tmp_path / where),
-                option("freeze_upstream"),
-                option("max_steps", 40),
-                option("disable_tqdm", "true"),
+                setting("task", "kws"),
+                setting("model_name_or_path", upstream),
+                setting("output_dir", tmp_path / where),
+                setting("freeze_upstream"),
+                setting("max_steps", 40),
+                setting("disable_tqdm", "true"),
             ),
         )
-        run_job(PlannedJob(f"kws {where}", {"name": "tiny"}, "kws", job, tmp_path / f"{where}.log"), None, here=here)
+        run_job(PlannedJob(f"kws {where}", Arm("tiny", 1.0), "kws", job, tmp_path / f"{where}.log"), None, here=here)
         results = json.loads((tmp_path / where / "results.json").read_text())
         timing = ("runtime", "samples_per_second", "steps_per_second")
         metrics = {split: {k: v for k, v in m.items() if k not in timing} for split, m in results["metrics"].items()}

@@ -13,6 +13,7 @@ import pytest
 
 from hf_seqlen.corpus.sources import DEMO_CORPUS
 from hf_seqlen.publishing.release import refresh_card
+from hf_seqlen.study.arm import Arm
 from hf_seqlen.study.report import write_report
 
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
@@ -101,7 +102,7 @@ def test_arms_identical_but_for_their_names_show_no_difference(sweep_dir, tmp_pa
     copy = tmp_path / "study"
     shutil.copytree(sweep_dir / "1s", copy / "1s")
     shutil.copytree(sweep_dir / "1s", copy / "1s-again")
-    arms = [{"name": "1s", "max_duration": 1.0}, {"name": "1s-again", "max_duration": 1.0, "schedule": "1:1"}]
+    arms = [Arm("1s", 1.0), Arm("1s-again", 1.0, "1:1")]
     write_report(copy, arms, ["kws"], [0, 1])
     row = report_rows(copy)["1s-again"]
     assert float(row["kws_accuracy_diff_ci_low"]) <= 0 <= float(row["kws_accuracy_diff_ci_high"])

@@ -16,13 +16,14 @@ from hf_seqlen.corpus.demo_maker import cached_corpus_folder
 from hf_seqlen.corpus.sources import DataSourceError
 from hf_seqlen.downstream.args import DownstreamArguments, resolve
 from hf_seqlen.downstream.data import label_names, load_task_splits
-from hf_seqlen.study.job import Job, options_from_words
+from hf_seqlen.study.arm import Arm
+from hf_seqlen.study.job import Job, settings_from_words
 from hf_seqlen.study.plan import benchmark_estimate, benchmark_problem, parse_job, this_machine
 from sweep_commands import planned_commands, sweep_exit
 
 
 def pretrain_job(*words: str) -> Job:
-    return Job("pretrain", tuple(options_from_words(words, "test")))
+    return Job("pretrain", tuple(settings_from_words(words, "test")))
 
 
 def write_recipe(path: Path, recipe: dict) -> Path:
@@ -198,15 +199,12 @@ def test_benchmark_estimate_is_updates_times_audio_over_the_measured_rate():
         if p["config_name"] == "wav2vec2-tiny" and p["seconds"] == 2.0
     ]
     rate = max(points, key=lambda p: p["samples"])["audio_seconds_per_second"]  # the largest measured batch
-    line = benchmark_estimate(benchmark, "scaling.json", {"name": "2s", "max_duration": 2.0}, parsed, 300, None)
+    line = benchmark_estimate(benchmark, "scaling.json", Arm.fixed(2.0), parsed, 300, None)
     assert line.startswith(f"{300 * 32 / rate / 3600:,.3g} h per seed (estimate: 300 updates of at most 32 s of audio")
-    by_hours = benchmark_estimate(benchmark, "scaling.json", {"name": "2s", "max_duration": 2.0}, parsed, None, 1.0)
+    by_hours = benchmark_estimate(benchmark, "scaling.json", Arm.fixed(2.0), parsed, None, 1.0)
     assert by_hours.startswith(f"{3600 / rate / 3600:,.3g} h per seed (estimate: 112 updates")
     unmeasured = parse_job(pretrain_job("--max_duration", "3"))
-    assert (
-        benchmark_estimate(benchmark, "scaling.json", {"name": "3s", "max_duration": 3.0}, unmeasured, 300, None)
-        is None
-    )
+    assert benchmark_estimate(benchmark, "scaling.json", Arm.fixed(3.0), unmeasured, 300, None) is None
 
 
 def test_keep_labels_merges_every_other_label_into_unknown_in_every_split():

@@ -12,6 +12,7 @@ from hf_seqlen.cli import main
 from hf_seqlen.option_parsing import UsageError
 from hf_seqlen.pretrain.schedule import DurationSchedule
 from hf_seqlen.statistics import holm
+from hf_seqlen.study.arm import Arm
 from hf_seqlen.study.card import write_card_sections
 from hf_seqlen.study.recommend import RecommendArguments, matched_length, recommend
 from hf_seqlen.study.report import write_report
@@ -80,7 +81,7 @@ def write_arm(root, name, seed, flops, kws_right, asr_edits, readme=True, voices
         (runs / task / "test_examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
 
 
-ARMS = [{"name": f"{d}s", "max_duration": float(d)} for d in (1, 2, 4)]
+ARMS = [Arm.fixed(float(d)) for d in (1, 2, 4)]
 
 
 @pytest.fixture
@@ -204,10 +205,10 @@ def test_figures_are_few_and_named_for_readers(finished_sweep):
 
 
 def test_a_reference_arm_can_be_chosen_and_a_wrong_one_is_named(finished_sweep):
-    write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="1s")
+    write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference_arm="1s")
     assert float(report_rows(finished_sweep)["4s"]["cost_ratio_vs_reference"]) == pytest.approx(4)
     with pytest.raises(UsageError, match="--reference_arm 8s is not an arm"):
-        write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference="8s")
+        write_report(finished_sweep, ARMS, ["kws"], [0, 1, 2], reference_arm="8s")
 
 
 def test_each_arms_card_gains_its_comparison_once(finished_sweep):
@@ -276,13 +277,13 @@ def test_recommendation_names_the_empty_cell_of_an_arm_without_results(tmp_path,
     rng = np.random.default_rng(0)
     for seed in range(2):
         for arm in ARMS:
-            write_arm(tmp_path / "sweep", arm["name"], seed, arm["max_duration"] * 1e12, rng.random(40) < 0.8, [0])
+            write_arm(tmp_path / "sweep", arm.name, seed, arm.max_duration * 1e12, rng.random(40) < 0.8, [0])
         shutil.rmtree(tmp_path / "sweep" / unfinished / f"seed-{seed}" / "kws")  # its kws jobs never finished
     write_report(tmp_path / "sweep", ARMS, ["kws"], [0, 1])
     report = tmp_path / "sweep" / "report.csv"
     status = main(["recommend", "--data_dir", kws_audio(tmp_path), "--report", str(report), "--task", "kws"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    line = 2 + [arm["name"] for arm in ARMS].index(unfinished)
+    line = 2 + [arm.name for arm in ARMS].index(unfinished)
     assert status == 2 and error.startswith(
         f"hf_seqlen error: {report}, line {line}: the kws_accuracy cell of arm "
         f"{unfinished} is empty (the arm has no kws test results)"

@@ -11,8 +11,9 @@ import torch
 from helpers import REPO
 from hf_seqlen.cli import downstream_main
 from hf_seqlen.pretrain.args import DataArguments, ModelArguments, PretrainingArguments
+from hf_seqlen.study.arm import Arm
 from hf_seqlen.study.budgets import BUDGETS
-from hf_seqlen.study.job import Job, launch, option
+from hf_seqlen.study.job import Job, launch, setting
 from hf_seqlen.study.sweep import (
     JobFailed,
     PlannedJob,
@@ -27,7 +28,7 @@ from hf_seqlen.study.sweep import (
 
 
 def test_every_job_reads_the_sweeps_corpus_unless_its_own_options_name_data(tmp_path):
-    arm = {"name": "2s", "max_duration": 2.0}
+    arm = Arm.fixed(2.0)
     args = SweepArguments(output_dir=str(tmp_path), data_dir="corpus")
     assert pretrain_job(args, arm, 0, tmp_path / "p").value("data_dir") == ("corpus",)
     assert downstream_job(args, tmp_path / "p", "kws", 0, tmp_path / "k").value("data_dir") == ("corpus",)
@@ -50,7 +51,7 @@ def test_every_budget_is_an_option_of_the_sweep_and_of_run_pretrain_under_one_na
 
 
 def test_a_budget_reaches_pretraining_under_the_name_it_has_in_the_sweep(tmp_path):
-    arm = {"name": "2s", "max_duration": 2.0}
+    arm = Arm.fixed(2.0)
     for budget, name, value in [
         ("steps", "max_train_steps", 7),
         ("audio_hours", "max_train_audio_hours", 0.5),
@@ -65,7 +66,7 @@ def test_a_budget_reaches_pretraining_under_the_name_it_has_in_the_sweep(tmp_pat
             max_train_flops=1e15,
         )
         job = pretrain_job(args, arm, 0, tmp_path / "p")
-        assert job.value(name) == (str(value),) and sum(n.startswith("max_train_") for n, _ in job.options) == 1
+        assert job.value(name) == (str(value),) and sum(n.startswith("max_train_") for n, _ in job.settings) == 1
 
 
 def test_a_jobs_own_option_replaces_the_sweeps_and_each_option_is_launched_once(tmp_path):
@@ -90,7 +91,7 @@ def test_no_job_of_the_paper_recipe_has_an_option_twice_and_its_tasks_own_values
     checked = checked_plan(args)
     assert len(checked.jobs) == len(checked.parsed) == 30
     for job in checked.jobs:
-        names = [name for name, _ in job.job.options]
+        names = [name for name, _ in job.job.settings]
         assert len(names) == len(set(names)), job.name
     steps = {job.task: job.job.value("max_steps") for job in checked.jobs if job.task}
     assert steps == {"kws": ("20000",), "asr": ("20000",), "er": ("5000",), "sid": ("20000",)}
@@ -126,14 +127,14 @@ def test_a_job_run_here_leaves_its_output_and_its_failure_in_its_log(tmp_path, c
     job = Job(
         "downstream",
         (
-            option("task", "kws"),
-            option("model_name_or_path", tmp_path / "no-upstream"),
-            option("output_dir", tmp_path / "kws"),
+            setting("task", "kws"),
+            setting("model_name_or_path", tmp_path / "no-upstream"),
+            setting("output_dir", tmp_path / "kws"),
         ),
     )
     threads = torch.get_num_threads()
     with pytest.raises(JobFailed, match="kws failed"):
-        run_job(PlannedJob("kws", {"name": "2s"}, "kws", job, tmp_path / "kws.log"), None, here=downstream_main)
+        run_job(PlannedJob("kws", Arm.fixed(2.0), "kws", job, tmp_path / "kws.log"), None, here=downstream_main)
     log = (tmp_path / "kws.log").read_text()
     assert log.startswith("$ ") and "no-upstream" in log.splitlines()[-1]
     assert capfd.readouterr().err == "" and torch.get_num_threads() == threads
