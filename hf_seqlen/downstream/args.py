@@ -1,5 +1,5 @@
 """Arguments of run_downstream.py: DownstreamArguments (one dataclass per topic of --help) and transformers'
-`TrainingArguments`, parsed once, from the command line or from one .json / .yaml options file. `validate` checks
+`TrainingArguments`, parsed once, from the command line or from one .json / .yaml options file. `check_options` checks
 them and changes nothing; `resolve` turns them once into what a run reads (`ResolvedOptions`): the task's defaults
 filled in, and the protocol, fine-tuning or probing.
 
@@ -282,11 +282,11 @@ def parse_args(
     leaves out what needs the data (a sweep's plan is checked where it may not be)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args, training_args = DownstreamParser().parse_command_line(argv)
-    validate(args, training_args, check_sources)
+    check_options(args, training_args, check_sources)
     return args, training_args
 
 
-def validate(args: DownstreamArguments, training_args: TrainingArguments, check_sources: bool = True) -> None:
+def check_options(args: DownstreamArguments, training_args: TrainingArguments, check_sources: bool = True) -> None:
     """Catch argument mistakes before data or models load; nothing is changed."""
     if args.dataset_name and args.data_dir:
         raise UsageError("give --dataset_name (a Hub dataset) or --data_dir (a local folder), not both.")
