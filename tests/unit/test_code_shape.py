@@ -1,4 +1,5 @@
-"""The package's shape stays changeable: no import circle and no function too long to read.
+"""The package's shape stays changeable: no import circle, no function too long to read, no call whose arguments
+are told apart by position alone, and a top level short enough to be a table of contents.
 
 Both are read from the source with `ast`, so an import inside a function counts as much as one at the top.
 """
@@ -8,6 +9,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hf_seqlen"
 LONGEST_FUNCTION = 80
+MOST_POSITIONAL_ARGUMENTS = 6
+MOST_TOP_LEVEL_MODULES = 12
+# C functions called through ctypes take no keywords: espeak_Synth(text, size, position, type, end, flags, ...)
+POSITIONAL_ONLY_CALLS = {"library.espeak_Synth"}
 
 
 def module_name(path):
@@ -94,3 +99,32 @@ def test_no_function_in_the_package_is_longer_than_80_lines():
         and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
     ]
     assert too_long == [], "split these so each reads on one screen"
+
+
+def calls_with_many_positional_arguments(tree: ast.AST) -> list[str]:
+    return [
+        f"line {node.lineno}: {ast.unparse(node.func)} with {len(node.args)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and len(node.args) > MOST_POSITIONAL_ARGUMENTS
+        and ast.unparse(node.func) not in POSITIONAL_ONLY_CALLS
+    ]
+
+
+def test_the_positional_argument_check_finds_a_long_call_and_spares_keywords():
+    tree = ast.parse("f(1, 2, 3, 4, 5, 6, 7)\ng(1, 2, 3, 4, 5, 6, seven=7)\nlibrary.espeak_Synth(1, 2, 3, 4, 5, 6, 7, 8)\n")
+    assert calls_with_many_positional_arguments(tree) == ["line 1: f with 7"]
+
+
+def test_no_call_in_the_package_passes_more_than_6_arguments_by_position():
+    found = {
+        name: calls for name, tree in parsed_modules().items() if (calls := calls_with_many_positional_arguments(tree))
+    }
+    assert found == {}, "pass these by keyword, or group the arguments that belong together"
+
+
+def test_the_package_top_level_holds_at_most_12_modules_and_the_two_main_folders():
+    modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(modules) <= MOST_TOP_LEVEL_MODULES, modules
+    for folder in ("pretrain", "study"):
+        assert (PACKAGE / folder / "__init__.py").is_file(), folder
