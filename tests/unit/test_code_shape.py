@@ -112,7 +112,9 @@ def calls_with_many_positional_arguments(tree: ast.AST) -> list[str]:
 
 
 def test_the_positional_argument_check_finds_a_long_call_and_spares_keywords():
-    tree = ast.parse("f(1, 2, 3, 4, 5, 6, 7)\ng(1, 2, 3, 4, 5, 6, seven=7)\nlibrary.espeak_Synth(1, 2, 3, 4, 5, 6, 7, 8)\n")
+    tree = ast.parse(
+        "f(1, 2, 3, 4, 5, 6, 7)\ng(1, 2, 3, 4, 5, 6, seven=7)\nlibrary.espeak_Synth(1, 2, 3, 4, 5, 6, 7, 8)\n"
+    )
     assert calls_with_many_positional_arguments(tree) == ["line 1: f with 7"]
 
 
