@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset
 
-from ..corpus.audio import AudioDecoder, random_crop
+from ..corpus.audio import AudioDecoder, pad_audio, random_crop
 from ..corpus.sources import DataSourceError, describe_source, load_audio_split, select_usable, with_durations
-from ..pretrain.collate import pad_audio
 from .task_table import TASKS
 
 logger = logging.getLogger(__name__)

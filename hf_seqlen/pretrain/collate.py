@@ -15,6 +15,8 @@ import torch
 from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
+from ..corpus.audio import pad_audio
+
 
 def feature_frames(num_samples: int, config: Wav2Vec2Config) -> int:
     """Frames the convolutional feature encoder makes of `num_samples` (20 ms each at 16 kHz)."""
@@ -45,21 +47,6 @@ def seeded_numpy(seed_material: Sequence[int]) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(saved)
-
-
-def pad_audio(values: Sequence[np.ndarray], length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad with zeros to the longest, or to `length` if longer; the attention mask marks real samples.
-
-    Built in numpy: torch fills a fresh tensor on all its intra-op threads, and waking them costs
-    milliseconds per batch when the training step keeps the cores busy (measured in benchmarks/).
-    """
-    longest = max(length, *(len(v) for v in values))
-    batch = np.zeros((len(values), longest), dtype=np.float32)
-    attention_mask = np.zeros((len(values), longest), dtype=np.int64)
-    for i, v in enumerate(values):
-        batch[i, : len(v)] = v
-        attention_mask[i, : len(v)] = 1
-    return torch.from_numpy(batch), torch.from_numpy(attention_mask)
 
 
 def distractor_pool(mask_time_indices: np.ndarray, frame_mask: np.ndarray) -> np.ndarray:
