@@ -1,7 +1,7 @@
 """`python -m benchmarks --gpu`: what pre-training gets out of one GPU, in at most 8 minutes on an H100
 (benchmarks/gpu_run.sh installs what the machine lacks and holds the whole call to that).
 
-Every figure is of the training loop a user runs (`benchmarks.gpu_loop`: `build_run`, then `pretrain.update` over
+Every figure is of the training loop a user runs (`benchmarks.gpu_loop`: `build_run`, then `pretrain.loop.update` over
 the run's own loader), wav2vec2-base in bf16. MFU: FLOPs as the run's cost meter counts them (FlopCounterMode)
 over the measured rate of a large bf16 matrix product. Three parts, each in a process of its own under its own
 time limit (the profile's budgets), so a hang, a crash or a slow part is recorded and the others still run;

@@ -1,5 +1,5 @@
-"""The training loop a user runs, timed: a run built by `pretrain_run.build_run` on a generated audio folder,
-`pretrain.update` over the batches its own loader makes. What `benchmarks.gpu`'s parts measure with.
+"""The training loop a user runs, timed: a run built by `pretrain.run.build_run` on a generated audio folder,
+`pretrain.loop.update` over the batches its own loader makes. What `benchmarks.gpu`'s parts measure with.
 
 Crops are cut with --crop_mode chunk, so a corpus of a few hundred files fills batches of 1024 s; a chunk is
 decoded as a random crop is (a seek and a read of that range only), so the loader's work per crop is the same.
@@ -81,7 +81,7 @@ def free_memory() -> None:
 
 
 def loader_batches(run: PretrainingRun) -> Iterator[dict]:
-    """The run's loader, epoch after epoch, as `pretrain.train` walks it."""
+    """The run's loader, epoch after epoch, as `pretrain.loop.train` walks it."""
     run.train_batches.max_duration = run.schedule.duration_at(0, run.total_steps)
     epoch = 0
     while True:

@@ -226,7 +226,7 @@ def section(results: dict) -> str:
         f"Command: `python -m benchmarks --gpu{tiny}` (on a GPU machine: `bash benchmarks/gpu_run.sh`) on "
         f"**{results['device']}**, {results['config_name']} in {precision(results)}, SDPA. Every "
         "figure is of the training loop a user runs: a run built by `build_run` on a generated folder of noise "
-        "(16 kHz WAV, crops cut with `--crop_mode chunk`), timed over `pretrain.update` on its own loader's "
+        "(16 kHz WAV, crops cut with `--crop_mode chunk`), timed over `pretrain.loop.update` on its own loader's "
         "batches, after warm-up updates. MFU: FLOPs as the run's cost meter counts them (FlopCounterMode) over "
         f"the measured {results['peak_bf16_matmul_flops'] / 1e12:.3g} TFLOP/s of a large bf16 matrix product. "
         "Waiting for data: the time the loop was blocked on its loader. Each part ran in its own process under its "

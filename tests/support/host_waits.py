@@ -21,7 +21,7 @@ from hf_seqlen.pretrain.run import PretrainingRun
 
 READS = ("item", "tolist", "__bool__", "__int__", "__float__")
 COLLECTIVES = ("all_reduce", "all_gather", "all_gather_object", "broadcast", "barrier", "reduce", "gather")
-# What `pretrain.train` does after each batch, all of it but the loader's work on the host.
+# What `pretrain.loop.train` does after each batch, all of it but the loader's work on the host.
 LOOP_PIECES = ("update", "validate_if_due", "start_epoch_if_length_changes", "save_if_due")
 
 

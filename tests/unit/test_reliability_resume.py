@@ -49,7 +49,7 @@ def test_save_is_atomic_prunes_and_loads_what_another_process_count_wrote(tmp_pa
     with torch.no_grad():
         model.weight.zero_()
     assert load_checkpoint(accelerator, tmp_path / "checkpoint-3")["num_processes"] == 2
-    assert model.weight.abs().sum() > 0  # where it goes on in the data is pretrain_run.resume's to say
+    assert model.weight.abs().sum() > 0  # where it goes on in the data is pretrain.run.resume's to say
 
 
 def test_the_run_state_comes_back_from_progress_json_and_reads_older_checkpoints():
