@@ -1,5 +1,5 @@
 """What a sweep can hold equal across its arms, in one table: adding a budget is an entry here and a field of
-SweepArguments named as the run_pretrain option that enforces it (tests/test_sweep.py checks both)."""
+SweepArguments named as the run_pretrain option that enforces it (tests/unit/test_sweep.py checks both)."""
 
 from __future__ import annotations
 
