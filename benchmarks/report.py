@@ -45,7 +45,8 @@ def machine_section(machine: dict, profile: str, command: str) -> str:
     )
     return "\n".join(
         [
-            f"Command: `{command}` (profile `{profile}`). {where}.",
+            f"Last written by `{command}` (profile `{profile}`); a section kept from an earlier invocation names "
+            f"its own profile or machine. {where}.",
             "",
             _table(
                 ["", ""],

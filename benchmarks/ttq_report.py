@@ -299,6 +299,8 @@ def intro(results: dict) -> str:
         f"difference's low end above {GOAL_MARGIN * 100:+.0f} points, and keeping at least {KEPT_GAIN:.0%} of the "
         f"example's gain over an untrained upstream (the contrast arm - {KEPT_GAIN:g} example - {1 - KEPT_GAIN:g} "
         "untrained, its low end above 0). Medians over seeds."
+        # what the harness cannot see about its machine, written into the record by whoever ran it
+        + (f" {results['conditions']}" if results.get("conditions") else "")
     )
 
 
