@@ -5,7 +5,7 @@ masked frames), plus the codebook's diversity term.
 The loop calls the model without distractors and computes the loss here, so that no step of it makes the host wait
 for the device: transformers' forward asks `if neg_is_pos.any()` before masking a distractor that equals its target,
 which holds the host until the whole forward pass has run; here that distractor is masked with no question asked.
-The figures are the same (tests/test_objective.py). Under `--mixed_precision bf16` the logits are kept in float32,
+The figures are the same (tests/unit/test_objective.py). Under `--mixed_precision bf16` the logits are kept in float32,
 since Accelerate hands the model's outputs back in float32; transformers rounds them to bf16."""
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def test_downstream_card_of_a_real_run_names_the_published_upstream_and_its_lice
     run_config = json.loads((upstream / "pretraining_args.json").read_text())
     (upstream / "pretraining_args.json").write_text(json.dumps({**run_config, "license": "cc-by-4.0"}))
     refresh_card(upstream, "test-user/tiny-2s")
-    record_publication(upstream, "test-user/tiny-2s")  # what a successful push leaves (tests/test_hub.py pushes)
+    # what a successful push leaves (tests/integration/test_hub.py pushes)
+    record_publication(upstream, "test-user/tiny-2s")
 
     output_dir = tmp_path / "kws"
     assert (

@@ -111,7 +111,7 @@ def crops_fed(updates: int) -> float:
 
 
 def card_table(card: ModelCard) -> dict[str, str]:
-    """The figures of the card's two cost sections, measured and estimated (tests/test_cards.py keeps them apart)."""
+    """The figures of the card's two cost sections, measured and estimated (test_cards.py keeps them apart)."""
     sections = "".join(section(card.text, f"Cost: {part}") for part in ("measured", "estimates"))
     return dict(re.findall(r"^\| (\w+) \| (.+?) \|$", sections, flags=re.MULTILINE))
 

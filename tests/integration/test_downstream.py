@@ -181,7 +181,7 @@ def test_asr_probing_keeps_the_upstream_and_loads_with_its_code(pretrained_check
     transcribe = pipeline("automatic-speech-recognition", model=str(output_dir), trust_remote_code=True)
     assert type(transcribe.model).__name__ == "Wav2Vec2ForCTCWithLayerSum"
     weights = transcribe.model.layer_weights.detach()
-    # They start equal (tests/test_probe_init.py), so unequal weights are the training's.
+    # They start equal (tests/unit/test_probe_init.py), so unequal weights are the training's.
     assert (weights.max() - weights.min()) > 1e-4, weights
     assert_upstream_unchanged(transcribe.model, pretrained_checkpoint)
     validation = evaluated_split("eval", task="asr", model_name_or_path=str(pretrained_checkpoint), max_eval_samples=2)

@@ -19,13 +19,10 @@ import pytest
 from huggingface_hub import ModelCard
 from transformers import Wav2Vec2Model
 
-from helpers import REPO, launch_command
+from helpers import HF_SEQLEN, REPO, launch_command
 from hf_seqlen.publishing.release import PUBLISHED_FILE, published_repo_id
 from hub_cards import check_model_card
 from hub_server import FakeHub
-
-HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-
 
 TOKEN = "hf_not_a_real_token"
 

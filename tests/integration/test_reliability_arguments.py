@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import REPO, launch_env
+from helpers import HF_SEQLEN, REPO, launch_env
 from option_mistakes import typo_message
 
 
@@ -35,8 +34,7 @@ def test_hub_id_while_offline_fails_in_a_real_process(argv, option, tmp_path):
 
 def test_the_installed_console_script_reports_a_mistyped_option_in_one_line():
     """One real process keeps the wiring honest: the console script, its exit status and what reaches stderr."""
-    hf_seqlen = str(Path(sys.executable).with_name("hf-seqlen"))
-    command = [hf_seqlen, "pretrain", "--crop-mod", "chunk"]
+    command = [HF_SEQLEN, "pretrain", "--crop-mod", "chunk"]
     result = subprocess.run(command, cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.strip() == typo_message("--crop-mod", "--crop_mode")

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
-import pytest
-
 from crashed_checkpoints import fake_incomplete_checkpoints
-from helpers import FAST, REPO, launch_command, launch_env, logged_steps, run_accelerate
+from helpers import (
+    FAST,
+    REPO,
+    assert_resume_continues_uninterrupted,
+    launch_command,
+    launch_env,
+    logged_steps,
+    run_accelerate,
+)
 from hf_seqlen.pretrain.checkpoints import (
     complete_checkpoints,
 )
@@ -59,19 +64,6 @@ def test_resumed_run_continues_the_uninterrupted_loss(tmp_path):
         "1",
         *FAST,
     ]
-    uninterrupted = run_accelerate([*args, "--output_dir", str(tmp_path / "whole")])
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     # Stopped after step 4: a run directory holding only the step-4 checkpoint.
-    (tmp_path / "resumed").mkdir()
-    shutil.copytree(tmp_path / "whole" / "checkpoint-4", tmp_path / "resumed" / "checkpoint-4")
-    resumed = run_accelerate([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-
-    expected = {step: line["loss"] for step, line in logged_steps(uninterrupted.stderr).items() if step > 4}
-    assert sorted(expected) == [5, 6, 7, 8]
-    assert {step: line["loss"] for step, line in logged_steps(resumed.stderr).items()} == pytest.approx(
-        expected, rel=1e-6
-    )
-    assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
-        tmp_path / "whole" / "model.safetensors"
-    ).read_bytes()
+    uninterrupted = assert_resume_continues_uninterrupted(tmp_path, args, stopped_at=4)
+    assert sorted(step for step in logged_steps(uninterrupted.stderr) if step > 4) == [5, 6, 7, 8]

@@ -6,18 +6,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import HF_SEQLEN
 from hf_seqlen.corpus.sources import DEMO_CORPUS
 from hf_seqlen.publishing.release import refresh_card
 from hf_seqlen.study.arm import Arm
 from hf_seqlen.study.report import write_report
-
-HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
-
 
 SWEEP = [
     "sweep",

@@ -1,5 +1,6 @@
-"""run_pretrain.py that also prints how many threads torch computes with at each update (tests/test_cpu_threads.py):
-the entry point's choice must hold through training, not only in its log line."""
+"""run_pretrain.py that also prints how many threads torch computes with at each update
+(tests/integration/test_cpu_threads.py): the entry point's choice must hold through training, not only in its
+log line."""
 
 import sys
 
