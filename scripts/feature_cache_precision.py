@@ -34,7 +34,7 @@ def main() -> None:
 
     loader = Wav2Vec2ForCTCWithLayerSum if options.task == "asr" else Wav2Vec2ForSequenceClassification
     model = loader.from_pretrained(options.model).eval()
-    decode = AudioDecoder.for_extractor(Wav2Vec2FeatureExtractor.from_pretrained(options.model))
+    decoder = AudioDecoder.for_extractor(Wav2Vec2FeatureExtractor.from_pretrained(options.model))
     split = load_task_splits(
         resolve(
             DownstreamArguments(
@@ -51,7 +51,7 @@ def main() -> None:
     differing = total = 0
     with torch.inference_mode():
         for ref in split["audio"]:
-            values = torch.from_numpy(decode(ref))[None]
+            values = torch.from_numpy(decoder(ref))[None]
             layers = torch.stack(model.wav2vec2(values, output_hidden_states=True).hidden_states, dim=1)
             rounded = layers.half().float()
             largest = max(largest, layers.abs().max().item())

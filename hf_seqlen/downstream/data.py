@@ -189,7 +189,7 @@ class LabelledAudio(torch.utils.data.Dataset):
         self,
         dataset: Dataset,
         targets: list[Any],
-        decode: AudioDecoder,
+        decoder: AudioDecoder,
         audio_column: str = "audio",
         crop_seconds: float | None = None,
         seed: int = 0,
@@ -197,7 +197,7 @@ class LabelledAudio(torch.utils.data.Dataset):
         self.audio = dataset[audio_column]
         self.durations = dataset["duration"]
         self.targets = targets
-        self.decode, self.crop_seconds, self.seed = decode, crop_seconds, seed
+        self.decoder, self.crop_seconds, self.seed = decoder, crop_seconds, seed
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -206,7 +206,7 @@ class LabelledAudio(torch.utils.data.Dataset):
         start, length = 0.0, None
         if self.crop_seconds is not None:
             start, length = training_crop(index, self.durations[index], self.crop_seconds, self.seed)
-        return {"input_values": self.decode(self.audio[index], start, length), "labels": self.targets[index]}
+        return {"input_values": self.decoder(self.audio[index], start, length), "labels": self.targets[index]}
 
 
 @dataclass
@@ -238,13 +238,13 @@ def _pad_sequences(sequences: list[list[int]], value: int = -100) -> torch.Tenso
 
 
 def task_datasets(
-    splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], data: TaskData, decode: AudioDecoder, seed: int
+    splits: dict[str, Dataset], encode: Callable[[Dataset], list[Any]], data: TaskData, decoder: AudioDecoder, seed: int
 ) -> dict[str, LabelledAudio]:
     """Each split as a decoding Dataset; only training is cropped, and only for classification."""
     crop = data.max_duration if data.is_classification else None
     return {
         part: LabelledAudio(
-            dataset, encode(dataset), decode, data.audio_column_name, crop if part == "train" else None, seed
+            dataset, encode(dataset), decoder, data.audio_column_name, crop if part == "train" else None, seed
         )
         for part, dataset in splits.items()
     }

@@ -78,7 +78,7 @@ def audio_files_digest(split: Dataset, audio_column: str) -> str:
 
 
 def cache_key(
-    upstream_digest: str, upstream_config: Wav2Vec2Config, decode: AudioDecoder, split: Dataset, audio_column: str
+    upstream_digest: str, upstream_config: Wav2Vec2Config, decoder: AudioDecoder, split: Dataset, audio_column: str
 ) -> tuple[str, dict]:
     """The key of one split's cache, and what it was made of (kept in index.json for whoever inspects it)."""
     config = upstream_config.to_dict()
@@ -88,8 +88,8 @@ def cache_key(
         "dtype": STORAGE_DTYPE.name,
         "upstream_weights_sha256": upstream_digest,
         "upstream_config": config,
-        "sampling_rate": decode.sampling_rate,
-        "do_normalize": decode.do_normalize,
+        "sampling_rate": decoder.sampling_rate,
+        "do_normalize": decoder.do_normalize,
         "dataset_fingerprint": split._fingerprint,
         "audio_files_sha256": audio_files_digest(split, audio_column),
         "audio_column": audio_column,
@@ -126,13 +126,13 @@ class CachedSplit:
 
 @torch.inference_mode()
 def _write_split(
-    folder: Path, model: nn.Module, split: Dataset, *, decode: AudioDecoder, audio_column: str, key_parts: dict
+    folder: Path, model: nn.Module, split: Dataset, *, decoder: AudioDecoder, audio_column: str, key_parts: dict
 ) -> None:
     """Every utterance through the upstream alone, on the device the model is on."""
     frames = []
     with open(folder / "features.bin", "wb") as out:
         for ref in split[audio_column]:
-            values = torch.from_numpy(decode(ref)).to(model.device)[None]
+            values = torch.from_numpy(decoder(ref)).to(model.device)[None]
             hidden_states = model.wav2vec2(values, output_hidden_states=True).hidden_states
             layers = torch.stack(hidden_states, dim=2)[0].to(torch.float16)  # [frames, layers + 1, hidden]
             if not torch.isfinite(layers).all():
@@ -148,7 +148,7 @@ def _write_split(
 
 
 def cached_split(
-    folder: Path, model: nn.Module, split: Dataset, *, decode: AudioDecoder, audio_column: str, key_parts: dict
+    folder: Path, model: nn.Module, split: Dataset, *, decoder: AudioDecoder, audio_column: str, key_parts: dict
 ) -> CachedSplit:
     """The cache in `folder`, computed first unless a complete one is there."""
     if not (folder / "index.json").is_file():
@@ -159,7 +159,7 @@ def cached_split(
         was_training = model.training
         model.eval()
         try:
-            _write_split(partial, model, split, decode=decode, audio_column=audio_column, key_parts=key_parts)
+            _write_split(partial, model, split, decoder=decoder, audio_column=audio_column, key_parts=key_parts)
         finally:
             model.train(was_training)
         try:
@@ -279,7 +279,7 @@ class FeatureCache:
         encode: Callable[[Dataset], list[Any]],
         data: TaskData,
         training_args: TrainingArguments,
-        decode: AudioDecoder,
+        decoder: AudioDecoder,
     ) -> tuple[dict[str, CachedFeatures], dict]:
         """Each split's features, computed (on the training device) unless cached; training crops for
         classification. Also what the cache cost, for results.json: the seconds spent computing it are part of the
@@ -288,24 +288,24 @@ class FeatureCache:
         upstream_config = Wav2Vec2Config.from_pretrained(self.upstream, cache_dir=self.hub_cache_dir)
         digest = weights_digest(model.wav2vec2)
         keys = {
-            part: cache_key(digest, upstream_config, decode, split, data.audio_column_name)
+            part: cache_key(digest, upstream_config, decoder, split, data.audio_column_name)
             for part, split in splits.items()
         }
         folders = {part: root / f"{part}-{key}" for part, (key, _) in keys.items()}
         model.to(training_args.device)
-        crop_frames = frames_of(model, data.max_duration, decode.sampling_rate) if data.is_classification else None
+        crop_frames = frames_of(model, data.max_duration, decoder.sampling_rate) if data.is_classification else None
         datasets, started = {}, time.perf_counter()
         # One process computes what is missing; the others then find it complete.
         with training_args.main_process_first(local=True, desc="feature cache"):
             missing = {part: split for part, split in splits.items() if not (folders[part] / "index.json").is_file()}
             if missing:
-                _check_room(model, missing, root, self.max_gib, decode.sampling_rate)
+                _check_room(model, missing, root, self.max_gib, decoder.sampling_rate)
             for part, split in splits.items():
                 cache = cached_split(
                     folders[part],
                     model,
                     split,
-                    decode=decode,
+                    decoder=decoder,
                     audio_column=data.audio_column_name,
                     key_parts=keys[part][1],
                 )

@@ -89,9 +89,9 @@ def audio_inputs(
     feature_extractor: Wav2Vec2FeatureExtractor,
 ) -> TaskInputs:
     """Audio decoded per batch, training clips cropped at random for classification."""
-    decode = AudioDecoder.for_extractor(feature_extractor)
+    decoder = AudioDecoder.for_extractor(feature_extractor)
     return TaskInputs(
-        task_datasets(splits, encode, data, decode, training_args.seed),
+        task_datasets(splits, encode, data, decoder, training_args.seed),
         AudioCollator(return_attention_mask=feature_extractor.return_attention_mask),
     )
 
@@ -166,8 +166,8 @@ class Probing(Protocol):
         without a cache."""
         if self.feature_cache is None:
             return audio_inputs(splits, encode, data, training_args, feature_extractor)
-        decode = AudioDecoder.for_extractor(feature_extractor)
-        datasets, report = self.feature_cache.datasets(model, splits, encode, data, training_args, decode)
+        decoder = AudioDecoder.for_extractor(feature_extractor)
+        datasets, report = self.feature_cache.datasets(model, splits, encode, data, training_args, decoder)
         read_cached_features(model)
         return TaskInputs(datasets, collate_features, report)
 

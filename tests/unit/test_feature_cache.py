@@ -165,14 +165,14 @@ def test_the_key_changes_with_the_rows_the_files_the_upstream_and_the_decoder(tm
     split = tone_split(tmp_path / "audio")
     upstream = save_upstream(tmp_path / "upstream")
     model, *_ = probe("kws", upstream, tmp_path)
-    decode = AudioDecoder(16000)
-    key, _ = cache_key("digest", model.config, decode, split, "audio")
-    assert cache_key("digest", model.config, decode, split, "audio")[0] == key
-    assert cache_key("digest", model.config, decode, split.select([0, 1]), "audio")[0] != key
-    assert cache_key("other digest", model.config, decode, split, "audio")[0] != key
+    decoder = AudioDecoder(16000)
+    key, _ = cache_key("digest", model.config, decoder, split, "audio")
+    assert cache_key("digest", model.config, decoder, split, "audio")[0] == key
+    assert cache_key("digest", model.config, decoder, split.select([0, 1]), "audio")[0] != key
+    assert cache_key("other digest", model.config, decoder, split, "audio")[0] != key
     assert cache_key("digest", model.config, AudioDecoder(16000, do_normalize=False), split, "audio")[0] != key
     write_tone(tmp_path / "audio" / "0.wav", SECONDS[0], seed=99)  # rewritten in place: same path and duration
-    assert cache_key("digest", model.config, decode, split, "audio")[0] != key
+    assert cache_key("digest", model.config, decoder, split, "audio")[0] != key
 
 
 def test_a_cache_over_its_bound_is_refused_before_any_work(tmp_path, capsys):
