@@ -11,56 +11,32 @@ import re
 import pytest
 from transformers import pipeline
 
-from downstream_probes import classification_through_pipeline, evaluated_split, make_class_folder
+from downstream_probes import (
+    class_folder_probe,
+    classification_through_pipeline,
+    evaluated_split,
+    make_class_folder,
+)
 from helpers import launch_downstream
-from hf_seqlen.cli import downstream_main
 from tiny_upstreams import save_upstream
-
-
-def probe_run(upstream, data_dir, output_dir, cache_dir, *extra: str) -> dict:
-    """A short probe on a class folder through the run's entry point; its results.json."""
-    assert (
-        downstream_main(
-            [
-                "--disable_tqdm",
-                "true",
-                "--task",
-                "audio-classification",
-                "--freeze_upstream",
-                "--data_dir",
-                str(data_dir),
-                "--test_split_name",
-                "",
-                "--model_name_or_path",
-                str(upstream),
-                "--output_dir",
-                str(output_dir),
-                "--feature_cache_dir",
-                str(cache_dir),
-                "--max_steps",
-                "4",
-                *extra,
-            ]
-        )
-        == 0
-    )
-    return json.loads((output_dir / "results.json").read_text())
 
 
 def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_model_runs_on_audio(tmp_path):
     data_dir, cache_dir = make_class_folder(tmp_path / "sounds"), tmp_path / "cache"
-    upstream = save_upstream(tmp_path / "upstream")
-    first = probe_run(upstream, data_dir, tmp_path / "first", cache_dir)["train"]["feature_cache"]
+    upstream, cached = save_upstream(tmp_path / "upstream"), ("--feature_cache_dir", str(cache_dir))
+    first = class_folder_probe(upstream, data_dir, tmp_path / "first", *cached)["train"]["feature_cache"]
     assert first["computed"] == ["eval", "train"] and first["reused"] == [] and first["bytes"] > 0
     folders = sorted(path.name for path in cache_dir.iterdir())
     assert len(folders) == 2
 
-    second = probe_run(upstream, data_dir, tmp_path / "second", cache_dir, "--seed", "7")["train"]["feature_cache"]
+    second = class_folder_probe(upstream, data_dir, tmp_path / "second", *cached, "--seed", "7")["train"][
+        "feature_cache"
+    ]
     assert second["computed"] == [] and second["reused"] == ["eval", "train"]
     assert sorted(path.name for path in cache_dir.iterdir()) == folders
 
     other = save_upstream(tmp_path / "other-upstream", seed=1)  # same config, other weights
-    results = probe_run(other, data_dir, tmp_path / "third", cache_dir)
+    results = class_folder_probe(other, data_dir, tmp_path / "third", *cached)
     assert results["train"]["feature_cache"]["computed"] == ["eval", "train"]
     assert len(list(cache_dir.iterdir())) == 4
 

@@ -13,9 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from downstream_probes import HEADS, make_class_folder
+from downstream_probes import HEADS, class_folder_probe, make_class_folder
 from helpers import REPO
-from hf_seqlen.cli import downstream_main
 from tiny_upstreams import save_upstream
 
 LOWEST_TRANSFORMERS = REPO / ".venv" / "lowest-transformers"
@@ -91,32 +90,7 @@ def test_one_probe_run_twice_with_one_seed_gives_one_result_and_moves_its_layer_
     for i in range(2):
         output_dir = tmp_path / f"run{i}"
         source = ["--feature_cache_dir", str(tmp_path / f"cache{i}")] if cache == "cached" else ["--no_cache_features"]
-        assert (
-            downstream_main(
-                [
-                    "--disable_tqdm",
-                    "true",
-                    "--task",
-                    "audio-classification",
-                    "--freeze_upstream",
-                    "--data_dir",
-                    str(data_dir),
-                    "--test_split_name",
-                    "",
-                    "--model_name_or_path",
-                    str(upstream),
-                    "--output_dir",
-                    str(output_dir),
-                    "--max_steps",
-                    "4",
-                    "--seed",
-                    "3",
-                    *source,
-                ]
-            )
-            == 0
-        )
-        runs.append(json.loads((output_dir / "results.json").read_text()))
+        runs.append(class_folder_probe(upstream, data_dir, output_dir, "--seed", "3", *source))
     assert scores(runs[0]) == scores(runs[1])
     first, second = (load_file(tmp_path / f"run{i}" / "model.safetensors")["layer_weights"] for i in range(2))
     assert torch.equal(first, second)

@@ -3,6 +3,7 @@ through a transformers pipeline."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -42,6 +43,34 @@ def make_class_folder(root: Path) -> Path:
 
 
 TOKEN = "hf_downstream_test_token_never_written"
+
+
+def class_folder_probe(upstream: Path, data_dir: Path, output_dir: Path, *options: str) -> dict:
+    """A 4-step probe on a class folder (make_class_folder) through the run's entry point; its results.json."""
+    assert (
+        downstream_main(
+            [
+                "--disable_tqdm",
+                "true",
+                "--task",
+                "audio-classification",
+                "--freeze_upstream",
+                "--data_dir",
+                str(data_dir),
+                "--test_split_name",
+                "",
+                "--model_name_or_path",
+                str(upstream),
+                "--output_dir",
+                str(output_dir),
+                "--max_steps",
+                "4",
+                *options,
+            ]
+        )
+        == 0
+    )
+    return json.loads((output_dir / "results.json").read_text())
 
 
 def probe(upstream: Path, output_dir: Path, *options: str) -> int:
