@@ -5,6 +5,7 @@ Plain helpers live in tests/support/."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import huggingface_hub
@@ -17,6 +18,22 @@ from messy_audio import make_messy_folder
 INTEGRATION = Path(__file__).resolve().parent / "integration"
 # Each collected test and whether it is slow, before `-m "not slow"` deselects: tests/unit/test_tiers.py reads it.
 SLOW_TESTS = pytest.StashKey[dict[str, bool]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker computes on its share of the cores, and so does every process it launches
+    (OMP_NUM_THREADS is inherited and kept as the user's choice). Two workers each taking every core of a 2-core
+    machine ran the README's job in 115 s where one thread each took 50 s: OpenMP threads spinning against each
+    other. A thread count the user set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        from hf_seqlen.cpu_threads import available_cores
+
+        share = max(1, available_cores({})[0] // workers)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+        torch.set_num_threads(share)
 
 
 @pytest.fixture
