@@ -39,7 +39,10 @@ def checkout(commit: str, into: Path) -> Path:
 
 def meter_start_seconds(code: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", METER_START], env=env, capture_output=True, text=True, check=True)
+    # In `code`: `python -c` puts its working directory first on the path, ahead of PYTHONPATH.
+    out = subprocess.run(
+        [sys.executable, "-c", METER_START], cwd=code, env=env, capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 

@@ -118,14 +118,39 @@ def peak_accelerator_memory_bytes(device: torch.device) -> int | None:
     return None  # CPU runs have no accelerator memory; other backends have no peak counter here
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+def kernel_cpu_model() -> str | None:
+    """The CPU's brand string as Linux reports it in /proc/cpuinfo; None elsewhere (or on CPUs it does not name)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown"
+    return None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return kernel_cpu_model() or platform.processor() or platform.machine() or "unknown"
+
+
+def name_the_cpu_for_codecarbon() -> None:
+    """codecarbon names the CPU through py-cpuinfo, which probes it in a fresh Python process: about a second of
+    CPU, which every run waited for before its first update. The kernel reads the same brand string from the
+    CPU, so where it is in /proc/cpuinfo codecarbon's lookup is answered with it once (codecarbon keeps its first
+    answer). A codecarbon that does not cache the lookup probes as before."""
+    import cpuinfo
+    from codecarbon.core import util
+
+    detect = getattr(util, "detect_cpu_model", None)
+    model = kernel_cpu_model()
+    if model is None or not hasattr(detect, "cache_info") or detect.cache_info().currsize:
+        return
+    probe = cpuinfo.get_cpu_info
+    cpuinfo.get_cpu_info = lambda: {"brand_raw": model}
+    try:
+        detect()
+    finally:
+        cpuinfo.get_cpu_info = probe
 
 
 class _LatestEmissions(BaseOutput):
@@ -146,6 +171,7 @@ class EnergyTracker:
         self.reports = _LatestEmissions()
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         try:
+            name_the_cpu_for_codecarbon()
             self.tracker = OfflineEmissionsTracker(
                 country_iso_code=country_iso_code,
                 tracking_mode=tracking_mode,

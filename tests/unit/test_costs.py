@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderLayerStableLayerNorm
 
 from hf_seqlen.costs.flops import flop_counter
-from hf_seqlen.costs.meter import CostMeter, EnergyTracker
+from hf_seqlen.costs.meter import CostMeter, EnergyTracker, kernel_cpu_model
 from hf_seqlen.pretrain.args import HUB_CONFIGS
 
 
@@ -75,6 +76,27 @@ def test_a_codecarbon_failure_is_recorded_not_raised():
     assert tracker.kwh_and_kg() == (None, None)
     tracker.stop()
     assert tracker.details()["error"].startswith("codecarbon")
+
+
+@pytest.mark.skipif(kernel_cpu_model() is None, reason="the kernel names no CPU here (not Linux)")
+def test_codecarbon_names_the_cpu_from_the_kernel_without_starting_a_probe_process(monkeypatch):
+    """py-cpuinfo probes the CPU in a fresh Python process (a second every run waited for); the tracker starts
+    without one and reports the kernel's name for the CPU."""
+    from codecarbon.core.util import detect_cpu_model
+
+    detect_cpu_model.cache_clear()  # a tracker started earlier in this process would have answered already
+    commands = []
+
+    class RecordedPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            commands.append(args)
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", RecordedPopen)
+    tracker = EnergyTracker("USA", "machine", None)
+    tracker.stop()
+    assert not [command for command in commands if "cpuinfo" in str(command)], commands
+    assert tracker.details()["error"] is None and tracker.details()["cpu_model"] == kernel_cpu_model()
 
 
 @pytest.mark.parametrize("attention_dropout", [0.0, 0.1])
