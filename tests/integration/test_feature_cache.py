@@ -13,6 +13,7 @@ from transformers import pipeline
 
 from downstream_probes import (
     class_folder_probe,
+    class_folder_probe_args,
     classification_through_pipeline,
     evaluated_split,
     make_class_folder,
@@ -54,24 +55,8 @@ def test_the_cache_is_reused_then_rebuilt_for_another_upstream_and_the_saved_mod
 def test_under_ddp_one_process_computes_the_cache_and_the_other_reads_it(tmp_path):
     """Two CPU processes over gloo, as `accelerate launch` starts them: no race on the cache folder."""
     upstream, output_dir = save_upstream(tmp_path / "upstream"), tmp_path / "out"
-    result = launch_downstream(
-        [
-            "--task",
-            "audio-classification",
-            "--freeze_upstream",
-            "--data_dir",
-            str(make_class_folder(tmp_path / "sounds")),
-            "--test_split_name",
-            "",
-            "--model_name_or_path",
-            str(upstream),
-            "--output_dir",
-            str(output_dir),
-            "--max_steps",
-            "3",
-        ],
-        processes=2,
-    )
+    data_dir = make_class_folder(tmp_path / "sounds")
+    result = launch_downstream(class_folder_probe_args(upstream, data_dir, output_dir, steps=3), processes=2)
     assert result.returncode == 0, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: computed .*/(train|eval)-", result.stderr)) == 2, result.stderr[-4000:]
     assert len(re.findall(r"feature cache: reusing .*/(train|eval)-", result.stderr)) == 2

@@ -45,31 +45,29 @@ def make_class_folder(root: Path) -> Path:
 TOKEN = "hf_downstream_test_token_never_written"
 
 
+def class_folder_probe_args(upstream: Path, data_dir: Path, output_dir: Path, steps: int = 4) -> list[str]:
+    """run_downstream.py's options for a short probe of `upstream` on a class folder (make_class_folder)."""
+    return [
+        "--task",
+        "audio-classification",
+        "--freeze_upstream",
+        "--data_dir",
+        str(data_dir),
+        "--test_split_name",
+        "",
+        "--model_name_or_path",
+        str(upstream),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        str(steps),
+    ]
+
+
 def class_folder_probe(upstream: Path, data_dir: Path, output_dir: Path, *options: str) -> dict:
-    """A 4-step probe on a class folder (make_class_folder) through the run's entry point; its results.json."""
-    assert (
-        downstream_main(
-            [
-                "--disable_tqdm",
-                "true",
-                "--task",
-                "audio-classification",
-                "--freeze_upstream",
-                "--data_dir",
-                str(data_dir),
-                "--test_split_name",
-                "",
-                "--model_name_or_path",
-                str(upstream),
-                "--output_dir",
-                str(output_dir),
-                "--max_steps",
-                "4",
-                *options,
-            ]
-        )
-        == 0
-    )
+    """A 4-step probe on a class folder through the run's entry point; its results.json."""
+    arguments = ["--disable_tqdm", "true", *class_folder_probe_args(upstream, data_dir, output_dir), *options]
+    assert downstream_main(arguments) == 0
     return json.loads((output_dir / "results.json").read_text())
 
 
