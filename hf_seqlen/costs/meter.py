@@ -138,13 +138,14 @@ def name_the_cpu_for_codecarbon() -> None:
     CPU, which every run waited for before its first update. The kernel reads the same brand string from the
     CPU, so where it is in /proc/cpuinfo codecarbon's lookup is answered with it once (codecarbon keeps its first
     answer). A codecarbon that does not cache the lookup probes as before."""
-    import cpuinfo
     from codecarbon.core import util
 
     detect = getattr(util, "detect_cpu_model", None)
     model = kernel_cpu_model()
     if model is None or not hasattr(detect, "cache_info") or detect.cache_info().currsize:
         return
+    import cpuinfo  # only where codecarbon's cached lookup goes through it
+
     probe = cpuinfo.get_cpu_info
     cpuinfo.get_cpu_info = lambda: {"brand_raw": model}
     try:
