@@ -4,6 +4,8 @@ per batch)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from datasets import Dataset
@@ -36,6 +38,24 @@ def audio_inputs(feature_extractor) -> TaskInputs:
     return TaskInputs({}, AudioCollator(return_attention_mask=feature_extractor.return_attention_mask))
 
 
+def fine_tuning_trainer(task, feature_extractor, output_dir: Path, eval_batch_size: int):
+    """The task's Trainer as run_downstream.py makes it for fine-tuning, evaluating `eval_batch_size` clips a batch."""
+    training_args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_eval_batch_size=eval_batch_size,
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    return make_trainer(
+        task,
+        audio_inputs(feature_extractor),
+        protocol=FINE_TUNING,
+        training_args=training_args,
+        feature_extractor=feature_extractor,
+    )
+
+
 def test_the_group_norm_upstream_here_is_what_base_is():
     assert padding_changes_predictions(
         tiny_config(group_norm=True), Wav2Vec2FeatureExtractor(return_attention_mask=False)
@@ -47,20 +67,7 @@ def test_a_clip_gets_the_same_logits_alone_and_in_a_padded_eval_batch(group_norm
     upstream = save_upstream(tmp_path / "upstream", group_norm=group_norm)
     feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(upstream)
     model = classification.load_model(str(upstream), ["a", "b", "c"], False, None)
-    training_args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        per_device_eval_batch_size=8,
-        report_to="none",
-        remove_unused_columns=False,
-        disable_tqdm=True,
-    )
-    trainer = make_trainer(
-        task_of(model, feature_extractor),
-        audio_inputs(feature_extractor),
-        protocol=FINE_TUNING,
-        training_args=training_args,
-        feature_extractor=feature_extractor,
-    )
+    trainer = fine_tuning_trainer(task_of(model, feature_extractor), feature_extractor, tmp_path / "out", 8)
     together = trainer.predict(clips(tmp_path / "audio", SECONDS)).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1])).predictions
     torch.testing.assert_close(torch.from_numpy(together[0]), torch.from_numpy(alone[0]), rtol=1e-4, atol=1e-5)
@@ -74,20 +81,7 @@ def test_ctc_logits_of_a_group_norm_upstream_do_not_depend_on_the_batch(tmp_path
     train = Dataset.from_dict({"text": ["go left", "stop"]})
     processor = ctc.build_processor(train, "text", feature_extractor, tmp_path / "out")
     model = ctc.load_model(str(upstream), processor, False, None)
-    training_args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        per_device_eval_batch_size=4,
-        report_to="none",
-        remove_unused_columns=False,
-        disable_tqdm=True,
-    )
-    trainer = make_trainer(
-        task_of(model, processor),
-        audio_inputs(feature_extractor),
-        protocol=FINE_TUNING,
-        training_args=training_args,
-        feature_extractor=feature_extractor,
-    )
+    trainer = fine_tuning_trainer(task_of(model, processor), feature_extractor, tmp_path / "out", 4)
     together = trainer.predict(clips(tmp_path / "audio", SECONDS, [1, 2])).predictions
     alone = trainer.predict(clips(tmp_path / "audio", SECONDS[:1], [1, 2])).predictions
     frames = alone.shape[1]
