@@ -1,4 +1,4 @@
-"""Shared fixtures: real audio files on disk, a real tiny checkpoint pre-trained once per session, and the
+"""Shared fixtures: real audio files on disk, a real tiny checkpoint pre-trained once per test session, and the
 stand-in Hub; and the tiers: every test under tests/integration is marked slow here, and none under tests/unit may
 be slow (the checkpoint's first user launches its run, so its users are integration tests).
 Plain helpers live in tests/support/."""
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
+from filelock import FileLock
 
 from helpers import run_accelerate, write_tone
 from hub_server import FakeHub
@@ -51,24 +52,32 @@ def messy_folder(tmp_path: Path) -> tuple[Path, set[str]]:
 
 @pytest.fixture(scope="session")
 def pretrained_checkpoint(tmp_path_factory) -> Path:
-    """wav2vec2-tiny pre-trained for 60 updates on 2 s crops of the demo corpus (real subprocess)."""
-    output_dir = tmp_path_factory.mktemp("pretrained") / "w2v2-tiny-2s"
-    result = run_accelerate(
-        [
-            "--max_duration",
-            "2",
-            "--output_dir",
-            str(output_dir),
-            "--max_train_steps",
-            "60",
-            "--logging_steps",
-            "10",
-            "--save_steps",
-            "20",
-        ]
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    (output_dir.parent / "train.log").write_text(result.stderr)
+    """wav2vec2-tiny pre-trained for 60 updates on 2 s crops of the demo corpus (real subprocess), once per test
+    session: under pytest-xdist the first worker to ask trains it in the session's shared folder while the others
+    wait, then all read it (no test writes into it; those that change a checkpoint copy it first)."""
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = shared.parent  # the folder above the workers' own: one per session
+    output_dir = shared / "pretrained" / "w2v2-tiny-2s"
+    log = output_dir.parent / "train.log"
+    with FileLock(shared / "pretrained.lock"):
+        if not log.is_file():
+            result = run_accelerate(
+                [
+                    "--max_duration",
+                    "2",
+                    "--output_dir",
+                    str(output_dir),
+                    "--max_train_steps",
+                    "60",
+                    "--logging_steps",
+                    "10",
+                    "--save_steps",
+                    "20",
+                ]
+            )
+            assert result.returncode == 0, result.stderr[-4000:]
+            log.write_text(result.stderr)  # last: its presence says the checkpoint is whole
     return output_dir
 
 
