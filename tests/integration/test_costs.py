@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from helpers import REPO, run_accelerate
+from helpers import REPO, free_port, run_accelerate
 from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
 from hf_seqlen.costs.meter import format_figure
 from hf_seqlen.pretrain.args import DataArguments, validation_split
@@ -74,7 +74,14 @@ def test_totals_combine_processes(tmp_path: Path):
     )
     # `accelerate launch --cpu` starts lone processes on a machine without GPUs; torchrun joins them.
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", str(script)],
+        [
+            str(Path(sys.executable).with_name("torchrun")),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_port()),
+            str(script),
+        ],
         cwd=tmp_path,
         env={**os.environ, "ACCELERATE_USE_CPU": "1"},
         capture_output=True,

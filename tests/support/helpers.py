@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +65,8 @@ def launch_command(
     placement = (
         ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
     )
+    if processes > 1:  # tests run side by side under xdist: each group on its own port, not the default 29500
+        placement += ["--main_process_port", str(free_port())]
     check = [] if processes == 1 else [str(SCRIPTS / "leaves_process_group.py")]
     return [
         ACCELERATE,
@@ -80,6 +83,13 @@ def launch_command(
         str(script),
         *args,
     ]
+
+
+def free_port() -> int:
+    """A TCP port no one listens on now, for a process group's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def launch_downstream(args: list[str], processes: int, timeout: int = 900) -> subprocess.CompletedProcess:
