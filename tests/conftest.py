@@ -17,6 +17,18 @@ from hub_server import FakeHub
 from messy_audio import make_messy_folder
 
 INTEGRATION = Path(__file__).resolve().parent / "integration"
+# The slow tier's longest files, longest first (each over 100 s of test time, `--durations=0` on 2 cores). xdist hands
+# whole files to its workers (`--dist loadfile`) in collection order once its reordering by test count is off: a long
+# file handed out last runs alone while the other workers idle, as the one-test upstream ranking did.
+LONGEST_FILES = (
+    "test_benchmarks.py",
+    "test_gpu_options.py",
+    "test_reliability_distributed.py",
+    "test_sweep.py",
+    "test_pretrain.py",
+    "test_upstream_ranking.py",
+    "test_downstream.py",
+)
 # Each collected test and whether it is slow, before `-m "not slow"` deselects: tests/unit/test_tiers.py reads it.
 SLOW_TESTS = pytest.StashKey[dict[str, bool]]()
 
@@ -25,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker computes on its share of the cores, and so does every process it launches
     (OMP_NUM_THREADS is inherited and kept as the user's choice). Two workers each taking every core of a 2-core
     machine ran the README's job in 115 s where one thread each took 50 s: OpenMP threads spinning against each
-    other. A thread count the user set is kept."""
+    other. A thread count the user set is kept. Files are handed out in collection order (LONGEST_FILES first)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
         import torch
@@ -35,6 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
         share = max(1, available_cores({})[0] // workers)
         os.environ["OMP_NUM_THREADS"] = str(share)
         torch.set_num_threads(share)
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist's, on by default: files with most tests first
+        config.option.loadscopereorder = False
 
 
 @pytest.fixture
@@ -96,3 +110,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if INTEGRATION in item.path.parents or "pretrained_checkpoint" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
     config.stash[SLOW_TESTS] = {item.nodeid: item.get_closest_marker("slow") is not None for item in items}
+    items.sort(key=handed_out_at)
+
+
+def handed_out_at(item: pytest.Item) -> int:
+    """The item's file's place in the queue xdist hands out: LONGEST_FILES in their order, then the rest."""
+    if item.path.parent == INTEGRATION and item.path.name in LONGEST_FILES:
+        return LONGEST_FILES.index(item.path.name)
+    return len(LONGEST_FILES)
