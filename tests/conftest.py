@@ -12,7 +12,7 @@ import huggingface_hub
 import pytest
 from filelock import FileLock
 
-from helpers import run_accelerate, write_tone
+from helpers import SESSION_RUN, run_accelerate, write_tone
 from hub_server import FakeHub
 from messy_audio import make_messy_folder
 
@@ -76,20 +76,7 @@ def pretrained_checkpoint(tmp_path_factory) -> Path:
     log = output_dir.parent / "train.log"
     with FileLock(shared / "pretrained.lock"):
         if not log.is_file():
-            result = run_accelerate(
-                [
-                    "--max_duration",
-                    "2",
-                    "--output_dir",
-                    str(output_dir),
-                    "--max_train_steps",
-                    "60",
-                    "--logging_steps",
-                    "10",
-                    "--save_steps",
-                    "20",
-                ]
-            )
+            result = run_accelerate([*SESSION_RUN, "--output_dir", str(output_dir)])
             assert result.returncode == 0, result.stderr[-4000:]
             log.write_text(result.stderr)  # last: its presence says the checkpoint is whole
     return output_dir

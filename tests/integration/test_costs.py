@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from helpers import REPO, free_port, run_accelerate
+from helpers import REPO, SESSION_RUN, free_port, run_accelerate
 from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
 from hf_seqlen.costs.meter import format_figure
 from hf_seqlen.pretrain.args import DataArguments, validation_split
@@ -168,18 +168,7 @@ def test_a_resumed_run_adds_to_the_costs_of_the_checkpoint(pretrained_checkpoint
     output_dir = tmp_path / "resumed"
     shutil.copytree(pretrained_checkpoint, output_dir, ignore=shutil.ignore_patterns("checkpoint-60"))
     at_checkpoint = json.loads((output_dir / "checkpoint-40" / "progress.json").read_text())["costs"]
-    result = run_accelerate(
-        [
-            "--max_duration",
-            "2",
-            "--output_dir",
-            str(output_dir),
-            "--max_train_steps",
-            "60",
-            "--resume_from_checkpoint",
-            "latest",
-        ]
-    )
+    result = run_accelerate([*SESSION_RUN, "--output_dir", str(output_dir), "--resume_from_checkpoint", "latest"])
     assert result.returncode == 0, result.stderr[-4000:]
     resumed = json.loads((output_dir / "costs.json").read_text())
     uninterrupted = json.loads((pretrained_checkpoint / "costs.json").read_text())

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from transformers import Wav2Vec2ForPreTraining, Wav2Vec2Model
 
-from helpers import assert_resume_continues_uninterrupted, logged_steps, run_accelerate
+from helpers import SESSION_RUN, assert_resume_continues_uninterrupted, logged_steps, run_accelerate
 
 
 def test_output_holds_model_extractor_costs_and_card(pretrained_checkpoint):
@@ -44,20 +44,7 @@ def test_resuming_continues_at_the_saved_step(pretrained_checkpoint, tmp_path):
     output_dir = tmp_path / "resumed"
     output_dir.mkdir()
     shutil.copytree(pretrained_checkpoint / "checkpoint-40", output_dir / "checkpoint-40")
-    result = run_accelerate(
-        [
-            "--max_duration",
-            "2",
-            "--output_dir",
-            str(output_dir),
-            "--max_train_steps",
-            "60",
-            "--logging_steps",
-            "10",
-            "--resume_from_checkpoint",
-            "latest",
-        ]
-    )
+    result = run_accelerate([*SESSION_RUN, "--output_dir", str(output_dir), "--resume_from_checkpoint", "latest"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "at step 40" in result.stderr
     resumed = logged_steps(result.stderr)

@@ -36,6 +36,8 @@ FAST = [
     "--logging_steps",
     "1",
 ]
+# The session's pre-trained checkpoint (tests/conftest.py), all but --output_dir: a test that resumes it runs these.
+SESSION_RUN = ["--max_duration", "2", "--max_train_steps", "60", "--logging_steps", "10", "--save_steps", "20"]
 
 
 def write_tone(path: Path, seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
