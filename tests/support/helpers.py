@@ -64,11 +64,12 @@ def launch_command(
     as the README writes it: accelerate chooses the rest."""
     if processes is None:
         return [ACCELERATE, "launch", *launch_args, str(script), *args]
+    # Several processes meet on a free port, not the default 29500: tests run side by side under xdist.
     placement = (
-        ["--num_processes", "1", "--cpu"] if processes == 1 else ["--multi_gpu", "--num_processes", str(processes)]
+        ["--num_processes", "1", "--cpu"]
+        if processes == 1
+        else ["--multi_gpu", "--num_processes", str(processes), "--main_process_port", str(free_port())]
     )
-    if processes > 1:  # tests run side by side under xdist: each group on its own port, not the default 29500
-        placement += ["--main_process_port", str(free_port())]
     check = [] if processes == 1 else [str(SCRIPTS / "leaves_process_group.py")]
     return [
         ACCELERATE,
