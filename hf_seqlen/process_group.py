@@ -17,8 +17,10 @@ class HostChannel:
 
     def __init__(self, accelerator: Accelerator):
         self.processes = accelerator.num_processes
-        # Every process creates the group at the same point of the run, as new_group requires.
-        self.group = dist.new_group(backend="gloo") if self.processes > 1 else None
+        # Every process creates the group at the same point of the run, as new_group requires. It waits for a silent
+        # peer as long as the run's own group does (--ddp_timeout): new_group's default is 30 minutes.
+        timeout = accelerator.init_handler.timeout if accelerator.init_handler else None
+        self.group = dist.new_group(backend="gloo", timeout=timeout) if self.processes > 1 else None
 
     def sum(self, values: list[float]) -> list[float]:
         if self.group is None:

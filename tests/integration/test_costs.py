@@ -8,14 +8,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
 
-from helpers import REPO, SESSION_RUN, free_port, run_accelerate
+from helpers import REPO, SESSION_RUN, TORCHRUN, free_port, run_accelerate
 from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
 from hf_seqlen.costs.meter import format_figure
 from hf_seqlen.pretrain.args import DataArguments, validation_split
@@ -75,7 +74,7 @@ def test_totals_combine_processes(tmp_path: Path):
     # `accelerate launch --cpu` starts lone processes on a machine without GPUs; torchrun joins them.
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("torchrun")),
+            TORCHRUN,
             "--nproc_per_node",
             "2",
             "--master_port",

@@ -9,11 +9,22 @@ import json
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import launch_command, launch_env, run_accelerate, start_until_logged, wait_until_logged
+from helpers import (
+    REPO,
+    SCRIPTS,
+    TORCHRUN,
+    free_port,
+    launch_command,
+    launch_env,
+    run_accelerate,
+    start_until_logged,
+    wait_until_logged,
+)
 from hf_seqlen.pretrain.checkpoints import complete_checkpoints
 from hf_seqlen.pretrain.preemption import PREEMPTED_EXIT_STATUS
 
@@ -136,3 +147,27 @@ def test_a_dead_or_hung_process_does_not_hang_its_peer(tmp_path, harm, said):
     resumed = run_accelerate([*args, "--resume_from_checkpoint", "latest"], processes=2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((output_dir / "costs.json").read_text())["optimizer_steps"] == 12
+
+
+def test_the_numbers_agreed_before_an_update_wait_for_a_silent_peer_no_longer_than_the_run_does(tmp_path):
+    """The host's all-reduce before each update runs over a process group of its own (HostChannel): it must give up
+    on a silent peer after the run's timeout, as the device's group does, not after new_group's default 30 minutes.
+    The test above meets that sum only when the stop lands while process 0 is in it; here process 1 never joins."""
+    command = [TORCHRUN, "--nproc_per_node", "2", "--master_port", str(free_port()), str(SCRIPTS / "silent_peer.py")]
+    running = subprocess.Popen(
+        [*command, str(tmp_path)],
+        cwd=REPO,
+        env=launch_env(2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = running.communicate(timeout=DEAD_PEER_BOUND_S)
+    except subprocess.TimeoutExpired:
+        running.terminate()  # torchrun passes it on to its processes, each in a session of its own
+        running.communicate(timeout=60)
+        pytest.fail(f"process 0 still waited for its silent peer after {DEAD_PEER_BOUND_S} s (the timeout: 3 s)")
+    said = re.search(r"gave up after ([\d.]+) s: (.*)", out)
+    assert said, out + err[-3000:]
+    assert float(said.group(1)) < 30 and "Timed out" in said.group(2), said.group(0)

@@ -21,6 +21,7 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"  # run under `accelerate launch` by the tests
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 HF_SEQLEN = str(Path(sys.executable).with_name("hf-seqlen"))
 # A short run of the demo corpus, logging every update: 1 s crops two at a time, 8 validation clips, FLOPs counted at
 # the first update only.
