@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from helpers import REPO, SESSION_RUN, TORCHRUN, free_port, run_accelerate
+from helpers import REPO, SESSION_RUN, run_accelerate, torchrun_command
 from hf_seqlen.corpus.sources import BatchPlan, CropBatchSampler
 from hf_seqlen.costs.meter import format_figure
 from hf_seqlen.pretrain.args import DataArguments, validation_split
@@ -71,16 +71,8 @@ def test_totals_combine_processes(tmp_path: Path):
         accelerator.end_training()  # leave the process group cleanly: gloo aborts at exit otherwise
     """)
     )
-    # `accelerate launch --cpu` starts lone processes on a machine without GPUs; torchrun joins them.
     result = subprocess.run(
-        [
-            TORCHRUN,
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(free_port()),
-            str(script),
-        ],
+        torchrun_command(script, []),
         cwd=tmp_path,
         env={**os.environ, "ACCELERATE_USE_CPU": "1"},
         capture_output=True,

@@ -17,12 +17,11 @@ import pytest
 from helpers import (
     REPO,
     SCRIPTS,
-    TORCHRUN,
-    free_port,
     launch_command,
     launch_env,
     run_accelerate,
     start_until_logged,
+    torchrun_command,
     wait_until_logged,
 )
 from hf_seqlen.pretrain.checkpoints import complete_checkpoints
@@ -153,9 +152,8 @@ def test_the_numbers_agreed_before_an_update_wait_for_a_silent_peer_no_longer_th
     """The host's all-reduce before each update runs over a process group of its own (HostChannel): it must give up
     on a silent peer after the run's timeout, as the device's group does, not after new_group's default 30 minutes.
     The test above meets that sum only when the stop lands while process 0 is in it; here process 1 never joins."""
-    command = [TORCHRUN, "--nproc_per_node", "2", "--master_port", str(free_port()), str(SCRIPTS / "silent_peer.py")]
     running = subprocess.Popen(
-        [*command, str(tmp_path)],
+        torchrun_command(SCRIPTS / "silent_peer.py", [str(tmp_path)]),
         cwd=REPO,
         env=launch_env(2),
         stdout=subprocess.PIPE,

@@ -89,6 +89,12 @@ def launch_command(
     ]
 
 
+def torchrun_command(script: Path, args: list[str], processes: int = 2) -> list[str]:
+    """`torchrun` of SCRIPT ARGS on this machine: `accelerate launch --cpu` starts lone processes where there is no
+    GPU, torchrun joins them (the script makes its own Accelerator)."""
+    return [TORCHRUN, "--nproc_per_node", str(processes), "--master_port", str(free_port()), str(script), *args]
+
+
 def free_port() -> int:
     """A TCP port no one listens on now, for a process group's rendezvous."""
     with socket.socket() as probe:
